@@ -1,0 +1,64 @@
+//! The command line. Settings come from `hooklog.toml` and `HOOKLOG_*` variables; flags here
+//! only choose what to do.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hooklog",
+    version,
+    about = "Keeps a server's copy of GitHub repositories in step with GitHub App webhooks, with a replayable record of every delivery."
+)]
+pub struct Cli {
+    /// Settings file (TOML). Default: ./hooklog.toml when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run hooklog's roles (all of them unless --role picks some).
+    Serve(ServeArgs),
+    /// Create the database when missing and apply pending migrations.
+    Migrate,
+    /// Sign a payload file with the webhook secret and post it the way GitHub does.
+    Deliver(DeliverArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
+pub enum Role {
+    /// The GitHub webhook receiver on HOOKLOG_INGRESS_ADDR.
+    Ingress,
+    /// Health, readiness and the admin API on HOOKLOG_ADMIN_ADDR.
+    Admin,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Roles to run; repeat or separate with commas. Default: all.
+    #[arg(long = "role", value_enum, value_delimiter = ',')]
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// GitHub event name (X-GitHub-Event), e.g. push.
+    #[arg(long)]
+    pub event: String,
+    /// File holding the JSON payload, sent byte for byte.
+    #[arg(long, value_name = "FILE")]
+    pub payload: PathBuf,
+    /// Webhook URL. Default: the ingress at HOOKLOG_INGRESS_ADDR.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Secret to sign with. Default: HOOKLOG_GITHUB_WEBHOOK_SECRET.
+    #[arg(long, hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Delivery id (X-GitHub-Delivery). Default: a new random UUID.
+    #[arg(long)]
+    pub delivery_id: Option<String>,
+}

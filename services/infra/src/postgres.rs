@@ -1,0 +1,97 @@
+//! PostgreSQL: create the database when missing, connect, and apply the migrations owned in
+//! `migrations/` (embedded in the binary).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresError {
+    #[error("HOOKLOG_DATABASE_URL is not a valid PostgreSQL URL: {0}")]
+    BadUrl(#[source] sqlx::Error),
+    #[error("HOOKLOG_DATABASE_URL names no database")]
+    NoDatabase,
+    #[error("cannot reach PostgreSQL ({context}): {source}")]
+    Unreachable {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot create database {database}: {source}")]
+    Create {
+        database: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn options(url: &str) -> Result<PgConnectOptions, PostgresError> {
+    PgConnectOptions::from_str(url)
+        .map_err(PostgresError::BadUrl)
+        .map(|options| options.log_statements(tracing::log::LevelFilter::Debug))
+}
+
+/// Creates the database named in `url` when it does not exist, connecting to the `postgres`
+/// maintenance database with the same credentials. Safe when several processes race.
+pub async fn ensure_database(url: &str) -> Result<(), PostgresError> {
+    let target = options(url)?;
+    let database = target
+        .get_database()
+        .ok_or(PostgresError::NoDatabase)?
+        .to_owned();
+    let mut conn = target
+        .clone()
+        .database("postgres")
+        .connect()
+        .await
+        .map_err(|source| PostgresError::Unreachable {
+            context: "connecting to the `postgres` database to create the hooklog one",
+            source,
+        })?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|source| PostgresError::Unreachable {
+                context: "looking up the database",
+                source,
+            })?;
+    if !exists {
+        let quoted = format!("\"{}\"", database.replace('"', "\"\""));
+        match sqlx::query(&format!("CREATE DATABASE {quoted}"))
+            .execute(&mut conn)
+            .await
+        {
+            Ok(_) => tracing::info!(database, "created database"),
+            // 42P04 duplicate_database: another process created it first.
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42P04") => {}
+            Err(source) => return Err(PostgresError::Create { database, source }),
+        }
+    }
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// A pool that connects on first use, so a process can start (and report not ready) while
+/// PostgreSQL is down.
+pub fn connect_lazy(url: &str) -> Result<PgPool, PostgresError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_lazy_with(options(url)?))
+}
+
+/// Creates the database when missing, connects and applies pending migrations.
+pub async fn connect_and_migrate(url: &str) -> Result<PgPool, PostgresError> {
+    ensure_database(url).await?;
+    let pool = connect_lazy(url)?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
