@@ -111,16 +111,27 @@ pub struct EmbeddedNats {
     child: Option<Child>,
     bin: PathBuf,
     data_dir: PathBuf,
+    config: String,
     port: u16,
 }
 
 impl EmbeddedNats {
     /// Starts a server on a free loopback port with its store under `data_dir`.
     pub async fn start(bin: &Path, data_dir: &Path) -> Result<Self, EmbeddedNatsError> {
+        Self::start_with_config(bin, data_dir, NATS_CONF).await
+    }
+
+    /// Like [`start`](Self::start) with another configuration file's text.
+    pub async fn start_with_config(
+        bin: &Path,
+        data_dir: &Path,
+        config: &str,
+    ) -> Result<Self, EmbeddedNatsError> {
         let mut server = Self {
             child: None,
             bin: bin.to_owned(),
             data_dir: data_dir.to_owned(),
+            config: config.to_owned(),
             port: 0,
         };
         server.spawn(None).await?;
@@ -169,7 +180,7 @@ impl EmbeddedNats {
             .await
             .map_err(data_dir_error)?;
         let conf = self.data_dir.join("nats.conf");
-        tokio::fs::write(&conf, NATS_CONF)
+        tokio::fs::write(&conf, &self.config)
             .await
             .map_err(data_dir_error)?;
         let log = self.data_dir.join("nats-server.log");
