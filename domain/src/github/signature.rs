@@ -165,7 +165,7 @@ mod tests {
         let secret = WebhookSecret::new(SECRET);
         assert_eq!(Signature::sign(&secret, BODY).to_string(), EXPECTED);
         assert_eq!(
-            verify(Some(EXPECTED), BODY, &[secret.clone()])
+            verify(Some(EXPECTED), BODY, std::slice::from_ref(&secret))
                 .unwrap()
                 .id(),
             secret.id()

@@ -97,7 +97,7 @@ async fn every_octokit_example_is_answered_per_the_status_table_and_stored_byte_
             hooklog_domain::github::signature::verify(
                 Some(signature),
                 &stored.payload,
-                &[app.secret.clone()]
+                std::slice::from_ref(&app.secret)
             )
             .is_ok(),
             "the stored signature re-verifies against the stored body"

@@ -41,12 +41,8 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: IngressConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bin = find_nats_server(
-        std::env::var_os("HOOKLOG_NATS_SERVER_BIN")
-            .map(std::path::PathBuf::from)
-            .as_deref(),
-    )
-    .expect("a nats-server 2.10+ (run `source .ci/setup`)");
+    let bin = find_nats_server(nats_server_bin().as_deref())
+        .expect("a nats-server 2.10+ (run `source .ci/setup`)");
     let server = EmbeddedNats::start(&bin, dir.path())
         .await
         .expect("nats-server starts");
@@ -99,6 +95,15 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// `HOOKLOG_NATS_SERVER_BIN`, else the one `.ci/setup` installs, else whatever is on `PATH`.
+fn nats_server_bin() -> Option<std::path::PathBuf> {
+    let installed =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
+    std::env::var_os("HOOKLOG_NATS_SERVER_BIN")
+        .map(Into::into)
+        .or_else(|| installed.exists().then_some(installed))
 }
 
 pub fn new_delivery_id() -> String {

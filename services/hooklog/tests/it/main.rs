@@ -1,0 +1,8 @@
+//! The `hooklog` binary as users run it: real processes, a real `nats-server`, the local
+//! PostgreSQL with a fresh database per test.
+
+mod support;
+
+mod cli;
+mod migrate;
+mod serve;

@@ -1,0 +1,299 @@
+//! `hooklog serve` end to end: embedded NATS, database creation, `hooklog deliver`, readiness,
+//! graceful shutdown, and the ingress running without PostgreSQL.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use hooklog_domain::github::{Signature, WebhookSecret};
+use hooklog_infra::nats::EmbeddedNats;
+use hooklog_infra::streams::DELIVERIES_STREAM;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{
+    free_addr, fresh_database_url, hooklog, nats_server_bin, postgres_server, run, text,
+};
+
+const SECRET: &str = "serve-test-secret-value";
+const WEBHOOK_PATH: &str = "/v1/webhooks/connectors/github";
+
+fn push_payload() -> Vec<u8> {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
+    let events: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
+    let push = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "push")
+        .unwrap();
+    serde_json::to_vec_pretty(&push["examples"][0]).unwrap()
+}
+
+struct Served {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Served {
+    fn start(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Self {
+        let log = dir.join("serve.log");
+        let mut command = hooklog(dir);
+        command
+            .arg("serve")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Self {
+            child: command.spawn().expect("hooklog serve starts"),
+            log,
+        }
+    }
+
+    fn signal_term(&self) {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal_term();
+        self.wait_exit()
+    }
+
+    fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("hooklog did not stop within 20 s of SIGTERM");
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+async fn wait_ready(admin: &str, served: &mut Served) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            panic!("hooklog exited early ({status}):\n{}", served.logs());
+        }
+        if let Ok(response) = reqwest::get(format!("http://{admin}/readyz")).await {
+            if response.status() == 200 {
+                return response.json().await.unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("hooklog not ready within 60 s:\n{}", served.logs());
+}
+
+/// The port of the embedded nats-server, from the `.ports` file it writes.
+fn embedded_nats_url(data_dir: &Path) -> String {
+    let ports = std::fs::read_dir(data_dir.join("nats/ports"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let ports: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ports.path()).unwrap()).unwrap();
+    ports["nats"][0].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn serve_with_embedded_defaults_stores_a_delivered_push_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingress, admin) = (free_addr(), free_addr());
+    let (database_url, database) = fresh_database_url();
+    let mut served = Served::start(
+        dir.path(),
+        &[],
+        &[
+            ("HOOKLOG_INGRESS_ADDR", ingress.clone()),
+            ("HOOKLOG_ADMIN_ADDR", admin.clone()),
+            ("HOOKLOG_DATABASE_URL", database_url),
+            ("HOOKLOG_GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+            (
+                "HOOKLOG_NATS_SERVER_BIN",
+                nats_server_bin().display().to_string(),
+            ),
+        ],
+    );
+    let ready = wait_ready(&admin, &mut served).await;
+    assert_eq!(
+        ready,
+        serde_json::json!({"ready": true, "nats": "ok", "postgres": "ok"})
+    );
+
+    // The database did not exist: serve created and migrated it.
+    let pool = sqlx::PgPool::connect(&format!("{}/postgres", postgres_server()))
+        .await
+        .unwrap();
+    let created: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&database)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(created);
+
+    let payload = push_payload();
+    std::fs::write(dir.path().join("push.json"), &payload).unwrap();
+    let delivery_id = "4f1d1c2e-0000-4000-8000-serve-test";
+    let output = run(hooklog(dir.path()).args([
+        "deliver",
+        "--event",
+        "push",
+        "--payload",
+        "push.json",
+        "--url",
+        &format!("http://{ingress}{WEBHOOK_PATH}"),
+        "--secret",
+        SECRET,
+        "--delivery-id",
+        delivery_id,
+    ]));
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("202"));
+    let receipt: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(
+        receipt,
+        serde_json::json!({"delivery_id": delivery_id, "event": "push", "stream_seq": 1, "duplicate": false})
+    );
+
+    // What the ingress acknowledged is in the embedded JetStream, byte for byte.
+    let nats_url = embedded_nats_url(&dir.path().join("hooklog-data"));
+    let client = async_nats::connect(&nats_url).await.unwrap();
+    let stream = async_nats::jetstream::new(client.clone())
+        .get_stream(DELIVERIES_STREAM)
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.get_raw_message(1).await.unwrap().payload.as_ref(),
+        payload.as_slice()
+    );
+    drop(stream);
+    drop(client);
+
+    let status = served.terminate();
+    assert!(status.success(), "exit {status}:\n{}", served.logs());
+    assert!(
+        async_nats::connect(&nats_url).await.is_err(),
+        "the embedded nats-server stopped with hooklog"
+    );
+
+    let logs = served.logs();
+    assert!(
+        logs.contains(delivery_id),
+        "logs carry the delivery id:\n{logs}"
+    );
+    assert!(!logs.contains(SECRET), "the secret is never logged");
+    assert!(!logs.contains("\"commits\""), "bodies are never logged");
+}
+
+#[tokio::test]
+async fn the_ingress_role_runs_without_postgres_and_finishes_in_flight_requests_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = EmbeddedNats::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let ingress = free_addr();
+    let mut served = Served::start(
+        dir.path(),
+        &["--role", "ingress"],
+        &[
+            ("HOOKLOG_INGRESS_ADDR", ingress.clone()),
+            ("HOOKLOG_ADMIN_ADDR", free_addr()),
+            ("HOOKLOG_NATS_URL", nats.url()),
+            // Nothing listens here: the ingress must not need it.
+            (
+                "HOOKLOG_DATABASE_URL",
+                format!("postgres://postgres@{}/hooklog", free_addr()),
+            ),
+            ("HOOKLOG_GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+        ],
+    );
+
+    let body = br#"{"zen":"Design for failure.","hook_id":7}"#;
+    let signature = Signature::sign(&WebhookSecret::new(SECRET), body).to_string();
+    let head = format!(
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: {ingress}\r\nContent-Type: application/json\r\n\
+         X-GitHub-Event: ping\r\nX-GitHub-Delivery: in-flight-1\r\nX-Hub-Signature-256: {signature}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut connection = loop {
+        match TcpStream::connect(&ingress) {
+            Ok(connection) => break connection,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(err) => panic!("ingress never listened: {err}\n{}", served.logs()),
+        }
+    };
+    // Half a request is in flight when SIGTERM arrives; the rest follows.
+    connection.write_all(head.as_bytes()).unwrap();
+    connection.write_all(&body[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    served.signal_term();
+    std::thread::sleep(Duration::from_millis(300));
+    connection.write_all(&body[10..]).unwrap();
+    let mut response = String::new();
+    connection.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 202"),
+        "{response}\n{}",
+        served.logs()
+    );
+
+    let status = served.wait_exit();
+    assert!(status.success(), "exit {status}:\n{}", served.logs());
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(DELIVERIES_STREAM)
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.get_raw_message(1).await.unwrap().payload.as_ref(),
+        body
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_a_nats_server_whose_max_payload_cannot_carry_25_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = EmbeddedNats::start_with_config(
+        &nats_server_bin(),
+        &dir.path().join("nats"),
+        "max_payload: 1MB\njetstream {}\n",
+    )
+    .await
+    .unwrap();
+    let output = run(hooklog(dir.path())
+        .args(["serve", "--role", "ingress"])
+        .env("HOOKLOG_NATS_URL", nats.url())
+        .env("HOOKLOG_INGRESS_ADDR", free_addr()));
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("max_payload") && stderr.contains("1048576"),
+        "{stderr}"
+    );
+}
