@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Ingress benchmark: signed push deliveries (a real ~7 KB payload from the vendored GitHub examples,
+# a fresh delivery id each) at 32 concurrent connections for 10 s against `hooklog serve --role
+# ingress` with its embedded JetStream, then the same load against a bare axum handler that answers
+# 202 without verifying or storing. Prints deliveries/s, p50, p99, hooklog's peak RSS and the ratio.
+#
+# Usage: services/hooklog/bench/ingress.sh [duration, default 10s] [connections, default 32]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../../.ci/setup"
+cd "$HOOKLOG_ROOT"
+DURATION="${1:-10s}"
+CONNECTIONS="${2:-32}"
+command -v wrk >/dev/null 2>&1 || apt_install wrk
+
+cargo build --release --quiet -p hooklog
+cargo build --release --quiet -p hooklog-ingress --example bare_receiver
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+secret="bench-secret-$RANDOM$RANDOM"
+python3 - "$work/push.json" <<'PY'
+import json, sys
+events = json.load(open("services/ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json"))
+push = next(e for e in events if e["name"] == "push")["examples"][0]
+open(sys.argv[1], "wb").write(json.dumps(push, indent=2).encode())
+PY
+export BENCH_PAYLOAD="$work/push.json"
+export BENCH_SIGNATURE="sha256=$(python3 -c 'import hmac,hashlib,sys; print(hmac.new(sys.argv[1].encode(), open(sys.argv[2],"rb").read(), hashlib.sha256).hexdigest())' "$secret" "$BENCH_PAYLOAD")"
+payload_bytes=$(stat -c %s "$BENCH_PAYLOAD")
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+# hooklog with its embedded JetStream.
+ingress_port=$(free_port)
+HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_DATA_DIR="$work/data" \
+  HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" HOOKLOG_LOG="${HOOKLOG_LOG:-info}" \
+  ./target/release/hooklog serve --role ingress 2> "$work/hooklog.log" &
+hooklog_pid=$!
+pids+=("$hooklog_pid")
+wait_port "$ingress_port"
+
+# The bare receiver.
+bare_port=$(free_port)
+./target/release/examples/bare_receiver "127.0.0.1:$bare_port" &
+pids+=("$!")
+wait_port "$bare_port"
+
+run_wrk() { # url run-id [duration]
+  BENCH_RUN_ID="$2" wrk -t2 -c"$CONNECTIONS" -d"${3:-$DURATION}" --latency \
+    -s services/hooklog/bench/deliveries.lua "$1"
+}
+# A short warm-up, then the measured runs.
+run_wrk "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" "warmup-$RANDOM" 2s > /dev/null
+hooklog_out=$(run_wrk "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" "run-$RANDOM$RANDOM")
+peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$hooklog_pid/status")
+bare_out=$(run_wrk "http://127.0.0.1:$bare_port/v1/webhooks/connectors/github" "bare-$RANDOM")
+
+rate() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+pct() { awk -v p="$2%" '$1 == p {print $2}' <<<"$1"; }
+non2xx() { awk '/Non-2xx/ {print $5}' <<<"$1"; }
+errors() { awk '/Socket errors/ {print}' <<<"$1"; }
+
+echo "payload: $payload_bytes bytes, $CONNECTIONS connections, $DURATION, $(nproc) cores"
+hooklog_non2xx=$(non2xx "$hooklog_out")
+echo "hooklog ingress (verify + JetStream PubAck): $(rate "$hooklog_out") deliveries/s, p50 $(pct "$hooklog_out" 50), p99 $(pct "$hooklog_out" 99), peak RSS $((peak_rss_kib / 1024)) MiB, non-2xx ${hooklog_non2xx:-0} $(errors "$hooklog_out")"
+echo "bare axum 202 (no verify, no store):         $(rate "$bare_out") requests/s, p50 $(pct "$bare_out" 50), p99 $(pct "$bare_out" 99)"
+python3 -c "print(f'ratio hooklog/bare: {float(\"$(rate "$hooklog_out")\") / float(\"$(rate "$bare_out")\"):.2f}')"
+if [ -n "$hooklog_non2xx" ]; then
+  echo "warning: hooklog answered non-2xx to $hooklog_non2xx requests; its log:" >&2
+  tail -20 "$work/hooklog.log" >&2
+fi
