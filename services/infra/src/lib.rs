@@ -8,3 +8,5 @@ pub mod nats;
 pub mod postgres;
 pub mod streams;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, message::StreamMessage};
 use hooklog_domain::github::{Signature, WebhookSecret};
-use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
+use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::streams::{self, DELIVERIES_STREAM};
+use hooklog_infra::testing::nats_server_bin;
 use hooklog_ingress::{IngressConfig, IngressState, JetStreamDeliveryLog, WEBHOOK_PATH};
 use tokio_util::sync::CancellationToken;
 
@@ -41,8 +42,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(config: IngressConfig) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let bin = find_nats_server(nats_server_bin().as_deref())
-        .expect("a nats-server 2.10+ (run `source .ci/setup`)");
+    let bin = nats_server_bin();
     let server = EmbeddedNats::start(&bin, dir.path())
         .await
         .expect("nats-server starts");
@@ -95,15 +95,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-/// `HOOKLOG_NATS_SERVER_BIN`, else the one `.ci/setup` installs, else whatever is on `PATH`.
-fn nats_server_bin() -> Option<std::path::PathBuf> {
-    let installed =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/nats-server");
-    std::env::var_os("HOOKLOG_NATS_SERVER_BIN")
-        .map(Into::into)
-        .or_else(|| installed.exists().then_some(installed))
 }
 
 pub fn new_delivery_id() -> String {
