@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use hooklog_admin::AdminState;
@@ -96,19 +97,36 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     tracing::info!(roles = ?roles, "hooklog serving");
 
     let mut outcome = Ok(());
-    while let Some(joined) = tasks.join_next().await {
-        // Any role ending ends the others: a half-running process is worse than a restart.
-        shutdown.cancel();
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                outcome = Err(anyhow::Error::new(err).context("a role stopped with an error"))
+    loop {
+        tokio::select! {
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { break };
+                // Any role ending ends the others: a half-running process is worse than a restart.
+                shutdown.cancel();
+                match joined {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => outcome = Err(anyhow::Error::new(err).context("a role stopped with an error")),
+                    Err(err) => outcome = Err(anyhow::Error::new(err).context("a role panicked")),
+                }
             }
-            Err(err) => outcome = Err(anyhow::Error::new(err).context("a role panicked")),
+            status = embedded_exit(&mut embedded), if !shutdown.is_cancelled() => {
+                outcome = Err(anyhow::anyhow!(
+                    "the embedded nats-server exited unexpectedly ({}); see {}",
+                    status.map_or_else(|err| err.to_string(), |status| status.to_string()),
+                    settings.data_dir.join("nats/nats-server.log").display()
+                ));
+                shutdown.cancel();
+            }
         }
     }
-    if let Err(err) = client.flush().await {
-        tracing::warn!(error = %err, "NATS flush at shutdown failed");
+    // Every delivery was already acknowledged by JetStream before its answer; the flush only
+    // speeds up a clean disconnect, so it must not hang when NATS is gone.
+    if client.connection_state() == async_nats::connection::State::Connected {
+        match tokio::time::timeout(Duration::from_secs(5), client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::warn!(error = %err, "NATS flush at shutdown failed"),
+            Err(_) => tracing::warn!("NATS flush at shutdown timed out"),
+        }
     }
     drop(client);
     if let Some(pool) = db {
@@ -119,6 +137,15 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     tracing::info!("hooklog stopped");
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+async fn embedded_exit(
+    embedded: &mut Option<EmbeddedNats>,
+) -> std::io::Result<std::process::ExitStatus> {
+    match embedded {
+        Some(server) => server.exited().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn cancel_on_signal(shutdown: CancellationToken) {

@@ -190,6 +190,15 @@ async fn serve_with_embedded_defaults_stores_a_delivered_push_and_stops_cleanly_
         stream.get_raw_message(1).await.unwrap().payload.as_ref(),
         payload.as_slice()
     );
+    // The stream is created with the settings of the contract, and refuses deletes and purges.
+    let config = stream.get_info().await.unwrap().config;
+    assert_eq!(config.subjects, ["github.deliveries.>"]);
+    assert_eq!(config.duplicate_window, Duration::from_secs(3600));
+    assert_eq!(config.max_age, Duration::ZERO);
+    assert!(config.deny_delete && config.deny_purge);
+    assert!(stream.delete_message(1).await.is_err(), "deny_delete holds");
+    assert!(stream.purge().await.is_err(), "deny_purge holds");
+    assert_eq!(stream.get_info().await.unwrap().state.messages, 1);
     drop(stream);
     drop(client);
 
@@ -295,5 +304,71 @@ async fn serve_refuses_a_nats_server_whose_max_payload_cannot_carry_25_mib() {
     assert!(
         stderr.contains("max_payload") && stderr.contains("1048576"),
         "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn hooklog_stops_with_an_error_when_its_embedded_nats_server_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let ingress = free_addr();
+    let mut served = Served::start(
+        dir.path(),
+        &["--role", "ingress"],
+        &[
+            ("HOOKLOG_INGRESS_ADDR", ingress.clone()),
+            ("HOOKLOG_GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
+            (
+                "HOOKLOG_NATS_SERVER_BIN",
+                nats_server_bin().display().to_string(),
+            ),
+        ],
+    );
+    // Serving for real: a signed delivery is stored.
+    let body = br#"{"zen":"Practicality beats purity."}"#.to_vec();
+    let signature = Signature::sign(&WebhookSecret::new(SECRET), &body).to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let response = reqwest::Client::new()
+            .post(format!("http://{ingress}{WEBHOOK_PATH}"))
+            .header("X-GitHub-Event", "ping")
+            .header("X-GitHub-Delivery", "before-the-crash")
+            .header("X-Hub-Signature-256", &signature)
+            .body(body.clone())
+            .send()
+            .await;
+        if response.is_ok_and(|r| r.status() == 202) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never accepted a delivery:\n{}",
+            served.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // nats-server names its ports file `<exe>_<pid>.ports`.
+    let ports_dir = dir.path().join("hooklog-data/nats/ports");
+    let ports_file = std::fs::read_dir(ports_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let ports_file = ports_file.to_string_lossy();
+    let pid: i32 = ports_file
+        .trim_end_matches(".ports")
+        .rsplit('_')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+
+    let status = served.wait_exit();
+    assert!(!status.success());
+    let logs = served.logs();
+    assert!(
+        logs.contains("embedded nats-server exited unexpectedly"),
+        "{logs}"
     );
 }

@@ -146,6 +146,11 @@ impl EmbeddedNats {
         self.port
     }
 
+    /// Process id of the running server.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// Stops the server gracefully (SIGTERM, then SIGKILL after 10 s).
     pub async fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
@@ -160,6 +165,14 @@ impl EmbeddedNats {
                 tracing::warn!("nats-server did not stop within 10s of SIGTERM; killing it");
                 let _ = child.kill().await;
             }
+        }
+    }
+
+    /// Resolves when the server process exits by itself; never while it runs or after `stop`.
+    pub async fn exited(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        match self.child.as_mut() {
+            Some(child) => child.wait().await,
+            None => std::future::pending().await,
         }
     }
 

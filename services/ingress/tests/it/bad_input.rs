@@ -229,3 +229,29 @@ async fn repeated_failures_from_one_address_are_rate_limited_but_a_valid_deliver
     );
     assert_eq!(app.stored_count().await, 1);
 }
+
+#[tokio::test]
+async fn githubs_documented_test_vector_verifies_then_is_refused_only_for_not_being_json() {
+    // From GitHub's "Validating webhook deliveries": this signature is right for this secret and
+    // body, so the request passes verification and stops at the payload check.
+    let mut config = config();
+    config.secrets = vec![WebhookSecret::new("It's a Secret to Everybody")];
+    let app = spawn_app_with(config).await;
+    let response = app
+        .post(
+            &[
+                ("X-GitHub-Event", "ping"),
+                ("X-GitHub-Delivery", "test-vector"),
+                (
+                    "X-Hub-Signature-256",
+                    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+                ),
+            ],
+            b"Hello, World!".to_vec(),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["code"], "invalid_payload");
+    assert_eq!(app.stored_count().await, 0);
+}
