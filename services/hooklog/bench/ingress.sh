@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../../../.ci/setup"
 cd "$HOOKLOG_ROOT"
 DURATION="${1:-10s}"
 CONNECTIONS="${2:-32}"
-command -v wrk >/dev/null 2>&1 || apt_install wrk
+command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 cargo build --release --quiet -p hooklog
 cargo build --release --quiet -p hooklog-ingress --example bare_receiver

@@ -83,12 +83,14 @@ impl FromRequest<IngressState> for VerifiedDelivery {
             Ok(secret) => secret,
             Err(err) => {
                 let limited = peer.is_some_and(|ip| !state.failed_auth.allow_failure(ip));
-                tracing::warn!(peer = ?peer, reason = %err, limited, "webhook signature rejected");
-                return Err(if limited {
-                    IngressError::RateLimited
-                } else {
-                    IngressError::Signature(err)
-                });
+                // Once an address is limited its further failures are logged at debug, so a
+                // flood of forged requests cannot flood the logs too.
+                if limited {
+                    tracing::debug!(peer = ?peer, reason = %err, "webhook signature rejected; address rate-limited");
+                    return Err(IngressError::RateLimited);
+                }
+                tracing::warn!(peer = ?peer, reason = %err, "webhook signature rejected");
+                return Err(IngressError::Signature(err));
             }
         };
 

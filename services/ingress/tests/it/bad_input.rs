@@ -255,3 +255,34 @@ async fn githubs_documented_test_vector_verifies_then_is_refused_only_for_not_be
     assert_eq!(error["code"], "invalid_payload");
     assert_eq!(app.stored_count().await, 0);
 }
+
+#[tokio::test]
+async fn a_chunked_body_over_25_mib_is_refused_without_a_content_length() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let mut connection = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n\
+         X-GitHub-Delivery: chunked-1\r\nX-Hub-Signature-256: sha256={}\r\nTransfer-Encoding: chunked\r\n\r\n",
+        hooklog_ingress::WEBHOOK_PATH,
+        app.addr,
+        "0".repeat(64),
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    // 26 chunks of 1 MiB: the server stops reading after 25 MiB and answers; writes after that
+    // may fail, which is fine.
+    let chunk = vec![b' '; 1024 * 1024];
+    for _ in 0..26 {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk, b"\r\n"].concat();
+        if connection.write_all(&framed).await.is_err() {
+            break;
+        }
+    }
+    let _ = connection.write_all(b"0\r\n\r\n").await;
+    let mut response = Vec::new();
+    let _ = connection.read_to_end(&mut response).await;
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert_eq!(app.stored_count().await, 0);
+}

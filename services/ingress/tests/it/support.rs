@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub const SECRET: &str = "test webhook secret";
 
 pub struct TestApp {
+    pub addr: SocketAddr,
     pub url: String,
     pub http: reqwest::Client,
     pub secret: WebhookSecret,
@@ -80,6 +81,7 @@ pub async fn spawn_app_with(config: IngressConfig) -> TestApp {
         .cloned()
         .unwrap_or_else(|| WebhookSecret::new(SECRET));
     TestApp {
+        addr,
         url: format!("http://{addr}{WEBHOOK_PATH}"),
         http: reqwest::Client::new(),
         secret,
