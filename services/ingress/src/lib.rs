@@ -75,6 +75,8 @@ pub struct IngressState {
     pub(crate) secrets: Arc<[WebhookSecret]>,
     pub(crate) log: Arc<dyn DeliveryLog>,
     pub(crate) failed_auth: Arc<FailedAuthLimiter>,
+    max_in_flight: usize,
+    request_timeout: Duration,
 }
 
 impl IngressState {
@@ -83,6 +85,8 @@ impl IngressState {
             secrets: config.secrets.clone().into(),
             log,
             failed_auth: Arc::new(FailedAuthLimiter::per_minute(config.failed_auth_per_minute)),
+            max_in_flight: config.max_in_flight,
+            request_timeout: config.request_timeout,
         }
     }
 }
@@ -96,13 +100,14 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-pub fn router(state: IngressState, config: &IngressConfig) -> Router {
+/// The webhook route with its global in-flight limit and whole-request deadline.
+pub fn router(state: IngressState) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(receive))
-        .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
+        .layer(GlobalConcurrencyLimitLayer::new(state.max_in_flight))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
+            state.request_timeout,
         ))
         .with_state(state)
 }
@@ -150,7 +155,7 @@ pub async fn run(
         );
     }
     let log = JetStreamDeliveryLog::new(nats, config.publish_timeout, config.duplicate_window);
-    let app = router(IngressState::new(&config, Arc::new(log)), &config);
+    let app = router(IngressState::new(&config, Arc::new(log)));
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
     axum::serve(
         listener,

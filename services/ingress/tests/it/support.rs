@@ -1,7 +1,6 @@
 //! `spawn_app()`: the real ingress router on port 0 against its own `nats-server`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::StreamMessage};
@@ -9,7 +8,7 @@ use hooklog_domain::github::{Signature, WebhookSecret};
 use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::streams::{self, DELIVERIES_STREAM};
 use hooklog_infra::testing::nats_server_bin;
-use hooklog_ingress::{IngressConfig, IngressState, JetStreamDeliveryLog, WEBHOOK_PATH};
+use hooklog_ingress::{IngressConfig, WEBHOOK_PATH};
 use tokio_util::sync::CancellationToken;
 
 pub const SECRET: &str = "test webhook secret";
@@ -56,25 +55,15 @@ pub async fn spawn_app_with(config: IngressConfig) -> TestApp {
         .await
         .expect("stream");
 
-    let log = JetStreamDeliveryLog::new(
-        client.clone(),
-        config.publish_timeout,
-        config.duplicate_window,
-    );
-    let app = hooklog_ingress::router(IngressState::new(&config, Arc::new(log)), &config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-        .unwrap();
-    });
+    tokio::spawn(hooklog_ingress::run(
+        config.clone(),
+        client.clone(),
+        listener,
+        shutdown.clone(),
+    ));
     let secret = config
         .secrets
         .first()
