@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Ingress benchmark: signed push deliveries (a real ~7 KB payload from the vendored GitHub examples,
 # a fresh delivery id each) at 32 concurrent connections for 10 s against `hooklog serve --role
-# ingress` with its embedded JetStream, then the same load against a bare axum handler that answers
+# ingress` and a local nats-server with the repository's nats.conf, then the same load against a bare axum handler that answers
 # 202 without verifying or storing. Prints deliveries/s, p50, p99, hooklog's peak RSS and the ratio.
 #
 # Usage: services/hooklog/bench/ingress.sh [duration, default 10s] [connections, default 32]
@@ -38,9 +38,22 @@ payload_bytes=$(stat -c %s "$BENCH_PAYLOAD")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
-# hooklog with its embedded JetStream.
+# A local JetStream with the repository's nats.conf and a monitoring port, so the run can count
+# what was stored independently of what hooklog answered.
+nats_port=$(free_port)
+monitor_port=$(free_port)
+"$HOOKLOG_NATS_SERVER_BIN" --config nats.conf --addr 127.0.0.1 --port "$nats_port" \
+  --http_port "$monitor_port" --jetstream --store_dir "$work/jetstream" 2> "$work/nats.log" &
+pids+=("$!")
+wait_port "$nats_port"
+stored_deliveries() {
+  curl -s "http://127.0.0.1:$monitor_port/jsz?streams=true" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(sum(s["state"]["messages"] for a in d.get("account_details",[]) for s in a.get("stream_detail",[]) if s["name"]=="GITHUB_DELIVERIES"))'
+}
+
+# hooklog's ingress role against it.
 ingress_port=$(free_port)
-HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_DATA_DIR="$work/data" \
+HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" \
   HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" HOOKLOG_LOG="${HOOKLOG_LOG:-info}" \
   ./target/release/hooklog serve --role ingress 2> "$work/hooklog.log" &
 hooklog_pid=$!
@@ -59,11 +72,15 @@ run_wrk() { # url run-id [duration]
 }
 # A short warm-up, then the measured runs.
 run_wrk "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" "warmup-$RANDOM" 2s > /dev/null
+stored_before=$(stored_deliveries)
 hooklog_out=$(run_wrk "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" "run-$RANDOM$RANDOM")
 peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$hooklog_pid/status")
+sleep 0.5
+stored_after=$(stored_deliveries)
 bare_out=$(run_wrk "http://127.0.0.1:$bare_port/v1/webhooks/connectors/github" "bare-$RANDOM")
 
 rate() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
+total() { awk '/requests in/ {print $1}' <<<"$1"; }
 pct() { awk -v p="$2%" '$1 == p {print $2}' <<<"$1"; }
 non2xx() { awk '/Non-2xx/ {print $5}' <<<"$1"; }
 errors() { awk '/Socket errors/ {print}' <<<"$1"; }
@@ -71,6 +88,7 @@ errors() { awk '/Socket errors/ {print}' <<<"$1"; }
 echo "payload: $payload_bytes bytes, $CONNECTIONS connections, $DURATION, $(nproc) cores"
 hooklog_non2xx=$(non2xx "$hooklog_out")
 echo "hooklog ingress (verify + JetStream PubAck): $(rate "$hooklog_out") deliveries/s, p50 $(pct "$hooklog_out" 50), p99 $(pct "$hooklog_out" 99), peak RSS $((peak_rss_kib / 1024)) MiB, non-2xx ${hooklog_non2xx:-0} $(errors "$hooklog_out")"
+echo "stored in GITHUB_DELIVERIES during the run: $((stored_after - stored_before)) (wrk counted $(total "$hooklog_out") answers; requests in flight when wrk stops are stored but not counted)"
 echo "bare axum 202 (no verify, no store):         $(rate "$bare_out") requests/s, p50 $(pct "$bare_out" 50), p99 $(pct "$bare_out" 99)"
 python3 -c "print(f'ratio hooklog/bare: {float(\"$(rate "$hooklog_out")\") / float(\"$(rate "$bare_out")\"):.2f}')"
 if [ -n "$hooklog_non2xx" ]; then
