@@ -38,6 +38,11 @@ pub enum EmbeddedNatsError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "another process is running an embedded nats-server on {path}; give each process its own \
+         HOOKLOG_DATA_DIR, or set HOOKLOG_NATS_URL so that they share one server"
+    )]
+    DataDirInUse { path: PathBuf },
     #[error("nats-server did not start within {timeout:?}; last lines of {log}:\n{tail}")]
     DidNotStart {
         timeout: Duration,
@@ -109,6 +114,8 @@ fn is_recent(version: &str) -> bool {
 #[derive(Debug)]
 pub struct EmbeddedNats {
     child: Option<Child>,
+    /// Held for the life of the server: one embedded server per data directory.
+    _lock: std::fs::File,
     bin: PathBuf,
     data_dir: PathBuf,
     config: String,
@@ -127,8 +134,10 @@ impl EmbeddedNats {
         data_dir: &Path,
         config: &str,
     ) -> Result<Self, EmbeddedNatsError> {
+        let _lock = lock_data_dir(data_dir)?;
         let mut server = Self {
             child: None,
+            _lock,
             bin: bin.to_owned(),
             data_dir: data_dir.to_owned(),
             config: config.to_owned(),
@@ -262,6 +271,29 @@ impl EmbeddedNats {
             log,
             tail: tail.collect::<Vec<_>>().join("\n"),
         })
+    }
+}
+
+/// Takes an exclusive lock on `<data_dir>/embedded-nats.lock`, so two processes never run a
+/// server on the same store.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, EmbeddedNatsError> {
+    let data_dir_error = |source| EmbeddedNatsError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(data_dir.join("embedded-nats.lock"))
+        .map_err(data_dir_error)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(EmbeddedNatsError::DataDirInUse {
+            path: data_dir.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(data_dir_error(source)),
     }
 }
 

@@ -34,3 +34,19 @@ async fn a_killed_embedded_server_is_noticed_and_a_restarted_one_keeps_its_port_
         .await
         .expect("serving again");
 }
+
+#[tokio::test]
+async fn a_second_embedded_server_on_the_same_data_dir_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = EmbeddedNats::start(&nats_server_bin(), dir.path())
+        .await
+        .unwrap();
+    let err = EmbeddedNats::start(&nats_server_bin(), dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("HOOKLOG_NATS_URL") && err.contains("HOOKLOG_DATA_DIR"),
+        "{err}"
+    );
+}
