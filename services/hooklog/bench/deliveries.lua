@@ -1,6 +1,5 @@
 -- wrk script: signed push deliveries, each with a fresh X-GitHub-Delivery.
 -- The body and its signature are the same for every request (the signature covers the body only).
-local threads = {}
 local next_id = 1
 
 function setup(thread)

@@ -22,7 +22,7 @@ pub fn postgres_server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
 }
 
-/// A URL naming a database that does not exist yet (`hooklog_test_<uuid>`), and that name.
+/// A URL naming a database that does not exist yet (`hooklog_test_<pid>_<nanos>`), and that name.
 pub fn fresh_database_url() -> (String, String) {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -192,10 +192,7 @@ impl EmbeddedNats {
     }
 
     async fn spawn(&mut self, port: Option<u16>) -> Result<(), EmbeddedNatsError> {
-        let data_dir_error = |source| EmbeddedNatsError::DataDir {
-            path: self.data_dir.clone(),
-            source,
-        };
+        let data_dir_error = data_dir_error(&self.data_dir);
         let ports_dir = self.data_dir.join("ports");
         let store_dir = self.data_dir.join("jetstream");
         tokio::fs::create_dir_all(&ports_dir)
@@ -274,13 +271,17 @@ impl EmbeddedNats {
     }
 }
 
+fn data_dir_error(path: &Path) -> impl Fn(std::io::Error) -> EmbeddedNatsError + Copy + '_ {
+    move |source| EmbeddedNatsError::DataDir {
+        path: path.to_owned(),
+        source,
+    }
+}
+
 /// Takes an exclusive lock on `<data_dir>/embedded-nats.lock`, so two processes never run a
 /// server on the same store.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, EmbeddedNatsError> {
-    let data_dir_error = |source| EmbeddedNatsError::DataDir {
-        path: data_dir.to_owned(),
-        source,
-    };
+    let data_dir_error = data_dir_error(data_dir);
     std::fs::create_dir_all(data_dir).map_err(data_dir_error)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
