@@ -1,9 +1,17 @@
 //! hooklog's pure core.
 //!
 //! Everything here is plain data and rules: no HTTP, SQL or NATS. The service crates wrap it with
-//! adapters. Today it holds the GitHub delivery envelope (`github`): the typed header values of a
-//! webhook delivery, the `X-Hub-Signature-256` check and the payload format check, shared by the
-//! ingress (which verifies) and by auditors (who re-verify what was stored).
+//! adapters.
+//! - `github`: the GitHub delivery envelope (typed header values, the `X-Hub-Signature-256` check,
+//!   the payload format check), shared by the ingress (which verifies) and auditors (who re-verify).
+//! - `connector_instance` and `connector_target`: the cqrs-es aggregates that decide what a
+//!   delivery or an operator's command makes happen.
+//! - `ids`, `metadata`, `clock`: the typed ids, command metadata and time those aggregates use.
 #![forbid(unsafe_code)]
 
+pub mod clock;
+pub mod connector_instance;
+pub mod connector_target;
 pub mod github;
+pub mod ids;
+pub mod metadata;

@@ -5,6 +5,7 @@
 //! that order and these types make it easy to follow.
 
 mod envelope;
+pub mod events;
 mod payload;
 pub mod signature;
 

@@ -21,7 +21,7 @@ pub enum PayloadError {
     InvalidFormJson(String),
 }
 
-const FORM: &str = "application/x-www-form-urlencoded";
+pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 
 impl PayloadFormat {
     /// Checks that `body` is a JSON object, directly or in a form's `payload` field, as its

@@ -27,6 +27,45 @@ pub enum Command {
     Migrate,
     /// Sign a payload file with the webhook secret and post it the way GitHub does.
     Deliver(DeliverArgs),
+    /// Track, untrack and list the repository branches hooklog keeps in step.
+    #[command(subcommand)]
+    Targets(TargetsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetsCommand {
+    /// Track one branch of one repository of an installation (prints the target id).
+    Track(TrackArgs),
+    /// Stop tracking a target; its history stays in the event store.
+    Untrack(UntrackArgs),
+    /// Every target in the event store, one JSON object per line.
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct TrackArgs {
+    /// GitHub App installation id.
+    #[arg(long)]
+    pub installation: u64,
+    /// GitHub repository id (stable across renames), e.g. from the repository API.
+    #[arg(long)]
+    pub repository_id: u64,
+    /// Repository full name, OWNER/NAME.
+    #[arg(long)]
+    pub repository: String,
+    /// Branch to keep in step, without refs/heads/.
+    #[arg(long)]
+    pub branch: String,
+    /// Record pushes without requesting syncs.
+    #[arg(long)]
+    pub no_auto_sync: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UntrackArgs {
+    /// The target id `track` printed (also in `targets list`).
+    #[arg(long)]
+    pub target: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
@@ -35,6 +74,10 @@ pub enum Role {
     Ingress,
     /// Health, readiness and the admin API on HOOKLOG_ADMIN_ADDR.
     Admin,
+    /// Turns stored deliveries into commands on the aggregates.
+    Worker,
+    /// Publishes every committed domain event to HOOKLOG_EVENTS.
+    Relay,
 }
 
 #[derive(Debug, Args)]

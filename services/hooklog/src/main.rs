@@ -4,6 +4,7 @@
 mod cli;
 mod deliver;
 mod serve;
+mod targets;
 
 use clap::Parser;
 use hooklog_infra::config::Settings;
@@ -26,6 +27,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Migrate => migrate(&settings).await,
         Command::Deliver(args) => deliver::run(&settings, args).await,
+        Command::Targets(command) => targets::run(&settings, command).await,
     };
     match outcome {
         Ok(code) => code,

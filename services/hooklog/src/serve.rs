@@ -1,10 +1,11 @@
 //! `hooklog serve`: start NATS (embedded unless `HOOKLOG_NATS_URL` is set), make sure the
-//! streams exist, connect PostgreSQL for the roles that use it, then run the chosen roles until
-//! SIGTERM or SIGINT, letting in-flight requests finish.
+//! streams exist, connect PostgreSQL for the roles that use it (all but the ingress), then run
+//! the chosen roles until SIGTERM or SIGINT, letting in-flight work finish.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,7 +13,10 @@ use hooklog_admin::AdminState;
 use hooklog_infra::config::Settings;
 use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
 use hooklog_infra::{postgres, streams};
+use hooklog_domain::clock::SystemClock;
 use hooklog_ingress::IngressConfig;
+use hooklog_relay::RelayConfig;
+use hooklog_worker::{CommandBus, Processor, WorkerConfig};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -28,7 +32,7 @@ async fn listen(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> 
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let roles: BTreeSet<Role> = if args.roles.is_empty() {
-        [Role::Ingress, Role::Admin].into()
+        [Role::Ingress, Role::Admin, Role::Worker, Role::Relay].into()
     } else {
         args.roles.into_iter().collect()
     };
@@ -72,27 +76,48 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             )
         })?;
 
-    let db = match roles.contains(&Role::Admin) {
+    streams::ensure_events_stream(&js, settings.events_duplicate_window)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot create or update the {} stream",
+                streams::EVENTS_STREAM
+            )
+        })?;
+
+    // The ingress never needs PostgreSQL: deliveries are accepted while it is down.
+    let db = match roles.iter().any(|role| *role != Role::Ingress) {
         true => Some(postgres::connect_and_migrate(settings.database_url.expose_secret()).await?),
         false => None,
     };
 
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     if let Some(listener) = ingress_listener {
         let config = IngressConfig::from_settings(&settings);
-        tasks.spawn(hooklog_ingress::run(
-            config,
-            client.clone(),
-            listener,
-            shutdown.clone(),
-        ));
+        let ingress = hooklog_ingress::run(config, client.clone(), listener, shutdown.clone());
+        tasks.spawn(async move { Ok(ingress.await?) });
     }
     if let Some(listener) = admin_listener {
         let state = AdminState {
             nats: Some(client.clone()),
             db: db.clone(),
         };
-        tasks.spawn(hooklog_admin::run(state, listener, shutdown.clone()));
+        let admin = hooklog_admin::run(state, listener, shutdown.clone());
+        tasks.spawn(async move { Ok(admin.await?) });
+    }
+    if let (true, Some(pool)) = (roles.contains(&Role::Worker), &db) {
+        let config = WorkerConfig {
+            max_ack_pending: settings.worker_max_ack_pending,
+            concurrency: settings.worker_concurrency,
+            ..WorkerConfig::default()
+        };
+        let processor = Processor::new(CommandBus::new(pool.clone(), Arc::new(SystemClock)));
+        let worker = hooklog_worker::run(config, processor, pool.clone(), js.clone(), shutdown.clone());
+        tasks.spawn(async move { Ok(worker.await?) });
+    }
+    if let (true, Some(pool)) = (roles.contains(&Role::Relay), &db) {
+        let relay = hooklog_relay::run(RelayConfig::default(), pool.clone(), js.clone(), shutdown.clone());
+        tasks.spawn(async move { Ok(relay.await?) });
     }
     tracing::info!(roles = ?roles, "hooklog serving");
 
@@ -105,7 +130,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
                 shutdown.cancel();
                 match joined {
                     Ok(Ok(())) => {}
-                    Ok(Err(err)) => outcome = Err(anyhow::Error::new(err).context("a role stopped with an error")),
+                    Ok(Err(err)) => outcome = Err(err.context("a role stopped with an error")),
                     Err(err) => outcome = Err(anyhow::Error::new(err).context("a role panicked")),
                 }
             }

@@ -90,6 +90,14 @@ pub struct Settings {
     pub ingress_publish_timeout: Duration,
     /// Failed signature checks allowed per address and minute before it gets 429.
     pub ingress_failed_auth_per_minute: u32,
+    /// Deliveries handed to the worker and not yet acked, across all worker processes.
+    pub worker_max_ack_pending: i64,
+    /// Deliveries one worker process handles at once.
+    pub worker_concurrency: usize,
+    /// How long JetStream remembers a domain event's msg id to drop a re-publish by the relay
+    /// (e.g. `10m`). Beyond it the relay still checks the stream before re-publishing.
+    #[serde(with = "humantime_serde")]
+    pub events_duplicate_window: Duration,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
     pub log: String,
     /// `json` or `text`.
@@ -114,6 +122,9 @@ impl Default for Settings {
             ingress_request_timeout: Duration::from_secs(9),
             ingress_publish_timeout: Duration::from_secs(5),
             ingress_failed_auth_per_minute: 30,
+            worker_max_ack_pending: 1024,
+            worker_concurrency: 32,
+            events_duplicate_window: Duration::from_secs(600),
             log: "info".to_owned(),
             log_format: LogFormat::Json,
         }
@@ -196,6 +207,24 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "ingress_failed_auth_per_minute",
                 "must be at least 1",
+            ));
+        }
+        if self.worker_max_ack_pending < 1 {
+            return Err(ConfigError::invalid(
+                "worker_max_ack_pending",
+                "must be at least 1",
+            ));
+        }
+        if self.worker_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "worker_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.events_duplicate_window < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "events_duplicate_window",
+                "must be at least 1s",
             ));
         }
         if self.deliveries_duplicate_window < Duration::from_secs(1) {

@@ -59,3 +59,129 @@ pub async fn ensure_deliveries_stream(
     js.create_or_update_stream(deliveries_stream_config(duplicate_window))
         .await
 }
+
+/// Every committed domain event, published by the relay from the Postgres outbox.
+pub const EVENTS_STREAM: &str = "HOOKLOG_EVENTS";
+/// Events are published to `hooklog.events.<aggregate_type>.<aggregate_id>`.
+pub const EVENTS_SUBJECT_PREFIX: &str = "hooklog.events";
+
+/// Headers of a message on `HOOKLOG_EVENTS`. The payload is the event's JSON exactly as stored
+/// in the `events` table; these carry the rest of the row.
+pub mod event_headers {
+    /// The aggregate type, e.g. `ConnectorInstance`.
+    pub const AGGREGATE_TYPE: &str = "Hooklog-Aggregate-Type";
+    /// The aggregate id, e.g. `github-installation-42` or a UUID.
+    pub const AGGREGATE_ID: &str = "Hooklog-Aggregate-Id";
+    /// The event's sequence within its aggregate (decimal).
+    pub const SEQUENCE: &str = "Hooklog-Sequence";
+    pub const EVENT_TYPE: &str = "Hooklog-Event-Type";
+    pub const EVENT_VERSION: &str = "Hooklog-Event-Version";
+    /// Each metadata entry `k` of the event becomes a header `Hooklog-Meta-<k>`.
+    pub const METADATA_PREFIX: &str = "Hooklog-Meta-";
+}
+
+/// The subject of an event: `hooklog.events.<aggregate_type>.<aggregate_id>`, one subject per
+/// aggregate, so that "the last message on the subject" is the aggregate's latest event.
+///
+/// Both parts must be single subject tokens (see [`check_subject_token`]); this function does
+/// not check, so that building a subject stays infallible for ids already checked.
+pub fn event_subject(aggregate_type: &str, aggregate_id: &str) -> String {
+    format!("{EVENTS_SUBJECT_PREFIX}.{aggregate_type}.{aggregate_id}")
+}
+
+/// The `Nats-Msg-Id` of an event: `<aggregate_type>:<aggregate_id>:<sequence>`, unique per event,
+/// so JetStream stores a re-published event once within the duplicate window.
+pub fn event_msg_id(aggregate_type: &str, aggregate_id: &str, sequence: u64) -> String {
+    format!("{aggregate_type}:{aggregate_id}:{sequence}")
+}
+
+/// An aggregate type or id that cannot be one token of a NATS subject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{token:?} cannot be a NATS subject token: {reason}")]
+pub struct SubjectTokenError {
+    pub token: String,
+    pub reason: &'static str,
+}
+
+/// Checks that an aggregate type or id can be one token of an event subject: not empty, and
+/// without `.` (token separator), `*` or `>` (wildcards), whitespace or control characters.
+/// hooklog's ids (`github-installation-<n>`, UUIDs) and types (`ConnectorInstance`,
+/// `ConnectorTarget`) all pass; anything else must be made to pass before it is stored.
+pub fn check_subject_token(token: &str) -> Result<(), SubjectTokenError> {
+    let reason = if token.is_empty() {
+        "it is empty"
+    } else if token.contains('.') {
+        "it contains `.`"
+    } else if token.contains(['*', '>']) {
+        "it contains a wildcard (`*` or `>`)"
+    } else if token.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        "it contains whitespace or a control character"
+    } else {
+        return Ok(());
+    };
+    Err(SubjectTokenError {
+        token: token.to_owned(),
+        reason,
+    })
+}
+
+/// `HOOKLOG_EVENTS`: file storage, limits retention without an age limit, deletes and purges
+/// denied, direct gets allowed (the relay reads the last event of a subject), de-duplication on
+/// `Nats-Msg-Id` over `duplicate_window`.
+pub fn events_stream_config(duplicate_window: Duration) -> stream::Config {
+    stream::Config {
+        name: EVENTS_STREAM.to_owned(),
+        description: Some(
+            "Every committed hooklog domain event, in order per aggregate".to_owned(),
+        ),
+        subjects: vec![format!("{EVENTS_SUBJECT_PREFIX}.>")],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: Duration::ZERO,
+        duplicate_window,
+        deny_delete: true,
+        deny_purge: true,
+        allow_direct: true,
+        ..Default::default()
+    }
+}
+
+/// Creates `HOOKLOG_EVENTS`, or brings an existing one to the settings above.
+pub async fn ensure_events_stream(
+    js: &jetstream::Context,
+    duplicate_window: Duration,
+) -> Result<stream::Info, jetstream::context::CreateStreamError> {
+    js.create_or_update_stream(events_stream_config(duplicate_window))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_subjects_and_message_ids_follow_the_contract() {
+        assert_eq!(
+            event_subject("ConnectorInstance", "github-installation-42"),
+            "hooklog.events.ConnectorInstance.github-installation-42"
+        );
+        assert_eq!(
+            event_msg_id("ConnectorTarget", "8d1c7e0e-6f1e-5b8e-9a51-2f0c8f0f2d11", 7),
+            "ConnectorTarget:8d1c7e0e-6f1e-5b8e-9a51-2f0c8f0f2d11:7"
+        );
+    }
+
+    #[test]
+    fn hooklog_ids_are_subject_tokens_and_separators_wildcards_and_spaces_are_not() {
+        for good in [
+            "ConnectorInstance",
+            "github-installation-42",
+            "8d1c7e0e-6f1e-5b8e-9a51-2f0c8f0f2d11",
+        ] {
+            assert_eq!(check_subject_token(good), Ok(()), "{good}");
+        }
+        for bad in ["", "a.b", "a*", ">", "a b", "a\tb", "a\r\nb"] {
+            assert!(check_subject_token(bad).is_err(), "{bad:?}");
+        }
+    }
+}

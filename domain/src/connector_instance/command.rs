@@ -1,0 +1,71 @@
+//! What can be asked of a `ConnectorInstance`. The worker derives these from `installation`,
+//! `installation_repositories`, `repository`, `push` and `ping` deliveries; operators send
+//! `Connect`, `SetAutoTrack`, `AttachTarget`, `DetachTarget` and `Disconnect`.
+
+use std::collections::BTreeMap;
+
+use crate::ids::{Branch, InstallationId, RepositoryId, RepositoryName, TargetId};
+
+use super::event::Repository;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InstanceCommand {
+    /// The installation exists (GitHub's `installation.created`, or an operator).
+    Connect {
+        installation_id: InstallationId,
+        account: String,
+        repository_selection: Option<String>,
+        repositories: Vec<Repository>,
+    },
+    Suspend,
+    Unsuspend,
+    AcceptPermissions {
+        permissions: BTreeMap<String, String>,
+    },
+    /// GitHub says the installation is gone. Its targets are removed.
+    Delete,
+    /// An operator stops following the installation. Its targets are removed.
+    Disconnect,
+    AddRepositories {
+        repositories: Vec<Repository>,
+    },
+    /// The installation lost access to these repositories. Their targets are disabled.
+    RemoveRepositories {
+        repository_ids: Vec<RepositoryId>,
+    },
+    SetAutoTrack {
+        enabled: bool,
+    },
+    RecordPing {
+        hook_id: Option<u64>,
+        zen: Option<String>,
+    },
+    /// Hang a target (one branch of one repository) off this installation.
+    AttachTarget {
+        installation_id: InstallationId,
+        repository_id: RepositoryId,
+        repository: RepositoryName,
+        branch: Branch,
+    },
+    DetachTarget {
+        target_id: TargetId,
+    },
+    /// A push reached a repository's branch that no target follows: with `auto_track` on and
+    /// the branch the default one, a target is attached.
+    AutoTrack {
+        repository_id: RepositoryId,
+        repository: RepositoryName,
+        branch: Branch,
+        default_branch: Branch,
+    },
+    /// The account the App is installed on was renamed (`installation_target.renamed`): the
+    /// full names of its repositories change with it.
+    RenameAccount {
+        login: String,
+    },
+    /// The repository was renamed or transferred; the id stays, the name follows.
+    RenameRepository {
+        repository_id: RepositoryId,
+        repository: RepositoryName,
+    },
+}

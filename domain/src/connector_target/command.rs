@@ -1,0 +1,66 @@
+//! What can be asked of a `ConnectorTarget`. The worker sends `RecordPush`, `RenameRepository`,
+//! `Disable` and `Remove` from deliveries; the syncer reports `StartSync`, `CompleteSync` and
+//! `FailSync`; operators send `Track`, `RequestSync`, `SetAutoSync`, `Enable`, `Disable` and
+//! `Remove`.
+
+use crate::ids::{Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId};
+
+use super::event::{DisableReason, FileFailure, RemovalReason, SyncReason, SyncStatus};
+
+/// A `push` delivery, reduced to what the target decides on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub head_sha: CommitSha,
+    pub before_sha: CommitSha,
+    pub forced: bool,
+    /// The branch was deleted (`deleted: true`, `after` all zeros).
+    pub deleted: bool,
+    pub delivery_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetCommand {
+    Track {
+        installation_id: InstallationId,
+        repository_id: RepositoryId,
+        repository: RepositoryName,
+        branch: Branch,
+        auto_sync: bool,
+    },
+    RecordPush(Push),
+    /// `head_sha` None: the last head seen. `Retry` re-requests the head of the failed sync.
+    RequestSync {
+        head_sha: Option<CommitSha>,
+        reason: SyncReason,
+    },
+    StartSync {
+        sync_id: SyncId,
+    },
+    CompleteSync {
+        sync_id: SyncId,
+        status: SyncStatus,
+        created: u64,
+        updated: u64,
+        deleted: u64,
+        skipped: u64,
+        failures: Vec<FileFailure>,
+    },
+    FailSync {
+        sync_id: SyncId,
+        error: String,
+        retryable: bool,
+    },
+    RenameRepository {
+        repository: RepositoryName,
+    },
+    SetAutoSync {
+        enabled: bool,
+    },
+    Disable {
+        reason: DisableReason,
+    },
+    Enable,
+    Remove {
+        reason: RemovalReason,
+    },
+}

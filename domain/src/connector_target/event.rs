@@ -1,0 +1,157 @@
+//! What happened to a `ConnectorTarget`. Sync events carry the sync id, head SHA and counts the
+//! `connector_sync_event` read model reports.
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Timestamp;
+use crate::ids::{
+    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId, TargetId,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncReason {
+    Push,
+    Manual,
+    Retry,
+    Reconcile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncStatus {
+    Completed,
+    /// Some files failed; the rest were synced.
+    Partial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileFailure {
+    pub path: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisableReason {
+    /// The installation lost access to the repository.
+    RepositoryRemoved,
+    /// The branch was deleted on GitHub; a push that recreates it enables the target again.
+    BranchDeleted,
+    Operator,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalReason {
+    InstallationDeleted,
+    InstallationDisconnected,
+    RepositoryDeleted,
+    Operator,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TargetEvent {
+    TargetTracked {
+        target_id: TargetId,
+        installation_id: InstallationId,
+        repository_id: RepositoryId,
+        repository: RepositoryName,
+        branch: Branch,
+        auto_sync: bool,
+        at: Timestamp,
+    },
+    /// A push recorded without requesting a sync (`auto_sync` off).
+    PushRecorded {
+        head_sha: CommitSha,
+        forced: bool,
+        delivery_id: String,
+        at: Timestamp,
+    },
+    SyncRequested {
+        sync_id: SyncId,
+        head_sha: CommitSha,
+        delivery_id: Option<String>,
+        reason: SyncReason,
+        forced: bool,
+        at: Timestamp,
+    },
+    /// A request that arrived while a sync was in flight: it becomes the follow-up, replacing an
+    /// older queued head (`replaces`).
+    SyncQueued {
+        head_sha: CommitSha,
+        delivery_id: Option<String>,
+        reason: SyncReason,
+        forced: bool,
+        replaces: Option<CommitSha>,
+        at: Timestamp,
+    },
+    SyncStarted {
+        sync_id: SyncId,
+        head_sha: CommitSha,
+        at: Timestamp,
+    },
+    SyncCompleted {
+        sync_id: SyncId,
+        head_sha: CommitSha,
+        status: SyncStatus,
+        created: u64,
+        updated: u64,
+        deleted: u64,
+        skipped: u64,
+        failures: Vec<FileFailure>,
+        at: Timestamp,
+    },
+    SyncFailed {
+        sync_id: SyncId,
+        head_sha: CommitSha,
+        error: String,
+        retryable: bool,
+        at: Timestamp,
+    },
+    RepositoryRenamed {
+        from: RepositoryName,
+        to: RepositoryName,
+        at: Timestamp,
+    },
+    AutoSyncChanged {
+        enabled: bool,
+        at: Timestamp,
+    },
+    TargetDisabled {
+        reason: DisableReason,
+        at: Timestamp,
+    },
+    TargetEnabled {
+        at: Timestamp,
+    },
+    TargetRemoved {
+        reason: RemovalReason,
+        at: Timestamp,
+    },
+}
+
+impl DomainEvent for TargetEvent {
+    fn event_type(&self) -> String {
+        let name = match self {
+            Self::TargetTracked { .. } => "TargetTracked",
+            Self::PushRecorded { .. } => "PushRecorded",
+            Self::SyncRequested { .. } => "SyncRequested",
+            Self::SyncQueued { .. } => "SyncQueued",
+            Self::SyncStarted { .. } => "SyncStarted",
+            Self::SyncCompleted { .. } => "SyncCompleted",
+            Self::SyncFailed { .. } => "SyncFailed",
+            Self::RepositoryRenamed { .. } => "RepositoryRenamed",
+            Self::AutoSyncChanged { .. } => "AutoSyncChanged",
+            Self::TargetDisabled { .. } => "TargetDisabled",
+            Self::TargetEnabled { .. } => "TargetEnabled",
+            Self::TargetRemoved { .. } => "TargetRemoved",
+        };
+        name.to_owned()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_owned()
+    }
+}

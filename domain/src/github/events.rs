@@ -1,0 +1,167 @@
+//! The parts of GitHub's webhook payloads that hooklog acts on, as typed structs. Only what the
+//! connector decides on is read; everything else stays in the stored raw body. A payload that
+//! lacks a field marked required here cannot be acted on and is a dead letter, not a guess.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::payload::{PayloadError, FORM};
+
+/// Why a verified delivery's payload cannot be acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum EventPayloadError {
+    #[error(transparent)]
+    Format(#[from] PayloadError),
+    #[error("the {event} payload does not have the expected shape: {reason}")]
+    Shape { event: String, reason: String },
+}
+
+/// The JSON document of a body, unwrapping GitHub's form encoding (`payload=<urlencoded JSON>`).
+pub fn json_document<'a>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+) -> Result<Cow<'a, [u8]>, PayloadError> {
+    let media_type = content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .unwrap_or_default();
+    if media_type.eq_ignore_ascii_case(FORM) {
+        form_urlencoded::parse(body)
+            .find(|(key, _)| key == "payload")
+            .map(|(_, value)| Cow::Owned(value.into_owned().into_bytes()))
+            .ok_or(PayloadError::MissingFormPayload)
+    } else {
+        Ok(Cow::Borrowed(body))
+    }
+}
+
+/// Parses `body` as the payload of `event`.
+pub fn parse<T: DeserializeOwned>(
+    event: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<T, EventPayloadError> {
+    let json = json_document(content_type, body)?;
+    serde_json::from_slice(&json).map_err(|err| EventPayloadError::Shape {
+        event: event.to_owned(),
+        reason: err.to_string(),
+    })
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationRef {
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub login: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepositoryRef {
+    pub id: u64,
+    pub full_name: String,
+    #[serde(default)]
+    pub default_branch: Option<String>,
+}
+
+/// `push`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PushEvent {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub before: String,
+    pub after: String,
+    #[serde(default)]
+    pub created: bool,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default)]
+    pub forced: bool,
+    pub repository: RepositoryRef,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// The installation object of `installation` events.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Installation {
+    pub id: u64,
+    pub account: Account,
+    #[serde(default)]
+    pub repository_selection: Option<String>,
+    #[serde(default)]
+    pub permissions: BTreeMap<String, String>,
+}
+
+/// `installation`: created, deleted, suspend, unsuspend, new_permissions_accepted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationEvent {
+    pub action: String,
+    pub installation: Installation,
+    #[serde(default)]
+    pub repositories: Option<Vec<RepositoryRef>>,
+}
+
+/// `installation_repositories`: added, removed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationRepositoriesEvent {
+    pub action: String,
+    pub installation: InstallationRef,
+    #[serde(default)]
+    pub repositories_added: Vec<RepositoryRef>,
+    #[serde(default)]
+    pub repositories_removed: Vec<RepositoryRef>,
+}
+
+/// `repository`: renamed, transferred and deleted are acted on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RepositoryEvent {
+    pub action: String,
+    pub repository: RepositoryRef,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+/// `installation_target`: the account the App is installed on was renamed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InstallationTargetEvent {
+    pub action: String,
+    pub account: Account,
+    pub installation: InstallationRef,
+}
+
+/// `ping`: sent when a webhook is created; App pings carry no installation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PingEvent {
+    #[serde(default)]
+    pub hook_id: Option<u64>,
+    #[serde(default)]
+    pub zen: Option<String>,
+    #[serde(default)]
+    pub installation: Option<InstallationRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoded_payloads_are_unwrapped() {
+        let body = b"payload=%7B%22zen%22%3A%22z%22%2C%22hook_id%22%3A7%7D";
+        let ping: PingEvent = parse("ping", Some(FORM), body).unwrap();
+        assert_eq!(ping.hook_id, Some(7));
+        assert_eq!(ping.zen.as_deref(), Some("z"));
+    }
+
+    #[test]
+    fn a_push_without_a_repository_is_refused_with_the_reason() {
+        let err = parse::<PushEvent>("push", None, br#"{"ref":"refs/heads/main","before":"a","after":"b"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("missing field `repository`"), "{err}");
+    }
+}

@@ -1,0 +1,205 @@
+//! [`run`]: the relay loop. Take the lock, or stand by; while holding it, publish the outbox in
+//! order and delete what JetStream acknowledged; on any Postgres failure, start over.
+//!
+//! Per-aggregate order: rows are published one at a time in `id` order, each awaiting its PubAck
+//! before the next. That is each aggregate's sequence order because `events` has the primary key
+//! `(aggregate_type, aggregate_id, sequence)` and postgres-es appends event n+1 only after loading
+//! event n: either in the same transaction, after n's insert (so n+1's trigger draws the larger
+//! id from the `bigserial`), or in a later one, which can only see n once n has committed (and
+//! drawn its id). Two writers racing for the same sequence collide on the primary key and one
+//! rolls back, taking its outbox row with it. So for one aggregate, a larger sequence always has
+//! a larger id, and is never visible before the smaller one. Across aggregates, ids may commit out
+//! of order; rows are deleted (not tracked by a high-water mark), so a late commit is never
+//! skipped, only published after others.
+
+use std::convert::Infallible;
+
+use async_nats::jetstream;
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::first_pass::{Check, FirstPass};
+use crate::message::EventMessage;
+use crate::outbox::{self, OutboxRow, Session};
+use crate::publish::{Published, Publisher};
+use crate::{RelayConfig, RelayError};
+
+/// Publishes every committed event from the outbox to `HOOKLOG_EVENTS` until `shutdown` is
+/// cancelled, as one of possibly several relays of which only the holder of the Postgres
+/// advisory lock [`ADVISORY_LOCK_KEY`](crate::ADVISORY_LOCK_KEY) works; the others stand by.
+///
+/// The caller creates the stream first (`hooklog_infra::streams::ensure_events_stream`); while it
+/// is missing, publishes are retried. Postgres or NATS outages are logged and waited out; this
+/// returns `Ok` on shutdown and an error only for settings that cannot work. The relay uses two
+/// connections of its own, made with `pool`'s settings: the lock session and a listener.
+pub async fn run(
+    config: RelayConfig,
+    pool: PgPool,
+    jetstream: jetstream::Context,
+    shutdown: CancellationToken,
+) -> Result<(), RelayError> {
+    config.validate()?;
+    let mut relay = Relay {
+        publisher: Publisher::new(jetstream, config.publish_timeout),
+        config,
+        pool,
+        session: None,
+        standing_by: false,
+    };
+    loop {
+        let turn = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            turn = relay.turn() => turn,
+        };
+        if let Err(err) = turn {
+            tracing::error!(error = %err, retry_in = ?relay.config.lock_retry, "relaying stopped; taking the lock again");
+            relay.standing_by = false;
+        }
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(relay.config.lock_retry) => {}
+        }
+    }
+    if let Some(session) = relay.session.take() {
+        session.close().await;
+    }
+    tracing::info!("relay stopped");
+    Ok(())
+}
+
+struct Relay {
+    config: RelayConfig,
+    pool: PgPool,
+    publisher: Publisher,
+    /// The lock session, kept while standing by so each retry is one statement.
+    session: Option<Session>,
+    standing_by: bool,
+}
+
+impl Relay {
+    /// Tries to take the lock. Returns `Ok` when another relay holds it; otherwise relays until
+    /// something fails.
+    async fn turn(&mut self) -> Result<(), RelayError> {
+        // A failed statement drops the session: it may be broken, and with it goes the lock.
+        let mut session = match self.session.take() {
+            Some(session) => session,
+            None => Session::connect(&self.pool).await?,
+        };
+        if !session.try_lock().await? {
+            if self.standing_by {
+                tracing::debug!("another relay still holds the lock");
+            } else {
+                tracing::info!("another relay holds the lock; standing by");
+                self.standing_by = true;
+            }
+            self.session = Some(session);
+            return Ok(());
+        }
+        self.standing_by = false;
+        tracing::info!("took the relay lock; publishing the outbox");
+        lead(&mut session, &self.publisher, &self.config, &self.pool)
+            .await
+            .map(|never| match never {})
+    }
+}
+
+/// Relays while holding the lock, until a Postgres step fails (or the future is dropped).
+async fn lead(
+    session: &mut Session,
+    publisher: &Publisher,
+    config: &RelayConfig,
+    pool: &PgPool,
+) -> Result<Infallible, RelayError> {
+    // Listen before the first read, so that no commit after that read goes unnoticed.
+    let mut listener = outbox::listen(pool).await?;
+    let mut first_pass = FirstPass::new(session.last_id().await?);
+    let limit = i64::try_from(config.batch_size).unwrap_or(i64::MAX);
+    loop {
+        let rows = session.fetch(limit).await?;
+        let full = rows.len() == config.batch_size;
+        relay_batch(session, publisher, &rows, &mut first_pass).await?;
+        if !full {
+            wait_for_commits(&mut listener, config).await?;
+        }
+    }
+}
+
+/// Publishes `rows` in order, then deletes those JetStream acknowledged. Stops at a row that can
+/// never be published, after deleting the ones before it.
+async fn relay_batch(
+    session: &mut Session,
+    publisher: &Publisher,
+    rows: &[OutboxRow],
+    first_pass: &mut FirstPass,
+) -> Result<(), RelayError> {
+    let mut done = Vec::with_capacity(rows.len());
+    let mut stopped_at = None;
+    for row in rows {
+        let span = tracing::info_span!(
+            "relay_event",
+            outbox_id = row.id,
+            aggregate_type = %row.aggregate_type,
+            aggregate_id = %row.aggregate_id,
+            sequence = row.sequence,
+        );
+        match relay_row(publisher, row, first_pass).instrument(span).await {
+            Ok(()) => done.push(row.id),
+            Err(err) => {
+                stopped_at = Some(err);
+                break;
+            }
+        }
+    }
+    session.delete(&done).await?;
+    stopped_at.map_or(Ok(()), Err)
+}
+
+async fn relay_row(
+    publisher: &Publisher,
+    row: &OutboxRow,
+    first_pass: &mut FirstPass,
+) -> Result<(), RelayError> {
+    let message = EventMessage::from_row(row)?;
+    let published = match first_pass.check(row.id, &message.subject, message.sequence) {
+        Check::AlreadyOnStream { last_sequence } => Published::AlreadyOnStream { last_sequence },
+        Check::AskStream => publisher.publish(&message, true).await,
+        Check::Publish => publisher.publish(&message, false).await,
+    };
+    match published {
+        Published::Stored {
+            stream_seq,
+            duplicate,
+        } => {
+            first_pass.record(&message.subject, message.sequence);
+            tracing::debug!(stream_seq, duplicate, "event published");
+        }
+        Published::AlreadyOnStream { last_sequence } => {
+            first_pass.record(&message.subject, last_sequence);
+            tracing::info!(
+                last_sequence,
+                "event already on the stream (published before the lock changed hands); not publishing it again"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits for a commit notification, or `poll_interval` at most.
+async fn wait_for_commits(
+    listener: &mut PgListener,
+    config: &RelayConfig,
+) -> Result<(), RelayError> {
+    tokio::select! {
+        received = listener.recv() => {
+            received.map_err(RelayError::postgres("waiting for outbox notifications"))?;
+            // One read serves every commit notified so far.
+            while listener.next_buffered().is_some() {}
+        }
+        () = tokio::time::sleep(config.poll_interval) => {}
+    }
+    Ok(())
+}

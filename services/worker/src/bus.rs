@@ -1,0 +1,212 @@
+//! The command bus: the one way commands reach the aggregates, for the worker, the CLI and
+//! (later) the admin API. It runs cqrs-es over postgres-es in event-store mode, stores each
+//! command's metadata with its events, and makes delivery-caused commands idempotent: a command
+//! whose delivery and cause (causation id) already left events on its aggregate is not run again,
+//! so a redelivery after a crash, or days later, changes nothing.
+
+use std::sync::Arc;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
+use hooklog_domain::clock::Clock;
+use hooklog_domain::connector_instance::{ConnectorInstance, InstanceServices};
+use hooklog_domain::connector_target::{ConnectorTarget, TargetServices};
+use hooklog_domain::ids::{InstanceId, TargetId};
+use hooklog_domain::metadata::{keys, CommandMetadata};
+use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
+use sqlx::PgPool;
+
+/// Why a command did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error> {
+    /// The aggregate refused: a decision, final.
+    #[error("{0}")]
+    Rejected(E),
+    /// Another command committed to the same aggregate first; run it again.
+    #[error("another command changed the aggregate at the same time")]
+    Conflict,
+    /// PostgreSQL could not be reached or failed; run it again later.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored events could not be read back: needs a person.
+    #[error("stored events of the aggregate cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl<E: std::error::Error> CommandError<E> {
+    /// Whether running the same command again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Conflict | Self::Unavailable(_))
+    }
+}
+
+impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
+    fn from(err: AggregateError<E>) -> Self {
+        match err {
+            AggregateError::UserError(e) => Self::Rejected(e),
+            AggregateError::AggregateConflict => Self::Conflict,
+            AggregateError::DatabaseConnectionError(e) | AggregateError::UnexpectedError(e) => {
+                Self::Unavailable(e.to_string())
+            }
+            AggregateError::DeserializationError(e) => Self::Corrupt(e.to_string()),
+        }
+    }
+}
+
+/// What running a command did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Executed {
+    /// The aggregate handled it (and committed whatever events it decided on, maybe none).
+    Handled,
+    /// Its delivery and cause had already left events on this aggregate: nothing was run.
+    AlreadyApplied,
+}
+
+type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
+
+/// The write side of one aggregate type: the framework to run commands, the store to read.
+struct Side<A: Aggregate> {
+    cqrs: PostgresCqrs<A>,
+    store: Store<A>,
+}
+
+impl<A: Aggregate> Side<A> {
+    fn new(pool: &PgPool, services: A::Services) -> Self {
+        Self {
+            cqrs: postgres_cqrs(pool.clone(), vec![], services),
+            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct CommandBus {
+    pool: PgPool,
+    instances: Arc<Side<ConnectorInstance>>,
+    targets: Arc<Side<ConnectorTarget>>,
+}
+
+impl CommandBus {
+    pub fn new(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
+        let instances = Side::new(&pool, InstanceServices { clock: clock.clone() });
+        let targets = Side::new(&pool, TargetServices { clock });
+        Self {
+            pool,
+            instances: Arc::new(instances),
+            targets: Arc::new(targets),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    #[tracing::instrument(skip_all, fields(aggregate_id = %id, command = ?command))]
+    pub async fn instance(
+        &self,
+        id: InstanceId,
+        command: <ConnectorInstance as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Executed, CommandError<<ConnectorInstance as Aggregate>::Error>> {
+        self.execute(&self.instances, &id.to_string(), command, metadata)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(aggregate_id = %id, command = ?command))]
+    pub async fn target(
+        &self,
+        id: TargetId,
+        command: <ConnectorTarget as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Executed, CommandError<<ConnectorTarget as Aggregate>::Error>> {
+        self.execute(&self.targets, &id.to_string(), command, metadata)
+            .await
+    }
+
+    pub async fn load_instance(
+        &self,
+        id: InstanceId,
+    ) -> Result<ConnectorInstance, CommandError<<ConnectorInstance as Aggregate>::Error>> {
+        load(&self.instances.store, &id.to_string()).await
+    }
+
+    pub async fn load_target(
+        &self,
+        id: TargetId,
+    ) -> Result<ConnectorTarget, CommandError<<ConnectorTarget as Aggregate>::Error>> {
+        load(&self.targets.store, &id.to_string()).await
+    }
+
+    /// The events `delivery_id` caused on an instance: where cascades read what to cascade to.
+    pub async fn instance_events_of_delivery(
+        &self,
+        id: InstanceId,
+        delivery_id: &str,
+    ) -> Result<Vec<EventEnvelope<ConnectorInstance>>, CommandError<<ConnectorInstance as Aggregate>::Error>>
+    {
+        let events = self.instances.store.load_events(&id.to_string()).await?;
+        Ok(events
+            .into_iter()
+            .filter(|e| e.metadata.get(keys::DELIVERY_ID).map(String::as_str) == Some(delivery_id))
+            .collect())
+    }
+
+    /// Every target that ever had an event, in id order.
+    pub async fn target_ids(&self) -> Result<Vec<TargetId>, sqlx::Error> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 ORDER BY 1",
+        )
+        .bind(ConnectorTarget::TYPE)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.iter().filter_map(|id| TargetId::parse(id).ok()).collect())
+    }
+
+    async fn execute<A: Aggregate>(
+        &self,
+        side: &Side<A>,
+        id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Executed, CommandError<A::Error>> {
+        if let Some(delivery) = &metadata.delivery_id {
+            if self
+                .applied(A::TYPE, id, delivery, &metadata.causation_id)
+                .await?
+            {
+                tracing::debug!(delivery_id = %delivery, "already applied");
+                return Ok(Executed::AlreadyApplied);
+            }
+        }
+        side.cqrs
+            .execute_with_metadata(id, command, metadata.to_map())
+            .await?;
+        Ok(Executed::Handled)
+    }
+
+    async fn applied<E: std::error::Error>(
+        &self,
+        aggregate_type: &str,
+        id: &str,
+        delivery_id: &str,
+        causation_id: &str,
+    ) -> Result<bool, CommandError<E>> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND metadata->>'delivery_id' = $3 AND metadata->>'causation_id' = $4)",
+        )
+        .bind(aggregate_type)
+        .bind(id)
+        .bind(delivery_id)
+        .bind(causation_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|err| CommandError::Unavailable(err.to_string()))
+    }
+}
+
+async fn load<A: Aggregate>(store: &Store<A>, id: &str) -> Result<A, CommandError<A::Error>> {
+    use cqrs_es::AggregateContext;
+    let mut context = store.load_aggregate(id).await?;
+    Ok(std::mem::take(context.aggregate()))
+}
