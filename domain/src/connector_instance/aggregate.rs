@@ -200,9 +200,11 @@ impl ConnectorInstance {
                 vec![E::PermissionsAccepted { permissions, at }]
             }
             C::Delete => {
-                self.ensure_alive()?;
-                if self.status == InstanceStatus::Unknown {
-                    return Err(InstanceError::NotConnected);
+                // A disconnected installation can still be deleted on GitHub: record it.
+                match self.status {
+                    InstanceStatus::Deleted => return Err(InstanceError::Deleted),
+                    InstanceStatus::Unknown => return Err(InstanceError::NotConnected),
+                    _ => {}
                 }
                 vec![E::InstanceDeleted {
                     removed_targets: self.all_targets(),

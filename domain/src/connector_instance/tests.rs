@@ -364,7 +364,7 @@ fn disconnecting_an_installation_lists_every_attached_target_for_removal() {
 }
 
 #[test]
-fn every_command_but_connect_on_a_disconnected_installation_is_refused() {
+fn every_command_but_connect_and_delete_on_a_disconnected_installation_is_refused() {
     let history = vec![
         connected(),
         E::InstanceDisconnected {
@@ -372,11 +372,66 @@ fn every_command_but_connect_on_a_disconnected_installation_is_refused() {
             at: at(),
         },
     ];
-    for command in every_command_but_connect() {
+    for command in every_command_but_connect()
+        .into_iter()
+        .filter(|c| *c != C::Delete)
+    {
         given(history.clone())
             .when(command)
             .then_expect_error(InstanceError::Disconnected);
     }
+}
+
+#[test]
+fn github_deleting_a_disconnected_installation_is_still_recorded() {
+    given(vec![
+        connected(),
+        E::InstanceDisconnected {
+            removed_targets: vec![],
+            at: at(),
+        },
+    ])
+    .when(C::Delete)
+    .then_expect_events(vec![E::InstanceDeleted {
+        removed_targets: vec![],
+        at: at(),
+    }]);
+}
+
+#[test]
+fn renaming_the_account_renames_its_repositories_and_targets() {
+    let history = with_targets();
+    let state = replayed(history.clone());
+    let renamed: Vec<AttachedTarget> = state
+        .targets()
+        .filter(|t| t.repository.as_str().starts_with("octo/"))
+        .map(|t| AttachedTarget {
+            repository: name(&t.repository.as_str().replace("octo/", "octocat/")),
+            ..t.clone()
+        })
+        .collect();
+    assert!(!renamed.is_empty());
+    let repositories = state
+        .repositories()
+        .iter()
+        .map(|(id, full_name)| repo(id.0, &full_name.as_str().replace("octo/", "octocat/")))
+        .collect();
+    given(history)
+        .when(C::RenameAccount { login: "octocat".to_owned() })
+        .then_expect_events(vec![E::AccountRenamed {
+            from: Some("octo".to_owned()),
+            to: "octocat".to_owned(),
+            repositories,
+            targets: renamed,
+            at: at(),
+        }]);
+}
+
+#[test]
+fn renaming_the_account_to_its_current_login_changes_nothing() {
+    given(vec![connected()])
+        .when(C::RenameAccount { login: "octo".to_owned() })
+        .then_expect_events(vec![]);
 }
 
 // Repositories

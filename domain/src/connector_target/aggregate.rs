@@ -111,35 +111,39 @@ impl ConnectorTarget {
         }
     }
 
-    /// Whether `head` is in flight, or queued behind the sync in flight. A follow-up kept while
-    /// the target was disabled, with nothing in flight, waits to be requested: it is not requested.
-    fn already_requested(&self, head: &CommitSha) -> bool {
-        self.in_flight.as_ref().is_some_and(|s| {
-            &s.head_sha == head || self.follow_up.as_ref().is_some_and(|f| &f.head_sha == head)
-        })
-    }
-
     /// Dedupe, one in flight, coalesce: the heart of the target.
+    ///
+    /// A head in flight, or queued behind the sync in flight, is not requested again. A head
+    /// already synced is not requested again either, unless `moves_branch`: the push moves the
+    /// branch from the target's latest head back onto it (a revert by force push), which must
+    /// bring the copy back. A follow-up kept while the target was disabled, with nothing in
+    /// flight, waits to be requested: it does not count as requested.
     fn request(
         &self,
         target_id: TargetId,
         request: FollowUp,
+        moves_branch: bool,
         at: Timestamp,
     ) -> Result<Vec<TargetEvent>, TargetError> {
         let operator = matches!(request.reason, SyncReason::Manual | SyncReason::Retry);
-        if self.already_requested(&request.head_sha) {
+        let head = &request.head_sha;
+        let in_flight = self.in_flight.as_ref().map(|s| &s.head_sha);
+        let queued = self.follow_up.as_ref().map(|f| &f.head_sha);
+        let back_to_in_flight = moves_branch && in_flight == Some(head) && queued.is_some();
+        let already = in_flight == Some(head) || (in_flight.is_some() && queued == Some(head));
+        if already && !back_to_in_flight {
             return if operator {
                 Err(TargetError::AlreadyRequested(request.head_sha))
             } else {
                 Ok(vec![])
             };
         }
-        if !operator && self.synced.contains(&request.head_sha) {
+        if !operator && !moves_branch && self.synced.contains(head) {
             return Ok(vec![]);
         }
         if self.in_flight.is_some() {
             return Ok(vec![TargetEvent::SyncQueued {
-                replaces: self.follow_up.as_ref().map(|f| f.head_sha.clone()),
+                replaces: queued.cloned(),
                 head_sha: request.head_sha,
                 delivery_id: request.delivery_id,
                 reason: request.reason,
@@ -207,13 +211,15 @@ impl ConnectorTarget {
             }
             return Ok(events);
         }
+        let moves_branch =
+            self.last_head.as_ref() == Some(&push.before_sha) && push.before_sha != push.head_sha;
         let request = FollowUp {
             head_sha: push.head_sha,
             delivery_id: Some(push.delivery_id),
             reason: SyncReason::Push,
             forced: push.forced,
         };
-        events.extend(self.request(target_id, request, at)?);
+        events.extend(self.request(target_id, request, moves_branch, at)?);
         Ok(events)
     }
 
@@ -259,7 +265,7 @@ impl ConnectorTarget {
                     reason,
                     forced: false,
                 };
-                self.request(target_id, request, at)?
+                self.request(target_id, request, false, at)?
             }
             C::StartSync { sync_id } => {
                 self.ensure_tracked()?;

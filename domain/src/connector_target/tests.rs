@@ -350,6 +350,44 @@ fn a_push_for_a_head_already_synced_requests_nothing() {
     given(synced(1)).when(pushed(1)).then_expect_events(vec![]);
 }
 
+/// A push moving the branch from `before` to `head`.
+fn moved(before: u8, head: u8) -> TargetCommand {
+    C::RecordPush(Push {
+        before_sha: sha(before),
+        forced: true,
+        ..push(head)
+    })
+}
+
+#[test]
+fn a_force_push_back_to_a_synced_head_requests_it_again() {
+    // 1 synced, then 2 synced, then the branch is forced back from 2 to 1.
+    let history = with(synced(1), [push_requested(2, 2), started(2, 2), completed(2, 2)]);
+    let mut expected = push_requested(3, 1);
+    if let E::SyncRequested { forced, .. } = &mut expected {
+        *forced = true;
+    }
+    given(history).when(moved(2, 1)).then_expect_events(vec![expected]);
+}
+
+#[test]
+fn a_stale_copy_of_an_old_push_does_not_bring_the_copy_back() {
+    // 1 then 2 synced; a distinct delivery of the push to 1 (from 9) arrives late.
+    let history = with(synced(1), [push_requested(2, 2), started(2, 2), completed(2, 2)]);
+    given(history).when(moved(9, 1)).then_expect_events(vec![]);
+}
+
+#[test]
+fn a_force_push_back_to_the_head_in_flight_replaces_the_queued_follow_up() {
+    // 1 in flight, 2 queued, then the branch is forced back from 2 to 1.
+    let history = with(in_flight(1), [queued(2, None)]);
+    let mut expected = queued(1, Some(2));
+    if let E::SyncQueued { forced, .. } = &mut expected {
+        *forced = true;
+    }
+    given(history).when(moved(2, 1)).then_expect_events(vec![expected]);
+}
+
 #[test]
 fn a_push_while_a_sync_is_in_flight_is_queued_as_the_follow_up() {
     given(in_flight(1))

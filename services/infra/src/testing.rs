@@ -31,3 +31,87 @@ pub fn fresh_database_url() -> (String, String) {
     let name = format!("hooklog_test_{}_{nanos}", std::process::id());
     (format!("{}/{name}", postgres_server_url()), name)
 }
+
+/// A TCP proxy in front of the test PostgreSQL that a test can cut and restore, so a service
+/// sees PostgreSQL go away (connections reset, new ones refused) and come back on the same
+/// address, without stopping the server other tests share.
+pub struct TcpOutage {
+    addr: std::net::SocketAddr,
+    upstream: String,
+    cut: Option<tokio_util::sync::CancellationToken>,
+}
+
+impl TcpOutage {
+    /// Proxies a free local port to `upstream` (`host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let mut proxy = Self {
+            addr,
+            upstream: upstream.to_owned(),
+            cut: None,
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Drops every proxied connection and refuses new ones.
+    pub fn cut(&mut self) {
+        if let Some(token) = self.cut.take() {
+            token.cancel();
+        }
+    }
+
+    /// Accepts connections again on the same address.
+    pub async fn restore(&mut self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(err) if std::time::Instant::now() < deadline => {
+                    let _ = err;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("cannot rebind proxy on {}: {err}", self.addr),
+            }
+        };
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let token = tokio_util::sync::CancellationToken::new();
+        self.cut = Some(token.clone());
+        let upstream = self.upstream.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut inbound, _) = tokio::select! {
+                    () = token.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok(pair) => pair,
+                        Err(_) => continue,
+                    },
+                };
+                let (token, upstream) = (token.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        () = token.cancelled() => {}
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    }
+                });
+            }
+        });
+    }
+}
+
+impl Drop for TcpOutage {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}

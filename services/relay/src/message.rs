@@ -76,13 +76,20 @@ fn insert_metadata(headers: &mut HeaderMap, outbox_id: i64, metadata: &str) {
     let entries = match serde_json::from_str::<serde_json::Value>(metadata) {
         Ok(serde_json::Value::Object(entries)) => entries,
         Ok(_) | Err(_) => {
-            tracing::warn!(outbox_id, "event metadata is not a JSON object; no metadata headers");
+            tracing::warn!(
+                outbox_id,
+                "event metadata is not a JSON object; no metadata headers"
+            );
             return;
         }
     };
     for (key, value) in entries {
         let Ok(name) = HeaderName::from_str(&format!("{}{key}", h::METADATA_PREFIX)) else {
-            tracing::warn!(outbox_id, key, "metadata key cannot be a header name; left out");
+            tracing::warn!(
+                outbox_id,
+                key,
+                "metadata key cannot be a header name; left out"
+            );
             continue;
         };
         let text = match value {

@@ -181,7 +181,7 @@ async fn relay_row(
             first_pass.record(&message.subject, last_sequence);
             tracing::info!(
                 last_sequence,
-                "event already on the stream (published before the lock changed hands); not publishing it again"
+                "event already on the stream (stored by an earlier attempt or relay); not publishing it again"
             );
         }
     }

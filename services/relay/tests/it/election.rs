@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use crate::support::{eventually, fast_config, header, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID};
+use crate::support::{
+    eventually, fast_config, header, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID,
+};
 
 #[tokio::test]
 async fn of_two_relays_started_at_once_one_holds_the_lock_every_event_is_stored_once_and_the_other_takes_over_when_it_stops(

@@ -18,7 +18,11 @@ async fn events_committed_while_nats_is_down_are_published_once_when_it_is_back(
     env.commit_events(INSTANCE, INSTANCE_ID, &[4]).await;
     // Let the relay fail at publishing for a while (several publish timeouts).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(env.outbox_len().await, 4, "no row is deleted without its PubAck");
+    assert_eq!(
+        env.outbox_len().await,
+        4,
+        "no row is deleted without its PubAck"
+    );
     assert!(!relay.task.is_finished(), "the relay outlives the outage");
 
     env.nats.restart().await.expect("nats-server restarts");

@@ -16,10 +16,17 @@ async fn an_inserted_event_is_in_the_outbox_within_its_transaction_and_a_rollbac
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    assert_eq!(inside, 2, "the trigger runs inside the inserting transaction");
+    assert_eq!(
+        inside, 2,
+        "the trigger runs inside the inserting transaction"
+    );
     assert_eq!(env.outbox_len().await, 0, "nothing visible before commit");
     tx.rollback().await.unwrap();
-    assert_eq!(env.outbox_len().await, 0, "a rolled-back insert leaves no row");
+    assert_eq!(
+        env.outbox_len().await,
+        0,
+        "a rolled-back insert leaves no row"
+    );
 
     env.commit_events(INSTANCE, INSTANCE_ID, &[1]).await;
     let row = sqlx::query(
@@ -48,7 +55,10 @@ async fn an_inserted_event_is_in_the_outbox_within_its_transaction_and_a_rollbac
 async fn committing_events_notifies_the_outbox_channel() {
     let env = TestEnv::start().await;
     let mut listener = PgListener::connect_with(&env.pool).await.unwrap();
-    listener.listen(hooklog_relay::NOTIFY_CHANNEL).await.unwrap();
+    listener
+        .listen(hooklog_relay::NOTIFY_CHANNEL)
+        .await
+        .unwrap();
 
     env.commit_events(INSTANCE, INSTANCE_ID, &[1, 2, 3]).await;
 

@@ -7,8 +7,7 @@ use hooklog_infra::streams::event_headers as h;
 use hooklog_relay::RelayConfig;
 
 use crate::support::{
-    eventually, fast_config, header, payload, TestEnv, INSTANCE, INSTANCE_ID, TARGET,
-    TARGET_ID,
+    eventually, fast_config, header, payload, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID,
 };
 
 #[tokio::test]

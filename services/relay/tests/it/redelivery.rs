@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use async_nats::header::{HeaderMap, NATS_MESSAGE_ID};
 
-use crate::support::{
-    eventually, fast_config, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID,
-};
+use crate::support::{eventually, fast_config, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID};
 
 const WINDOW: Duration = Duration::from_millis(200);
 

@@ -24,7 +24,10 @@ async fn the_events_stream_keeps_everything_and_refuses_deletes_and_purges() {
     assert!(config.deny_delete && config.deny_purge && config.allow_direct);
 
     env.js
-        .publish("hooklog.events.ConnectorInstance.github-installation-1", "{}".into())
+        .publish(
+            "hooklog.events.ConnectorInstance.github-installation-1",
+            "{}".into(),
+        )
         .await
         .unwrap()
         .await

@@ -144,9 +144,10 @@ impl TestEnv {
 
     /// Waits until the stream holds `count` events and the outbox is empty.
     pub async fn wait_until_relayed(&self, count: usize) {
-        eventually("every event is published and its outbox row deleted", || async {
-            self.published().await.len() >= count && self.outbox_len().await == 0
-        })
+        eventually(
+            "every event is published and its outbox row deleted",
+            || async { self.published().await.len() >= count && self.outbox_len().await == 0 },
+        )
         .await;
     }
 
