@@ -69,6 +69,16 @@ impl Session {
         .await
     }
 
+    /// Checks that the session (and with it the lock) is still alive.
+    pub async fn ping(&mut self) -> Result<(), RelayError> {
+        timed(
+            "checking the lock session",
+            sqlx::query("SELECT 1").execute(&mut self.conn),
+        )
+        .await
+        .map(drop)
+    }
+
     /// The highest outbox id now committed: rows up to it may have been published by an earlier
     /// lock holder that died before deleting them.
     pub async fn last_id(&mut self) -> Result<Option<i64>, RelayError> {

@@ -121,7 +121,7 @@ async fn lead(
     loop {
         let rows = session.fetch(limit).await?;
         let full = rows.len() == config.batch_size;
-        relay_batch(session, publisher, &rows, &mut first_pass).await?;
+        relay_batch(session, publisher, config, &rows, &mut first_pass).await?;
         if !full {
             wait_for_commits(&mut listener, config).await?;
         }
@@ -129,10 +129,13 @@ async fn lead(
 }
 
 /// Publishes `rows` in order, then deletes those JetStream acknowledged. Stops at a row that can
-/// never be published, after deleting the ones before it.
+/// never be published, or when the session is lost while a publish is pending, after deleting
+/// the rows before it (which fails too when the session is gone: they are checked against the
+/// stream by the next lock holder).
 async fn relay_batch(
     session: &mut Session,
     publisher: &Publisher,
+    config: &RelayConfig,
     rows: &[OutboxRow],
     first_pass: &mut FirstPass,
 ) -> Result<(), RelayError> {
@@ -146,7 +149,11 @@ async fn relay_batch(
             aggregate_id = %row.aggregate_id,
             sequence = row.sequence,
         );
-        match relay_row(publisher, row, first_pass).instrument(span).await {
+        let relayed = tokio::select! {
+            relayed = relay_row(publisher, row, first_pass).instrument(span) => relayed,
+            lost = std::future::pending::<RelayError>() => Err(lost),
+        };
+        match relayed {
             Ok(()) => done.push(row.id),
             Err(err) => {
                 stopped_at = Some(err);
@@ -186,6 +193,18 @@ async fn relay_row(
         }
     }
     Ok(())
+}
+
+/// Pings the lock session every `poll_interval` while a publish is pending (NATS may be down for
+/// long), and returns the error once it is lost: by then another relay may hold the lock, and
+/// this one must stop publishing.
+async fn watch_session(session: &mut Session, config: &RelayConfig) -> RelayError {
+    loop {
+        tokio::time::sleep(config.poll_interval).await;
+        if let Err(err) = session.ping().await {
+            return err;
+        }
+    }
 }
 
 /// Waits for a commit notification, or `poll_interval` at most.

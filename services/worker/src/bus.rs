@@ -62,6 +62,9 @@ pub enum Executed {
     AlreadyApplied,
 }
 
+/// Conflicts retried at once before `CommandError::Conflict` is returned.
+const CONFLICT_RETRIES: u32 = 8;
+
 type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
 
 /// The write side of one aggregate type: the framework to run commands, the store to read.
@@ -168,7 +171,10 @@ impl CommandBus {
         id: &str,
         command: A::Command,
         metadata: &CommandMetadata,
-    ) -> Result<Executed, CommandError<A::Error>> {
+    ) -> Result<Executed, CommandError<A::Error>>
+    where
+        A::Command: Clone,
+    {
         if let Some(delivery) = &metadata.delivery_id {
             if self
                 .applied(A::TYPE, id, delivery, &metadata.causation_id)
@@ -178,10 +184,23 @@ impl CommandBus {
                 return Ok(Executed::AlreadyApplied);
             }
         }
-        side.cqrs
-            .execute_with_metadata(id, command, metadata.to_map())
-            .await?;
-        Ok(Executed::Handled)
+        // A conflict means another command committed to the aggregate first: load it again and
+        // decide again, a few times, before leaving it to the caller's slower retry.
+        let mut conflicts = 0;
+        loop {
+            let attempt = side
+                .cqrs
+                .execute_with_metadata(id, command.clone(), metadata.to_map())
+                .await;
+            match attempt {
+                Ok(()) => return Ok(Executed::Handled),
+                Err(AggregateError::AggregateConflict) if conflicts < CONFLICT_RETRIES => {
+                    conflicts += 1;
+                    tokio::task::yield_now().await;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 
     async fn applied<E: std::error::Error>(

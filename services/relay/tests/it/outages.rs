@@ -50,14 +50,7 @@ async fn a_relay_whose_postgres_sessions_are_terminated_takes_the_lock_again_and
     env.wait_until_relayed(1).await;
     assert_eq!(env.lock_holder().await.as_deref(), Some("relay-killed"));
 
-    let terminated: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = 'relay-killed' AND datname = current_database()",
-    )
-    .fetch_all(&env.pool)
-    .await
-    .unwrap();
-    assert!(!terminated.is_empty());
+    terminate_sessions(&env, "relay-killed").await;
     env.commit_events(INSTANCE, INSTANCE_ID, &[2, 3]).await;
 
     env.wait_until_relayed(3).await;
@@ -73,4 +66,49 @@ async fn a_relay_whose_postgres_sessions_are_terminated_takes_the_lock_again_and
         .collect();
     assert_eq!(instance, [1, 2, 3]);
     relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_relay_waiting_out_a_nats_outage_notices_a_lost_postgres_session_and_takes_the_lock_again(
+) {
+    let mut env = TestEnv::start().await;
+    let relay = env.spawn_relay(fast_config(), env.pool_named("relay-stuck").await);
+    eventually("the relay holds the lock", || async {
+        env.lock_holder().await.is_some()
+    })
+    .await;
+    env.nats.stop().await;
+    env.commit_events(INSTANCE, INSTANCE_ID, &[1, 2]).await;
+    // Let the relay read the rows and get stuck retrying the first publish.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    terminate_sessions(&env, "relay-stuck").await;
+    // Still without NATS, the relay sees its session go and holds the lock again on a new one.
+    eventually("the relay holds the lock on a new session", || async {
+        env.lock_holder().await.as_deref() == Some("relay-stuck")
+    })
+    .await;
+
+    env.nats.restart().await.expect("nats-server restarts");
+    env.wait_until_relayed(2).await;
+    let sequences: Vec<u64> = env
+        .published()
+        .await
+        .into_iter()
+        .map(|(_, sequence)| sequence)
+        .collect();
+    assert_eq!(sequences, [1, 2]);
+    relay.stop().await;
+}
+
+async fn terminate_sessions(env: &TestEnv, application_name: &str) {
+    let terminated: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(application_name)
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert!(!terminated.is_empty(), "{application_name} has sessions");
 }

@@ -10,8 +10,8 @@ async fn an_inserted_event_is_in_the_outbox_within_its_transaction_and_a_rollbac
     let env = TestEnv::start().await;
 
     let mut tx = env.pool.begin().await.unwrap();
-    insert_event(&mut *tx, INSTANCE, INSTANCE_ID, 1).await;
-    insert_event(&mut *tx, INSTANCE, INSTANCE_ID, 2).await;
+    insert_event(&mut tx, INSTANCE, INSTANCE_ID, 1).await;
+    insert_event(&mut tx, INSTANCE, INSTANCE_ID, 2).await;
     let inside: i64 = sqlx::query_scalar("SELECT count(*) FROM event_outbox")
         .fetch_one(&mut *tx)
         .await

@@ -103,7 +103,7 @@ impl TestEnv {
     pub async fn commit_events(&self, aggregate_type: &str, aggregate_id: &str, sequences: &[i64]) {
         let mut tx = self.pool.begin().await.unwrap();
         for &sequence in sequences {
-            insert_event(&mut *tx, aggregate_type, aggregate_id, sequence).await;
+            insert_event(&mut tx, aggregate_type, aggregate_id, sequence).await;
         }
         tx.commit().await.unwrap();
     }

@@ -1,0 +1,255 @@
+//! A worker (or two) running in-process on its own `nats-server` and database, and the GitHub
+//! payloads the tests send, built from the vendored octokit examples.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use hooklog_domain::clock::SystemClock;
+use hooklog_domain::connector_instance::InstanceCommand;
+use hooklog_domain::connector_target::TargetCommand;
+use hooklog_domain::ids::{Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId};
+use hooklog_domain::metadata::CommandMetadata;
+use hooklog_infra::nats::{self, EmbeddedNats};
+use hooklog_infra::streams::{self, delivery_headers, DELIVERIES_STREAM};
+use hooklog_infra::testing::{fresh_database_url, nats_server_bin, TcpOutage};
+use hooklog_worker::{CommandBus, Processor, WorkerConfig};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub const INSTALLATION: u64 = 4242;
+pub const REPOSITORY: u64 = 1296269;
+
+pub struct Harness {
+    _nats: EmbeddedNats,
+    pub js: jetstream::Context,
+    pub pool: PgPool,
+    pub bus: CommandBus,
+    /// In front of PostgreSQL for the workers, when the test cuts it.
+    pub outage: Option<TcpOutage>,
+    shutdown: CancellationToken,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn config() -> WorkerConfig {
+    WorkerConfig {
+        retry_delay: Duration::from_millis(100),
+        max_retry_delay: Duration::from_millis(500),
+        ..WorkerConfig::default()
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(1, false).await
+    }
+
+    /// `workers` worker tasks sharing one durable consumer; `behind_outage`: the workers reach
+    /// PostgreSQL through a proxy the test can cut.
+    pub async fn start_with(workers: usize, behind_outage: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let nats = EmbeddedNats::start(&nats_server_bin(), dir.path()).await.unwrap();
+        let client = nats::connect(&nats.url(), "hooklog-worker-test").await.unwrap();
+        let js = jetstream::new(client);
+        streams::ensure_deliveries_stream(&js, Duration::from_secs(3600)).await.unwrap();
+        let (url, name) = fresh_database_url();
+        let pool = hooklog_infra::postgres::connect_and_migrate(&url).await.unwrap();
+        let outage = match behind_outage {
+            true => Some(TcpOutage::start("127.0.0.1:5432").await),
+            false => None,
+        };
+        let worker_pool = match &outage {
+            Some(proxy) => sqlx::postgres::PgPoolOptions::new()
+                .acquire_timeout(Duration::from_secs(2))
+                .connect_lazy(&format!("postgres://postgres@{}/{name}", proxy.addr()))
+                .unwrap(),
+            None => pool.clone(),
+        };
+        let shutdown = CancellationToken::new();
+        for _ in 0..workers {
+            let bus = CommandBus::new(worker_pool.clone(), Arc::new(SystemClock));
+            tokio::spawn(hooklog_worker::run(
+                config(),
+                Processor::new(bus),
+                worker_pool.clone(),
+                js.clone(),
+                shutdown.clone(),
+            ));
+        }
+        Self {
+            _nats: nats,
+            js,
+            bus: CommandBus::new(pool.clone(), Arc::new(SystemClock)),
+            pool,
+            outage,
+            shutdown,
+            _dir: dir,
+        }
+    }
+
+    /// Stores a delivery the way the ingress does; `msg_id` defaults to the delivery id.
+    pub async fn publish(&self, event: &str, delivery_id: &str, body: &Value) -> u64 {
+        self.publish_as(event, delivery_id, delivery_id, body).await
+    }
+
+    pub async fn publish_as(&self, event: &str, delivery_id: &str, msg_id: &str, body: &Value) -> u64 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(delivery_headers::EVENT, event);
+        headers.insert(delivery_headers::DELIVERY, delivery_id);
+        headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
+        headers.insert("Nats-Msg-Id", msg_id);
+        let ack = self
+            .js
+            .publish_with_headers(streams::delivery_subject(event), headers, serde_json::to_vec(body).unwrap().into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        ack.sequence
+    }
+
+    /// The outcome the worker recorded for `delivery_id`, waiting for it.
+    pub async fn outcome(&self, delivery_id: &str) -> (String, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let row: Option<(String, String)> =
+                sqlx::query_as("SELECT outcome, detail FROM delivery_outcomes WHERE delivery_id = $1")
+                    .bind(delivery_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .unwrap();
+            if let Some(row) = row {
+                return row;
+            }
+            assert!(Instant::now() < deadline, "no outcome for {delivery_id} within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the worker acked everything on the stream.
+    pub async fn drained(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stream = self.js.get_stream(DELIVERIES_STREAM).await.unwrap();
+            if let Ok(mut consumer) = stream.get_consumer::<jetstream::consumer::pull::Config>("hooklog-worker").await {
+                let info = consumer.info().await.unwrap();
+                if info.num_pending == 0 && info.num_ack_pending == 0 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "worker did not drain within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `(event_type, payload, metadata)` of an aggregate's events, in order.
+    pub async fn events(&self, aggregate_type: &str, id: &str) -> Vec<(String, Value, Value)> {
+        sqlx::query_as::<_, (String, sqlx::types::Json<Value>, sqlx::types::Json<Value>)>(
+            "SELECT event_type, payload, metadata FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence",
+        )
+        .bind(aggregate_type)
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(t, p, m)| (t, p.0, m.0))
+        .collect()
+    }
+
+    pub async fn target_events(&self, target: TargetId) -> Vec<String> {
+        self.events("ConnectorTarget", &target.to_string())
+            .await
+            .into_iter()
+            .map(|(t, _, _)| t)
+            .collect()
+    }
+
+    /// Tracks a branch the way `hooklog targets track` does.
+    pub async fn track(&self, repository: &str, branch: &str) -> TargetId {
+        let meta = CommandMetadata::from_operator("test", &uuid::Uuid::new_v4().to_string());
+        let (installation, repo) = (InstallationId(INSTALLATION), RepositoryId(REPOSITORY));
+        let branch = Branch::parse(branch).unwrap();
+        let name = RepositoryName::parse(repository).unwrap();
+        let attach = InstanceCommand::AttachTarget {
+            installation_id: installation,
+            repository_id: repo,
+            repository: name.clone(),
+            branch: branch.clone(),
+        };
+        self.bus.instance(InstanceId(installation), attach, &meta).await.unwrap();
+        let track = TargetCommand::Track {
+            installation_id: installation,
+            repository_id: repo,
+            repository: name,
+            branch: branch.clone(),
+            auto_sync: true,
+        };
+        let target = TargetId::for_branch(installation, repo, &branch);
+        self.bus.target(target, track, &meta).await.unwrap();
+        target
+    }
+}
+
+fn octokit_example(event: &str, pick: impl Fn(&Value) -> bool) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
+    let all: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == event)
+        .and_then(|e| e["examples"].as_array().unwrap().iter().find(|x| pick(x)))
+        .cloned()
+        .unwrap_or_else(|| panic!("no {event} example"))
+}
+
+pub fn sha(n: u64) -> String {
+    format!("{n:040x}")
+}
+
+/// GitHub's push example, moved to our installation and repository.
+pub fn push(repository: &str, git_ref: &str, before: &str, after: &str) -> Value {
+    let mut body = octokit_example("push", |x| x["installation"].is_object() && x["ref"] == "refs/heads/master");
+    body["ref"] = json!(git_ref);
+    body["before"] = json!(before);
+    body["after"] = json!(after);
+    body["installation"]["id"] = json!(INSTALLATION);
+    body["repository"]["id"] = json!(REPOSITORY);
+    body["repository"]["full_name"] = json!(repository);
+    body
+}
+
+pub fn installation(action: &str) -> Value {
+    let mut body = octokit_example("installation", |x| x["action"] == action);
+    body["installation"]["id"] = json!(INSTALLATION);
+    body
+}
+
+pub fn installation_created(repository: &str) -> Value {
+    let mut body = installation("created");
+    body["repositories"] = json!([{ "id": REPOSITORY, "full_name": repository, "name": "x", "node_id": "x", "private": false }]);
+    body
+}
+
+pub fn installation_repositories_removed(repository: &str) -> Value {
+    let mut body = octokit_example("installation_repositories", |x| x["action"] == "removed");
+    body["installation"]["id"] = json!(INSTALLATION);
+    body["repositories_removed"] = json!([{ "id": REPOSITORY, "full_name": repository, "name": "x", "node_id": "x", "private": false }]);
+    body
+}
+
+pub fn repository(action: &str, full_name: &str) -> Value {
+    let mut body = octokit_example("repository", |x| x["action"] == action && x["installation"].is_object());
+    body["installation"]["id"] = json!(INSTALLATION);
+    body["repository"]["id"] = json!(REPOSITORY);
+    body["repository"]["full_name"] = json!(full_name);
+    body
+}
