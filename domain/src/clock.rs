@@ -61,7 +61,9 @@ mod tests {
 
     #[test]
     fn timestamps_round_trip_through_json_as_rfc3339() {
-        let at = Timestamp(SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456));
+        let at = Timestamp(
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_700_000_000_123_456),
+        );
         let json = serde_json::to_string(&at).unwrap();
         assert_eq!(json, "\"2023-11-14T22:13:20.123456Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), at);

@@ -10,7 +10,9 @@ use uuid::Uuid;
 /// Why a value was refused as an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("branch name {0:?} is not a valid git branch (empty, whitespace, `..`, or over 255 bytes)")]
+    #[error(
+        "branch name {0:?} is not a valid git branch (empty, whitespace, `..`, or over 255 bytes)"
+    )]
     Branch(String),
     #[error("repository {0:?} is not `OWNER/NAME`")]
     Repository(String),
@@ -75,7 +77,11 @@ const TARGET_NAMESPACE: Uuid = Uuid::from_u128(0x6c3f_0b4e_9a51_4c1d_8e02_5f7a_1
 pub struct TargetId(pub Uuid);
 
 impl TargetId {
-    pub fn for_branch(installation: InstallationId, repository: RepositoryId, branch: &Branch) -> Self {
+    pub fn for_branch(
+        installation: InstallationId,
+        repository: RepositoryId,
+        branch: &Branch,
+    ) -> Self {
         let name = format!("{installation}/{repository}/{}", branch.as_str());
         Self(Uuid::new_v5(&TARGET_NAMESPACE, name.as_bytes()))
     }
@@ -187,7 +193,9 @@ impl RepositoryName {
 impl CommitSha {
     pub fn parse(value: &str) -> Result<Self, IdError> {
         let ok = matches!(value.len(), 40 | 64)
-            && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            && value
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| Self(value.to_owned()))
             .ok_or_else(|| IdError::Sha(value.to_owned()))
     }
@@ -207,9 +215,18 @@ mod tests {
         let main = Branch::parse("main").unwrap();
         let dev = Branch::parse("dev").unwrap();
         let a = TargetId::for_branch(InstallationId(1), RepositoryId(2), &main);
-        assert_eq!(a, TargetId::for_branch(InstallationId(1), RepositoryId(2), &main));
-        assert_ne!(a, TargetId::for_branch(InstallationId(1), RepositoryId(2), &dev));
-        assert_ne!(a, TargetId::for_branch(InstallationId(1), RepositoryId(3), &main));
+        assert_eq!(
+            a,
+            TargetId::for_branch(InstallationId(1), RepositoryId(2), &main)
+        );
+        assert_ne!(
+            a,
+            TargetId::for_branch(InstallationId(1), RepositoryId(2), &dev)
+        );
+        assert_ne!(
+            a,
+            TargetId::for_branch(InstallationId(1), RepositoryId(3), &main)
+        );
         assert_eq!(TargetId::parse(&a.to_string()).unwrap(), a);
     }
 

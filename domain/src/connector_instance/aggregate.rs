@@ -90,10 +90,9 @@ impl ConnectorInstance {
 
     fn ensure_installation(&self, command: InstallationId) -> Result<(), InstanceError> {
         match self.installation_id {
-            Some(aggregate) if aggregate != command => Err(InstanceError::WrongInstallation {
-                command,
-                aggregate,
-            }),
+            Some(aggregate) if aggregate != command => {
+                Err(InstanceError::WrongInstallation { command, aggregate })
+            }
             _ => Ok(()),
         }
     }

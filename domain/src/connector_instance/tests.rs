@@ -417,7 +417,9 @@ fn renaming_the_account_renames_its_repositories_and_targets() {
         .map(|(id, full_name)| repo(id.0, &full_name.as_str().replace("octo/", "octocat/")))
         .collect();
     given(history)
-        .when(C::RenameAccount { login: "octocat".to_owned() })
+        .when(C::RenameAccount {
+            login: "octocat".to_owned(),
+        })
         .then_expect_events(vec![E::AccountRenamed {
             from: Some("octo".to_owned()),
             to: "octocat".to_owned(),
@@ -430,7 +432,9 @@ fn renaming_the_account_renames_its_repositories_and_targets() {
 #[test]
 fn renaming_the_account_to_its_current_login_changes_nothing() {
     given(vec![connected()])
-        .when(C::RenameAccount { login: "octo".to_owned() })
+        .when(C::RenameAccount {
+            login: "octo".to_owned(),
+        })
         .then_expect_events(vec![]);
 }
 

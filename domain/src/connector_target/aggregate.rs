@@ -7,7 +7,9 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
-use crate::ids::{Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId, TargetId};
+use crate::ids::{
+    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId, TargetId,
+};
 
 use super::command::{Push, TargetCommand};
 use super::error::TargetError;
@@ -167,7 +169,13 @@ impl ConnectorTarget {
 
     /// After the sync in flight ends: the queued follow-up becomes the next request, unless
     /// the target is disabled (it waits for `Enable`) or the head was just synced.
-    fn follow_up_after(&self, target_id: TargetId, ended: &CommitSha, synced: bool, at: Timestamp) -> Option<TargetEvent> {
+    fn follow_up_after(
+        &self,
+        target_id: TargetId,
+        ended: &CommitSha,
+        synced: bool,
+        at: Timestamp,
+    ) -> Option<TargetEvent> {
         let follow_up = self.follow_up.clone()?;
         if self.status != TargetStatus::Active || (synced && &follow_up.head_sha == ended) {
             return None;
@@ -224,7 +232,11 @@ impl ConnectorTarget {
     }
 
     /// The rules: what `command` makes happen, given the history so far.
-    fn decide(&self, command: TargetCommand, at: Timestamp) -> Result<Vec<TargetEvent>, TargetError> {
+    fn decide(
+        &self,
+        command: TargetCommand,
+        at: Timestamp,
+    ) -> Result<Vec<TargetEvent>, TargetError> {
         use TargetCommand as C;
         use TargetEvent as E;
         Ok(match command {
@@ -235,7 +247,10 @@ impl ConnectorTarget {
                 branch,
                 auto_sync,
             } => {
-                if matches!(self.status, TargetStatus::Active | TargetStatus::Disabled(_)) {
+                if matches!(
+                    self.status,
+                    TargetStatus::Active | TargetStatus::Disabled(_)
+                ) {
                     return Err(TargetError::AlreadyTracked);
                 }
                 vec![E::TargetTracked {
@@ -253,7 +268,10 @@ impl ConnectorTarget {
                 let target_id = self.ensure_active()?;
                 let head_sha = match (reason, head_sha) {
                     (SyncReason::Retry, given) => {
-                        let failed = self.last_failed.clone().ok_or(TargetError::NothingToRetry)?;
+                        let failed = self
+                            .last_failed
+                            .clone()
+                            .ok_or(TargetError::NothingToRetry)?;
                         given.unwrap_or(failed)
                     }
                     (_, Some(head)) => head,

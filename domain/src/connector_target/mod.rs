@@ -14,7 +14,5 @@ mod tests;
 pub use aggregate::{ConnectorTarget, FollowUp, InFlightSync, TargetStatus};
 pub use command::{Push, TargetCommand};
 pub use error::TargetError;
-pub use event::{
-    DisableReason, FileFailure, RemovalReason, SyncReason, SyncStatus, TargetEvent,
-};
+pub use event::{DisableReason, FileFailure, RemovalReason, SyncReason, SyncStatus, TargetEvent};
 pub use services::TargetServices;

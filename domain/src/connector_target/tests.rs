@@ -362,18 +362,26 @@ fn moved(before: u8, head: u8) -> TargetCommand {
 #[test]
 fn a_force_push_back_to_a_synced_head_requests_it_again() {
     // 1 synced, then 2 synced, then the branch is forced back from 2 to 1.
-    let history = with(synced(1), [push_requested(2, 2), started(2, 2), completed(2, 2)]);
+    let history = with(
+        synced(1),
+        [push_requested(2, 2), started(2, 2), completed(2, 2)],
+    );
     let mut expected = push_requested(3, 1);
     if let E::SyncRequested { forced, .. } = &mut expected {
         *forced = true;
     }
-    given(history).when(moved(2, 1)).then_expect_events(vec![expected]);
+    given(history)
+        .when(moved(2, 1))
+        .then_expect_events(vec![expected]);
 }
 
 #[test]
 fn a_stale_copy_of_an_old_push_does_not_bring_the_copy_back() {
     // 1 then 2 synced; a distinct delivery of the push to 1 (from 9) arrives late.
-    let history = with(synced(1), [push_requested(2, 2), started(2, 2), completed(2, 2)]);
+    let history = with(
+        synced(1),
+        [push_requested(2, 2), started(2, 2), completed(2, 2)],
+    );
     given(history).when(moved(9, 1)).then_expect_events(vec![]);
 }
 
@@ -385,7 +393,9 @@ fn a_force_push_back_to_the_head_in_flight_replaces_the_queued_follow_up() {
     if let E::SyncQueued { forced, .. } = &mut expected {
         *forced = true;
     }
-    given(history).when(moved(2, 1)).then_expect_events(vec![expected]);
+    given(history)
+        .when(moved(2, 1))
+        .then_expect_events(vec![expected]);
 }
 
 #[test]

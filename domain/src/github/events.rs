@@ -160,8 +160,15 @@ mod tests {
 
     #[test]
     fn a_push_without_a_repository_is_refused_with_the_reason() {
-        let err = parse::<PushEvent>("push", None, br#"{"ref":"refs/heads/main","before":"a","after":"b"}"#)
-            .unwrap_err();
-        assert!(err.to_string().contains("missing field `repository`"), "{err}");
+        let err = parse::<PushEvent>(
+            "push",
+            None,
+            br#"{"ref":"refs/heads/main","before":"a","after":"b"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("missing field `repository`"),
+            "{err}"
+        );
     }
 }

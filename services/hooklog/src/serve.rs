@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hooklog_admin::AdminState;
+use hooklog_domain::clock::SystemClock;
 use hooklog_infra::config::Settings;
 use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
 use hooklog_infra::{postgres, streams};
-use hooklog_domain::clock::SystemClock;
 use hooklog_ingress::IngressConfig;
 use hooklog_relay::RelayConfig;
 use hooklog_worker::{CommandBus, Processor, WorkerConfig};
@@ -112,11 +112,22 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             ..WorkerConfig::default()
         };
         let processor = Processor::new(CommandBus::new(pool.clone(), Arc::new(SystemClock)));
-        let worker = hooklog_worker::run(config, processor, pool.clone(), js.clone(), shutdown.clone());
+        let worker = hooklog_worker::run(
+            config,
+            processor,
+            pool.clone(),
+            js.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move { Ok(worker.await?) });
     }
     if let (true, Some(pool)) = (roles.contains(&Role::Relay), &db) {
-        let relay = hooklog_relay::run(RelayConfig::default(), pool.clone(), js.clone(), shutdown.clone());
+        let relay = hooklog_relay::run(
+            RelayConfig::default(),
+            pool.clone(),
+            js.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move { Ok(relay.await?) });
     }
     tracing::info!(roles = ?roles, "hooklog serving");

@@ -7,8 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_instance::InstanceCommand;
-use hooklog_domain::connector_target::{ConnectorTarget, RemovalReason, TargetCommand, TargetError, TargetStatus};
-use hooklog_domain::ids::{Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId};
+use hooklog_domain::connector_target::{
+    ConnectorTarget, RemovalReason, TargetCommand, TargetError, TargetStatus,
+};
+use hooklog_domain::ids::{
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
+};
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::config::Settings;
 use hooklog_worker::{CommandBus, CommandError};
@@ -18,7 +22,8 @@ use serde_json::json;
 use crate::cli::{TargetsCommand, TrackArgs, UntrackArgs};
 
 pub async fn run(settings: &Settings, command: TargetsCommand) -> anyhow::Result<ExitCode> {
-    let pool = hooklog_infra::postgres::connect_and_migrate(settings.database_url.expose_secret()).await?;
+    let pool =
+        hooklog_infra::postgres::connect_and_migrate(settings.database_url.expose_secret()).await?;
     let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
     let meta = CommandMetadata::from_operator("cli", &uuid::Uuid::new_v4().to_string());
     let outcome = match command {
@@ -36,7 +41,11 @@ fn refused(what: &str, err: impl std::fmt::Display) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::FAILURE)
 }
 
-async fn track(bus: &CommandBus, args: TrackArgs, meta: &CommandMetadata) -> anyhow::Result<ExitCode> {
+async fn track(
+    bus: &CommandBus,
+    args: TrackArgs,
+    meta: &CommandMetadata,
+) -> anyhow::Result<ExitCode> {
     let installation = InstallationId(args.installation);
     let repository_id = RepositoryId(args.repository_id);
     let repository = RepositoryName::parse(&args.repository).context("--repository")?;
@@ -50,7 +59,9 @@ async fn track(bus: &CommandBus, args: TrackArgs, meta: &CommandMetadata) -> any
     };
     match bus.instance(instance, attach, meta).await {
         Ok(_) => {}
-        Err(CommandError::Rejected(err)) => return refused(&format!("installation {installation}"), err),
+        Err(CommandError::Rejected(err)) => {
+            return refused(&format!("installation {installation}"), err)
+        }
         Err(err) => return Err(err).context("cannot attach the target to its installation"),
     }
     let target = TargetId::for_branch(installation, repository_id, &branch);
@@ -61,20 +72,35 @@ async fn track(bus: &CommandBus, args: TrackArgs, meta: &CommandMetadata) -> any
         branch,
         auto_sync: !args.no_auto_sync,
     };
-    let status = match bus.target(target, command, &meta.caused_by(&instance.to_string())).await {
+    let status = match bus
+        .target(target, command, &meta.caused_by(&instance.to_string()))
+        .await
+    {
         Ok(_) => "tracked",
         Err(CommandError::Rejected(TargetError::AlreadyTracked)) => "already tracked",
         Err(CommandError::Rejected(err)) => return refused(&format!("target {target}"), err),
         Err(err) => return Err(err).context("cannot track the target"),
     };
-    println!("{}", json!({ "target_id": target.to_string(), "status": status }));
+    println!(
+        "{}",
+        json!({ "target_id": target.to_string(), "status": status })
+    );
     Ok(ExitCode::SUCCESS)
 }
 
-async fn untrack(bus: &CommandBus, args: UntrackArgs, meta: &CommandMetadata) -> anyhow::Result<ExitCode> {
+async fn untrack(
+    bus: &CommandBus,
+    args: UntrackArgs,
+    meta: &CommandMetadata,
+) -> anyhow::Result<ExitCode> {
     let target = TargetId::parse(&args.target).context("--target")?;
-    let state = bus.load_target(target).await.context("cannot read the target")?;
-    let command = TargetCommand::Remove { reason: RemovalReason::Operator };
+    let state = bus
+        .load_target(target)
+        .await
+        .context("cannot read the target")?;
+    let command = TargetCommand::Remove {
+        reason: RemovalReason::Operator,
+    };
     match bus.target(target, command, meta).await {
         Ok(_) => {}
         Err(CommandError::Rejected(err)) => return refused(&format!("target {target}"), err),
@@ -82,11 +108,18 @@ async fn untrack(bus: &CommandBus, args: UntrackArgs, meta: &CommandMetadata) ->
     }
     if let Some(installation) = state.installation_id() {
         let detach = InstanceCommand::DetachTarget { target_id: target };
-        bus.instance(InstanceId(installation), detach, &meta.caused_by(&target.to_string()))
-            .await
-            .context("the target is removed, but detaching it from its installation failed")?;
+        bus.instance(
+            InstanceId(installation),
+            detach,
+            &meta.caused_by(&target.to_string()),
+        )
+        .await
+        .context("the target is removed, but detaching it from its installation failed")?;
     }
-    println!("{}", json!({ "target_id": target.to_string(), "status": "removed" }));
+    println!(
+        "{}",
+        json!({ "target_id": target.to_string(), "status": "removed" })
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -103,7 +136,13 @@ fn view(id: TargetId, target: &ConnectorTarget) -> serde_json::Value {
         TargetStatus::Untracked => "untracked".to_owned(),
         TargetStatus::Active if target.in_flight().is_some() => "queued".to_owned(),
         TargetStatus::Active => "idle".to_owned(),
-        TargetStatus::Disabled(reason) => format!("disabled ({})", serde_json::to_value(reason).unwrap_or_default().as_str().unwrap_or("unknown")),
+        TargetStatus::Disabled(reason) => format!(
+            "disabled ({})",
+            serde_json::to_value(reason)
+                .unwrap_or_default()
+                .as_str()
+                .unwrap_or("unknown")
+        ),
         TargetStatus::Removed => "removed".to_owned(),
     };
     json!({

@@ -44,7 +44,9 @@ pub struct TcpOutage {
 impl TcpOutage {
     /// Proxies a free local port to `upstream` (`host:port`).
     pub async fn start(upstream: &str) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
         let addr = listener.local_addr().expect("proxy addr");
         let mut proxy = Self {
             addr,

@@ -47,6 +47,7 @@ pub async fn run(
         pool,
         session: None,
         standing_by: false,
+        failures: 0,
     };
     loop {
         let turn = tokio::select! {
@@ -54,9 +55,19 @@ pub async fn run(
             () = shutdown.cancelled() => break,
             turn = relay.turn() => turn,
         };
-        if let Err(err) = turn {
-            tracing::error!(error = %err, retry_in = ?relay.config.lock_retry, "relaying stopped; taking the lock again");
-            relay.standing_by = false;
+        match turn {
+            Ok(()) => relay.failures = 0,
+            Err(err) => {
+                relay.failures = relay.failures.saturating_add(1);
+                relay.standing_by = false;
+                let retry_in = relay.config.lock_retry;
+                // The first failure of a run is an error; the rest of an outage, warnings.
+                if relay.failures == 1 {
+                    tracing::error!(error = %err, ?retry_in, "relay interrupted; taking the lock again");
+                } else {
+                    tracing::warn!(error = %err, ?retry_in, failures = relay.failures, "relay still interrupted");
+                }
+            }
         }
         tokio::select! {
             biased;
@@ -78,6 +89,8 @@ struct Relay {
     /// The lock session, kept while standing by so each retry is one statement.
     session: Option<Session>,
     standing_by: bool,
+    /// Failed turns in a row.
+    failures: u32,
 }
 
 impl Relay {
@@ -100,6 +113,7 @@ impl Relay {
             return Ok(());
         }
         self.standing_by = false;
+        self.failures = 0;
         tracing::info!("took the relay lock; publishing the outbox");
         lead(&mut session, &self.publisher, &self.config, &self.pool)
             .await
@@ -151,7 +165,7 @@ async fn relay_batch(
         );
         let relayed = tokio::select! {
             relayed = relay_row(publisher, row, first_pass).instrument(span) => relayed,
-            lost = std::future::pending::<RelayError>() => Err(lost),
+            lost = watch_session(session, config) => Err(lost),
         };
         match relayed {
             Ok(()) => done.push(row.id),

@@ -91,7 +91,12 @@ pub struct CommandBus {
 
 impl CommandBus {
     pub fn new(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
-        let instances = Side::new(&pool, InstanceServices { clock: clock.clone() });
+        let instances = Side::new(
+            &pool,
+            InstanceServices {
+                clock: clock.clone(),
+            },
+        );
         let targets = Side::new(&pool, TargetServices { clock });
         Self {
             pool,
@@ -145,8 +150,10 @@ impl CommandBus {
         &self,
         id: InstanceId,
         delivery_id: &str,
-    ) -> Result<Vec<EventEnvelope<ConnectorInstance>>, CommandError<<ConnectorInstance as Aggregate>::Error>>
-    {
+    ) -> Result<
+        Vec<EventEnvelope<ConnectorInstance>>,
+        CommandError<<ConnectorInstance as Aggregate>::Error>,
+    > {
         let events = self.instances.store.load_events(&id.to_string()).await?;
         Ok(events
             .into_iter()
@@ -162,7 +169,10 @@ impl CommandBus {
         .bind(ConnectorTarget::TYPE)
         .fetch_all(&self.pool)
         .await?;
-        Ok(ids.iter().filter_map(|id| TargetId::parse(id).ok()).collect())
+        Ok(ids
+            .iter()
+            .filter_map(|id| TargetId::parse(id).ok())
+            .collect())
     }
 
     async fn execute<A: Aggregate>(

@@ -61,7 +61,9 @@ impl WorkerConfig {
     }
 
     fn retry_delay(&self, attempts: i64) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1)).unwrap_or(u32::MAX).min(16);
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(16);
         self.retry_delay
             .saturating_mul(1 << doublings)
             .min(self.max_retry_delay)
@@ -153,8 +155,8 @@ impl Worker {
                 .map(|v| v.as_str().to_owned())
         };
         let event = header(delivery_headers::EVENT).unwrap_or_default();
-        let delivery_id = header(delivery_headers::DELIVERY)
-            .unwrap_or_else(|| format!("stream-seq-{sequence}"));
+        let delivery_id =
+            header(delivery_headers::DELIVERY).unwrap_or_else(|| format!("stream-seq-{sequence}"));
         let content_type = header(delivery_headers::CONTENT_TYPE);
         let position = Position {
             delivery_id: &delivery_id,
@@ -175,16 +177,18 @@ impl Worker {
                 tracing::warn!(delivery_id = %delivery_id, attempts, ?delay, reason = %reason, "delivery will be retried");
                 AckKind::Nak(Some(delay))
             }
-            Err(Failure::Poison(reason)) => match records::record_dead_letter(&self.pool, position, &reason).await {
-                Ok(()) => {
-                    tracing::error!(delivery_id = %delivery_id, reason = %reason, "dead letter");
-                    AckKind::Term
+            Err(Failure::Poison(reason)) => {
+                match records::record_dead_letter(&self.pool, position, &reason).await {
+                    Ok(()) => {
+                        tracing::error!(delivery_id = %delivery_id, reason = %reason, "dead letter");
+                        AckKind::Term
+                    }
+                    Err(err) => {
+                        tracing::warn!(delivery_id = %delivery_id, error = %err, "cannot record dead letter yet");
+                        AckKind::Nak(Some(self.config.retry_delay(attempts)))
+                    }
                 }
-                Err(err) => {
-                    tracing::warn!(delivery_id = %delivery_id, error = %err, "cannot record dead letter yet");
-                    AckKind::Nak(Some(self.config.retry_delay(attempts)))
-                }
-            },
+            }
         };
         if let Err(err) = message.ack_with(ack).await {
             // The message comes back after `ack_wait`; idempotence makes that harmless.
@@ -203,7 +207,9 @@ impl Worker {
             return Ok(());
         }
         if delivery.event.is_empty() {
-            return Err(Failure::Poison("the message has no X-GitHub-Event header".to_owned()));
+            return Err(Failure::Poison(
+                "the message has no X-GitHub-Event header".to_owned(),
+            ));
         }
         let outcome = self.processor.process(delivery).await?;
         tracing::info!(delivery_id = %position.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");

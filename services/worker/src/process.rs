@@ -94,7 +94,9 @@ impl From<IdError> for Failure {
 }
 
 /// Splits a command's result into a decision (`Ok(Ok|Err)`) and a failure to act.
-fn settle<T, E: std::error::Error>(result: Result<T, CommandError<E>>) -> Result<Result<T, E>, Failure> {
+fn settle<T, E: std::error::Error>(
+    result: Result<T, CommandError<E>>,
+) -> Result<Result<T, E>, Failure> {
     match result {
         Ok(done) => Ok(Ok(done)),
         Err(CommandError::Rejected(err)) => Ok(Err(err)),
@@ -135,9 +137,14 @@ impl Processor {
             "installation_target" => {
                 let e: gh::InstallationTargetEvent = gh::parse(event, ct, body)?;
                 if e.action != "renamed" {
-                    return Ok(Outcome::ignored(format!("installation_target.{} needs no change", e.action)));
+                    return Ok(Outcome::ignored(format!(
+                        "installation_target.{} needs no change",
+                        e.action
+                    )));
                 }
-                let command = InstanceCommand::RenameAccount { login: e.account.login };
+                let command = InstanceCommand::RenameAccount {
+                    login: e.account.login,
+                };
                 self.instance(InstallationId(e.installation.id), command, &meta, None)
                     .await
             }
@@ -145,8 +152,12 @@ impl Processor {
                 let e: gh::PingEvent = gh::parse(event, ct, body)?;
                 match e.installation {
                     Some(i) => {
-                        let command = InstanceCommand::RecordPing { hook_id: e.hook_id, zen: e.zen };
-                        self.instance(InstallationId(i.id), command, &meta, None).await
+                        let command = InstanceCommand::RecordPing {
+                            hook_id: e.hook_id,
+                            zen: e.zen,
+                        };
+                        self.instance(InstallationId(i.id), command, &meta, None)
+                            .await
                     }
                     None => Ok(Outcome::processed(format!(
                         "webhook ping (hook {}) with no installation: recorded on the stream only",
@@ -154,16 +165,23 @@ impl Processor {
                     ))),
                 }
             }
-            other => Ok(Outcome::ignored(format!("`{other}` deliveries are recorded, not acted on"))),
+            other => Ok(Outcome::ignored(format!(
+                "`{other}` deliveries are recorded, not acted on"
+            ))),
         }
     }
 
     async fn push(&self, e: gh::PushEvent, meta: &CommandMetadata) -> Result<Outcome, Failure> {
         let Some(branch) = e.git_ref.strip_prefix("refs/heads/") else {
-            return Ok(Outcome::ignored(format!("{} is not a branch; targets follow branches", e.git_ref)));
+            return Ok(Outcome::ignored(format!(
+                "{} is not a branch; targets follow branches",
+                e.git_ref
+            )));
         };
         let Some(installation) = e.installation else {
-            return Ok(Outcome::ignored("push without an installation: not a GitHub App delivery"));
+            return Ok(Outcome::ignored(
+                "push without an installation: not a GitHub App delivery",
+            ));
         };
         let installation = InstallationId(installation.id);
         let branch = Branch::parse(branch)?;
@@ -177,14 +195,19 @@ impl Processor {
         };
         let target = TargetId::for_branch(installation, repo.id, &branch);
         let label = format!("{}@{branch} (target {target})", repo.full_name);
-        match settle(self.bus.target(target, TargetCommand::RecordPush(push.clone()), meta).await)? {
+        match settle(
+            self.bus
+                .target(target, TargetCommand::RecordPush(push.clone()), meta)
+                .await,
+        )? {
             Ok(_) => Ok(Outcome::processed(format!("push to {label}"))),
             Err(TargetError::NotTracked) => {
                 let default_branch = e.repository.default_branch.as_deref();
                 if push.deleted || default_branch != Some(branch.as_str()) {
                     return Ok(Outcome::ignored(format!("no target tracks {label}")));
                 }
-                self.auto_track(installation, repo, branch, push, meta).await
+                self.auto_track(installation, repo, branch, push, meta)
+                    .await
             }
             Err(err) => Ok(Outcome::ignored(format!("{label}: {err}"))),
         }
@@ -204,7 +227,9 @@ impl Processor {
         let state = settle(self.bus.load_instance(instance).await)?
             .map_err(|err| Failure::Retry(err.to_string()))?;
         if !state.auto_track() {
-            return Ok(Outcome::ignored(format!("no target tracks {label} and auto_track is off")));
+            return Ok(Outcome::ignored(format!(
+                "no target tracks {label} and auto_track is off"
+            )));
         }
         let attach = InstanceCommand::AutoTrack {
             repository_id: repo.id,
@@ -213,7 +238,9 @@ impl Processor {
             branch: branch.clone(),
         };
         if let Err(err) = settle(self.bus.instance(instance, attach, meta).await)? {
-            return Ok(Outcome::ignored(format!("{label} not tracked automatically: {err}")));
+            return Ok(Outcome::ignored(format!(
+                "{label} not tracked automatically: {err}"
+            )));
         }
         let target = TargetId::for_branch(installation, repo.id, &branch);
         let track = TargetCommand::Track {
@@ -223,17 +250,31 @@ impl Processor {
             branch,
             auto_sync: true,
         };
-        match settle(self.bus.target(target, track, &meta.caused_by(&instance.to_string())).await)? {
+        match settle(
+            self.bus
+                .target(target, track, &meta.caused_by(&instance.to_string()))
+                .await,
+        )? {
             Ok(_) | Err(TargetError::AlreadyTracked) => {}
             Err(err) => return Ok(Outcome::ignored(format!("{label}: {err}"))),
         }
-        match settle(self.bus.target(target, TargetCommand::RecordPush(push), meta).await)? {
-            Ok(_) => Ok(Outcome::processed(format!("{label} tracked automatically (target {target})"))),
+        match settle(
+            self.bus
+                .target(target, TargetCommand::RecordPush(push), meta)
+                .await,
+        )? {
+            Ok(_) => Ok(Outcome::processed(format!(
+                "{label} tracked automatically (target {target})"
+            ))),
             Err(err) => Ok(Outcome::ignored(format!("{label}: {err}"))),
         }
     }
 
-    async fn installation(&self, e: gh::InstallationEvent, meta: &CommandMetadata) -> Result<Outcome, Failure> {
+    async fn installation(
+        &self,
+        e: gh::InstallationEvent,
+        meta: &CommandMetadata,
+    ) -> Result<Outcome, Failure> {
         let id = InstallationId(e.installation.id);
         let command = match e.action.as_str() {
             "created" => InstanceCommand::Connect {
@@ -253,7 +294,11 @@ impl Processor {
             "new_permissions_accepted" => InstanceCommand::AcceptPermissions {
                 permissions: e.installation.permissions,
             },
-            other => return Ok(Outcome::ignored(format!("installation.{other} needs no change"))),
+            other => {
+                return Ok(Outcome::ignored(format!(
+                    "installation.{other} needs no change"
+                )))
+            }
         };
         self.instance(id, command, meta, None).await
     }
@@ -265,18 +310,34 @@ impl Processor {
     ) -> Result<Outcome, Failure> {
         let command = match e.action.as_str() {
             "added" => InstanceCommand::AddRepositories {
-                repositories: e.repositories_added.iter().map(repository).collect::<Result<_, _>>()?,
+                repositories: e
+                    .repositories_added
+                    .iter()
+                    .map(repository)
+                    .collect::<Result<_, _>>()?,
             },
             "removed" => InstanceCommand::RemoveRepositories {
-                repository_ids: e.repositories_removed.iter().map(|r| RepositoryId(r.id)).collect(),
+                repository_ids: e
+                    .repositories_removed
+                    .iter()
+                    .map(|r| RepositoryId(r.id))
+                    .collect(),
             },
-            other => return Ok(Outcome::ignored(format!("installation_repositories.{other} needs no change"))),
+            other => {
+                return Ok(Outcome::ignored(format!(
+                    "installation_repositories.{other} needs no change"
+                )))
+            }
         };
         self.instance(InstallationId(e.installation.id), command, meta, None)
             .await
     }
 
-    async fn repository(&self, e: gh::RepositoryEvent, meta: &CommandMetadata) -> Result<Outcome, Failure> {
+    async fn repository(
+        &self,
+        e: gh::RepositoryEvent,
+        meta: &CommandMetadata,
+    ) -> Result<Outcome, Failure> {
         let Some(installation) = e.installation else {
             return Ok(Outcome::ignored("repository event without an installation"));
         };
@@ -295,7 +356,11 @@ impl Processor {
                 },
                 Some(RemovalReason::RepositoryDeleted),
             ),
-            other => return Ok(Outcome::ignored(format!("repository.{other} needs no change"))),
+            other => {
+                return Ok(Outcome::ignored(format!(
+                    "repository.{other} needs no change"
+                )))
+            }
         };
         self.instance(InstallationId(installation.id), command, meta, removal)
             .await
@@ -312,7 +377,9 @@ impl Processor {
     ) -> Result<Outcome, Failure> {
         let id = InstanceId(installation);
         if let Err(err) = settle(self.bus.instance(id, command, meta).await)? {
-            return Ok(Outcome::ignored(format!("installation {installation}: {err}")));
+            return Ok(Outcome::ignored(format!(
+                "installation {installation}: {err}"
+            )));
         }
         let delivery = meta.delivery_id.as_deref().unwrap_or_default();
         let events = settle(self.bus.instance_events_of_delivery(id, delivery).await)?
@@ -333,34 +400,57 @@ impl Processor {
 }
 
 /// The target commands an instance event asks for.
-fn cascade(event: &InstanceEvent, removal: Option<RemovalReason>) -> Vec<(TargetId, TargetCommand)> {
+fn cascade(
+    event: &InstanceEvent,
+    removal: Option<RemovalReason>,
+) -> Vec<(TargetId, TargetCommand)> {
     use InstanceEvent as E;
     let all = |targets: &[TargetId], command: TargetCommand| {
-        targets.iter().map(|t| (*t, command.clone())).collect::<Vec<_>>()
+        targets
+            .iter()
+            .map(|t| (*t, command.clone()))
+            .collect::<Vec<_>>()
     };
     match event {
-        E::InstanceDeleted { removed_targets, .. } => all(
+        E::InstanceDeleted {
+            removed_targets, ..
+        } => all(
             removed_targets,
-            TargetCommand::Remove { reason: RemovalReason::InstallationDeleted },
+            TargetCommand::Remove {
+                reason: RemovalReason::InstallationDeleted,
+            },
         ),
-        E::InstanceDisconnected { removed_targets, .. } => all(
+        E::InstanceDisconnected {
+            removed_targets, ..
+        } => all(
             removed_targets,
-            TargetCommand::Remove { reason: RemovalReason::InstallationDisconnected },
+            TargetCommand::Remove {
+                reason: RemovalReason::InstallationDisconnected,
+            },
         ),
-        E::RepositoriesRemoved { disabled_targets, .. } => match removal {
+        E::RepositoriesRemoved {
+            disabled_targets, ..
+        } => match removal {
             Some(reason) => all(disabled_targets, TargetCommand::Remove { reason }),
             None => all(
                 disabled_targets,
-                TargetCommand::Disable { reason: DisableReason::RepositoryRemoved },
+                TargetCommand::Disable {
+                    reason: DisableReason::RepositoryRemoved,
+                },
             ),
         },
-        E::RepositoryRenamed { targets, to, .. } => {
-            all(targets, TargetCommand::RenameRepository { repository: to.clone() })
-        }
+        E::RepositoryRenamed { targets, to, .. } => all(
+            targets,
+            TargetCommand::RenameRepository {
+                repository: to.clone(),
+            },
+        ),
         E::AccountRenamed { targets, .. } => targets
             .iter()
             .map(|t| {
-                let command = TargetCommand::RenameRepository { repository: t.repository.clone() };
+                let command = TargetCommand::RenameRepository {
+                    repository: t.repository.clone(),
+                };
                 (t.target_id, command)
             })
             .collect(),

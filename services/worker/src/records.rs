@@ -15,18 +15,30 @@ pub struct Position<'a> {
 }
 
 /// The outcome already recorded for `delivery_id`, if any.
-pub async fn recorded_outcome(pool: &PgPool, delivery_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn recorded_outcome(
+    pool: &PgPool,
+    delivery_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT outcome FROM delivery_outcomes WHERE delivery_id = $1")
         .bind(delivery_id)
         .fetch_optional(pool)
         .await
 }
 
-pub async fn record_outcome(pool: &PgPool, at: Position<'_>, outcome: &Outcome) -> Result<(), sqlx::Error> {
+pub async fn record_outcome(
+    pool: &PgPool,
+    at: Position<'_>,
+    outcome: &Outcome,
+) -> Result<(), sqlx::Error> {
     insert_outcome(pool, at, outcome.kind.as_str(), &outcome.detail).await
 }
 
-async fn insert_outcome(pool: &PgPool, at: Position<'_>, outcome: &str, detail: &str) -> Result<(), sqlx::Error> {
+async fn insert_outcome(
+    pool: &PgPool,
+    at: Position<'_>,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO delivery_outcomes (delivery_id, stream_sequence, event, outcome, detail, attempts) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id) DO NOTHING",
@@ -43,7 +55,11 @@ async fn insert_outcome(pool: &PgPool, at: Position<'_>, outcome: &str, detail: 
 }
 
 /// Records a dead letter and the delivery's outcome together.
-pub async fn record_dead_letter(pool: &PgPool, at: Position<'_>, reason: &str) -> Result<(), sqlx::Error> {
+pub async fn record_dead_letter(
+    pool: &PgPool,
+    at: Position<'_>,
+    reason: &str,
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO dead_letters (stream_sequence, delivery_id, event, reason, attempts) \

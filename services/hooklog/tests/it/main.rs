@@ -5,4 +5,5 @@ mod support;
 
 mod cli;
 mod migrate;
+mod pipeline;
 mod serve;

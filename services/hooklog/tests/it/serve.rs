@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use hooklog_domain::github::{Signature, WebhookSecret};
@@ -15,6 +14,7 @@ use nix::unistd::Pid;
 
 use crate::support::{
     free_addr, fresh_database_url, hooklog, nats_server_bin, postgres_server, run, text,
+    wait_ready, Served,
 };
 
 const SECRET: &str = "serve-test-secret-value";
@@ -32,76 +32,6 @@ fn push_payload() -> Vec<u8> {
         .find(|e| e["name"] == "push")
         .unwrap();
     serde_json::to_vec_pretty(&push["examples"][0]).unwrap()
-}
-
-struct Served {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Served {
-    fn start(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Self {
-        let log = dir.join("serve.log");
-        let mut command = hooklog(dir);
-        command
-            .arg("serve")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        Self {
-            child: command.spawn().expect("hooklog serve starts"),
-            log,
-        }
-    }
-
-    fn signal_term(&self) {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        self.signal_term();
-        self.wait_exit()
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("hooklog did not stop within 20 s of SIGTERM");
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
-
-async fn wait_ready(admin: &str, served: &mut Served) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Some(status) = served.child.try_wait().unwrap() {
-            panic!("hooklog exited early ({status}):\n{}", served.logs());
-        }
-        if let Ok(response) = reqwest::get(format!("http://{admin}/readyz")).await {
-            if response.status() == 200 {
-                return response.json().await.unwrap();
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("hooklog not ready within 60 s:\n{}", served.logs());
 }
 
 /// The port of the embedded nats-server, from the `.ports` file it writes.

@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+use std::str::FromStr;
+
+use hooklog_infra::testing::TcpOutage;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
 use crate::support::{eventually, fast_config, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID};
 
 #[tokio::test]
@@ -111,4 +116,39 @@ async fn terminate_sessions(env: &TestEnv, application_name: &str) {
     .await
     .unwrap();
     assert!(!terminated.is_empty(), "{application_name} has sessions");
+}
+
+#[tokio::test]
+async fn events_committed_while_the_relay_cannot_reach_postgres_are_published_once_it_can_again() {
+    let env = TestEnv::start().await;
+    let direct = PgConnectOptions::from_str(&env.database_url).unwrap();
+    let upstream = format!("{}:{}", direct.get_host(), direct.get_port());
+    let mut outage = TcpOutage::start(&upstream).await;
+    let through_proxy = direct
+        .clone()
+        .host("127.0.0.1")
+        .port(outage.addr().port())
+        .application_name("relay-cut-off");
+    let pool = PgPoolOptions::new().connect_lazy_with(through_proxy);
+    let relay = env.spawn_relay(fast_config(), pool);
+    env.commit_events(TARGET, TARGET_ID, &[1]).await;
+    env.wait_until_relayed(1).await;
+
+    outage.cut();
+    env.commit_events(TARGET, TARGET_ID, &[2, 3]).await;
+    // Let the relay fail to reach Postgres for a while.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!relay.task.is_finished(), "the relay outlives the outage");
+    assert_eq!(env.outbox_len().await, 2);
+
+    outage.restore().await;
+    env.wait_until_relayed(3).await;
+    let sequences: Vec<u64> = env
+        .published()
+        .await
+        .into_iter()
+        .map(|(_, sequence)| sequence)
+        .collect();
+    assert_eq!(sequences, [1, 2, 3]);
+    relay.stop().await;
 }

@@ -17,11 +17,13 @@ fn instance() -> String {
 #[tokio::test]
 async fn a_deleted_installation_removes_its_targets() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO)).await;
+    h.publish("installation", "created", &installation_created(REPO))
+        .await;
     assert_eq!(h.outcome("created").await.0, "processed");
     let main = h.track(REPO, "main").await;
     let dev = h.track(REPO, "dev").await;
-    h.publish("installation", "deleted", &installation("deleted")).await;
+    h.publish("installation", "deleted", &installation("deleted"))
+        .await;
     let (outcome, detail) = h.outcome("deleted").await;
     assert_eq!(outcome, "processed", "{detail}");
     for target in [main, dev] {
@@ -33,7 +35,12 @@ async fn a_deleted_installation_removes_its_targets() {
         assert_eq!(metadata["causation_id"], instance());
     }
     // A push after the deletion is refused by the removed target and recorded as ignored.
-    h.publish("push", "late-push", &push(REPO, "refs/heads/main", &sha(0xa), &sha(1))).await;
+    h.publish(
+        "push",
+        "late-push",
+        &push(REPO, "refs/heads/main", &sha(0xa), &sha(1)),
+    )
+    .await;
     let (outcome, detail) = h.outcome("late-push").await;
     assert_eq!(outcome, "ignored");
     assert!(detail.contains("removed"), "{detail}");
@@ -42,15 +49,29 @@ async fn a_deleted_installation_removes_its_targets() {
 #[tokio::test]
 async fn repositories_removed_from_the_installation_disable_their_targets() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO)).await;
+    h.publish("installation", "created", &installation_created(REPO))
+        .await;
     h.outcome("created").await;
     let main = h.track(REPO, "main").await;
-    h.publish("installation_repositories", "removed", &installation_repositories_removed(REPO)).await;
+    h.publish(
+        "installation_repositories",
+        "removed",
+        &installation_repositories_removed(REPO),
+    )
+    .await;
     let (outcome, detail) = h.outcome("removed").await;
     assert_eq!(outcome, "processed", "{detail}");
     let events = h.events("ConnectorTarget", &main.to_string()).await;
-    assert_eq!(events.last().unwrap().1["TargetDisabled"]["reason"], "repository_removed");
-    h.publish("push", "push-after", &push(REPO, "refs/heads/main", &sha(0xa), &sha(1))).await;
+    assert_eq!(
+        events.last().unwrap().1["TargetDisabled"]["reason"],
+        "repository_removed"
+    );
+    h.publish(
+        "push",
+        "push-after",
+        &push(REPO, "refs/heads/main", &sha(0xa), &sha(1)),
+    )
+    .await;
     let (outcome, detail) = h.outcome("push-after").await;
     assert_eq!(outcome, "ignored");
     assert!(detail.contains("disabled"), "{detail}");
@@ -59,16 +80,30 @@ async fn repositories_removed_from_the_installation_disable_their_targets() {
 #[tokio::test]
 async fn a_renamed_repository_keeps_syncing_under_its_new_name() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO)).await;
+    h.publish("installation", "created", &installation_created(REPO))
+        .await;
     h.outcome("created").await;
     let main = h.track(REPO, "main").await;
-    h.publish("repository", "renamed", &repository("renamed", "octo/handbook")).await;
+    h.publish(
+        "repository",
+        "renamed",
+        &repository("renamed", "octo/handbook"),
+    )
+    .await;
     assert_eq!(h.outcome("renamed").await.0, "processed");
-    h.publish("push", "push-new-name", &push("octo/handbook", "refs/heads/main", &sha(0xa), &sha(1))).await;
+    h.publish(
+        "push",
+        "push-new-name",
+        &push("octo/handbook", "refs/heads/main", &sha(0xa), &sha(1)),
+    )
+    .await;
     assert_eq!(h.outcome("push-new-name").await.0, "processed");
     let events = h.events("ConnectorTarget", &main.to_string()).await;
     let kinds: Vec<_> = events.iter().map(|(t, _, _)| t.as_str()).collect();
-    assert_eq!(kinds, ["TargetTracked", "RepositoryRenamed", "SyncRequested"]);
+    assert_eq!(
+        kinds,
+        ["TargetTracked", "RepositoryRenamed", "SyncRequested"]
+    );
     assert_eq!(events[1].1["RepositoryRenamed"]["from"], REPO);
     assert_eq!(events[1].1["RepositoryRenamed"]["to"], "octo/handbook");
 }
@@ -76,7 +111,8 @@ async fn a_renamed_repository_keeps_syncing_under_its_new_name() {
 #[tokio::test]
 async fn a_deleted_repository_removes_its_targets() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO)).await;
+    h.publish("installation", "created", &installation_created(REPO))
+        .await;
     h.outcome("created").await;
     let main = h.track(REPO, "main").await;
     let mut body = repository("renamed", REPO);
@@ -84,16 +120,21 @@ async fn a_deleted_repository_removes_its_targets() {
     h.publish("repository", "repo-deleted", &body).await;
     assert_eq!(h.outcome("repo-deleted").await.0, "processed");
     let events = h.events("ConnectorTarget", &main.to_string()).await;
-    assert_eq!(events.last().unwrap().1["TargetRemoved"]["reason"], "repository_deleted");
+    assert_eq!(
+        events.last().unwrap().1["TargetRemoved"]["reason"],
+        "repository_deleted"
+    );
 }
 
 #[tokio::test]
 async fn suspension_permissions_and_pings_are_recorded_on_the_instance() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO)).await;
+    h.publish("installation", "created", &installation_created(REPO))
+        .await;
     h.outcome("created").await;
     for action in ["suspend", "unsuspend", "new_permissions_accepted"] {
-        h.publish("installation", action, &installation(action)).await;
+        h.publish("installation", action, &installation(action))
+            .await;
         assert_eq!(h.outcome(action).await.0, "processed", "{action}");
     }
     let mut ping = json!({"zen": "Keep it logically awesome.", "hook_id": 30, "installation": {"id": INSTALLATION}});
@@ -102,13 +143,25 @@ async fn suspension_permissions_and_pings_are_recorded_on_the_instance() {
     ping["installation"] = serde_json::Value::Null;
     h.publish("ping", "app-ping", &ping).await;
     assert_eq!(h.outcome("app-ping").await.0, "processed");
-    let kinds: Vec<_> = h.events("ConnectorInstance", &instance()).await.into_iter().map(|(t, _, _)| t).collect();
+    let kinds: Vec<_> = h
+        .events("ConnectorInstance", &instance())
+        .await
+        .into_iter()
+        .map(|(t, _, _)| t)
+        .collect();
     assert_eq!(
         kinds,
-        ["InstanceConnected", "InstanceSuspended", "InstanceUnsuspended", "PermissionsAccepted", "WebhookPinged"]
+        [
+            "InstanceConnected",
+            "InstanceSuspended",
+            "InstanceUnsuspended",
+            "PermissionsAccepted",
+            "WebhookPinged"
+        ]
     );
     // A second `created` for the same installation is a refused command, recorded as ignored.
-    h.publish("installation", "created-again", &installation_created(REPO)).await;
+    h.publish("installation", "created-again", &installation_created(REPO))
+        .await;
     let (outcome, detail) = h.outcome("created-again").await;
     assert_eq!(outcome, "ignored");
     assert!(detail.contains("already connected"), "{detail}");
@@ -117,8 +170,12 @@ async fn suspension_permissions_and_pings_are_recorded_on_the_instance() {
 #[tokio::test]
 async fn events_hooklog_does_not_act_on_are_recorded_as_ignored() {
     let h = Harness::start().await;
-    h.publish("star", "star", &json!({"action": "created"})).await;
+    h.publish("star", "star", &json!({"action": "created"}))
+        .await;
     let (outcome, detail) = h.outcome("star").await;
     assert_eq!(outcome, "ignored");
-    assert!(detail.contains("`star` deliveries are recorded, not acted on"), "{detail}");
+    assert!(
+        detail.contains("`star` deliveries are recorded, not acted on"),
+        "{detail}"
+    );
 }

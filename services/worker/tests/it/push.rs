@@ -11,7 +11,8 @@ use crate::support::{installation_created, push, sha, Harness, INSTALLATION, REP
 const REPO: &str = "octo/docs";
 
 #[tokio::test]
-async fn a_push_to_a_tracked_branch_requests_one_sync_and_a_redelivery_days_later_changes_nothing() {
+async fn a_push_to_a_tracked_branch_requests_one_sync_and_a_redelivery_days_later_changes_nothing()
+{
     let h = Harness::start().await;
     let target = h.track(REPO, "main").await;
     let body = push(REPO, "refs/heads/main", &sha(0xa), &sha(1));
@@ -32,7 +33,10 @@ async fn a_push_to_a_tracked_branch_requests_one_sync_and_a_redelivery_days_late
     // message on the stream.
     h.publish_as("push", "d-1", "d-1-redelivered", &body).await;
     h.drained().await;
-    assert_eq!(h.target_events(target).await, ["TargetTracked", "SyncRequested"]);
+    assert_eq!(
+        h.target_events(target).await,
+        ["TargetTracked", "SyncRequested"]
+    );
 }
 
 #[tokio::test]
@@ -40,26 +44,69 @@ async fn distinct_deliveries_of_one_head_request_one_sync_and_later_heads_queue_
     let h = Harness::start().await;
     let target = h.track(REPO, "main").await;
     for i in 0..20 {
-        h.publish("push", &format!("same-{i}"), &push(REPO, "refs/heads/main", &sha(0xa), &sha(1))).await;
+        h.publish(
+            "push",
+            &format!("same-{i}"),
+            &push(REPO, "refs/heads/main", &sha(0xa), &sha(1)),
+        )
+        .await;
     }
-    h.publish("push", "next", &push(REPO, "refs/heads/main", &sha(1), &sha(2))).await;
+    h.publish(
+        "push",
+        "next",
+        &push(REPO, "refs/heads/main", &sha(1), &sha(2)),
+    )
+    .await;
     h.drained().await;
     let events = h.target_events(target).await;
-    assert_eq!(events.iter().filter(|e| *e == "SyncRequested").count(), 1, "{events:?}");
-    assert_eq!(events.iter().filter(|e| *e == "SyncQueued").count(), 1, "{events:?}");
+    assert_eq!(
+        events.iter().filter(|e| *e == "SyncRequested").count(),
+        1,
+        "{events:?}"
+    );
+    assert_eq!(
+        events.iter().filter(|e| *e == "SyncQueued").count(),
+        1,
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_push_to_an_untracked_branch_or_a_tag_is_recorded_as_ignored() {
     let h = Harness::start().await;
     let tracked = h.track(REPO, "main").await;
-    h.publish("push", "other-branch", &push(REPO, "refs/heads/feature", &sha(0xa), &sha(1))).await;
-    h.publish("push", "tag", &push(REPO, "refs/tags/v1.0", &sha(0xa), &sha(1))).await;
+    h.publish(
+        "push",
+        "other-branch",
+        &push(REPO, "refs/heads/feature", &sha(0xa), &sha(1)),
+    )
+    .await;
+    h.publish(
+        "push",
+        "tag",
+        &push(REPO, "refs/tags/v1.0", &sha(0xa), &sha(1)),
+    )
+    .await;
     let (outcome, detail) = h.outcome("other-branch").await;
-    assert_eq!((outcome.as_str(), detail.contains("no target tracks octo/docs@feature")), ("ignored", true), "{detail}");
+    assert_eq!(
+        (
+            outcome.as_str(),
+            detail.contains("no target tracks octo/docs@feature")
+        ),
+        ("ignored", true),
+        "{detail}"
+    );
     let (outcome, detail) = h.outcome("tag").await;
-    assert_eq!((outcome.as_str(), detail.contains("not a branch")), ("ignored", true), "{detail}");
-    let untracked = TargetId::for_branch(InstallationId(INSTALLATION), RepositoryId(REPOSITORY), &Branch::parse("feature").unwrap());
+    assert_eq!(
+        (outcome.as_str(), detail.contains("not a branch")),
+        ("ignored", true),
+        "{detail}"
+    );
+    let untracked = TargetId::for_branch(
+        InstallationId(INSTALLATION),
+        RepositoryId(REPOSITORY),
+        &Branch::parse("feature").unwrap(),
+    );
     assert!(h.target_events(untracked).await.is_empty());
     assert_eq!(h.target_events(tracked).await, ["TargetTracked"]);
 }
@@ -79,7 +126,15 @@ async fn a_deleted_branch_disables_its_target_until_a_push_recreates_it() {
     assert_eq!(h.outcome("recreated").await.0, "processed");
     let events = h.events("ConnectorTarget", &target.to_string()).await;
     let kinds: Vec<_> = events.iter().map(|(t, _, _)| t.as_str()).collect();
-    assert_eq!(kinds, ["TargetTracked", "TargetDisabled", "TargetEnabled", "SyncRequested"]);
+    assert_eq!(
+        kinds,
+        [
+            "TargetTracked",
+            "TargetDisabled",
+            "TargetEnabled",
+            "SyncRequested"
+        ]
+    );
     assert_eq!(events[1].1["TargetDisabled"]["reason"], "branch_deleted");
     assert_eq!(events[3].1["SyncRequested"]["forced"], true);
 }
@@ -87,11 +142,19 @@ async fn a_deleted_branch_disables_its_target_until_a_push_recreates_it() {
 #[tokio::test]
 async fn auto_track_follows_the_first_push_to_a_default_branch_only() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO)).await;
+    h.publish("installation", "created", &installation_created(REPO))
+        .await;
     assert_eq!(h.outcome("created").await.0, "processed");
     let meta = CommandMetadata::from_operator("test", "r-1");
     let instance = InstanceId(InstallationId(INSTALLATION));
-    h.bus.instance(instance, InstanceCommand::SetAutoTrack { enabled: true }, &meta).await.unwrap();
+    h.bus
+        .instance(
+            instance,
+            InstanceCommand::SetAutoTrack { enabled: true },
+            &meta,
+        )
+        .await
+        .unwrap();
 
     let mut to_default = push(REPO, "refs/heads/trunk", &sha(0xa), &sha(1));
     to_default["repository"]["default_branch"] = json!("trunk");
@@ -103,9 +166,19 @@ async fn auto_track_follows_the_first_push_to_a_default_branch_only() {
     let (outcome, detail) = h.outcome("default").await;
     assert_eq!(outcome, "processed", "{detail}");
     assert_eq!(h.outcome("feature").await.0, "ignored");
-    let trunk = TargetId::for_branch(InstallationId(INSTALLATION), RepositoryId(REPOSITORY), &Branch::parse("trunk").unwrap());
-    assert_eq!(h.target_events(trunk).await, ["TargetTracked", "SyncRequested"]);
+    let trunk = TargetId::for_branch(
+        InstallationId(INSTALLATION),
+        RepositoryId(REPOSITORY),
+        &Branch::parse("trunk").unwrap(),
+    );
+    assert_eq!(
+        h.target_events(trunk).await,
+        ["TargetTracked", "SyncRequested"]
+    );
     let instance_events: Vec<_> = h.events("ConnectorInstance", &instance.to_string()).await;
-    let attached = instance_events.iter().find(|(t, _, _)| t == "TargetAttached").expect("attached");
+    let attached = instance_events
+        .iter()
+        .find(|(t, _, _)| t == "TargetAttached")
+        .expect("attached");
     assert_eq!(attached.1["TargetAttached"]["auto_tracked"], true);
 }

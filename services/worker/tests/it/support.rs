@@ -8,7 +8,9 @@ use async_nats::jetstream;
 use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_instance::InstanceCommand;
 use hooklog_domain::connector_target::TargetCommand;
-use hooklog_domain::ids::{Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId};
+use hooklog_domain::ids::{
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
+};
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::streams::{self, delivery_headers, DELIVERIES_STREAM};
@@ -55,12 +57,20 @@ impl Harness {
     /// PostgreSQL through a proxy the test can cut.
     pub async fn start_with(workers: usize, behind_outage: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let nats = EmbeddedNats::start(&nats_server_bin(), dir.path()).await.unwrap();
-        let client = nats::connect(&nats.url(), "hooklog-worker-test").await.unwrap();
+        let nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
+            .await
+            .unwrap();
+        let client = nats::connect(&nats.url(), "hooklog-worker-test")
+            .await
+            .unwrap();
         let js = jetstream::new(client);
-        streams::ensure_deliveries_stream(&js, Duration::from_secs(3600)).await.unwrap();
+        streams::ensure_deliveries_stream(&js, Duration::from_secs(3600))
+            .await
+            .unwrap();
         let (url, name) = fresh_database_url();
-        let pool = hooklog_infra::postgres::connect_and_migrate(&url).await.unwrap();
+        let pool = hooklog_infra::postgres::connect_and_migrate(&url)
+            .await
+            .unwrap();
         let outage = match behind_outage {
             true => Some(TcpOutage::start("127.0.0.1:5432").await),
             false => None,
@@ -99,7 +109,13 @@ impl Harness {
         self.publish_as(event, delivery_id, delivery_id, body).await
     }
 
-    pub async fn publish_as(&self, event: &str, delivery_id: &str, msg_id: &str, body: &Value) -> u64 {
+    pub async fn publish_as(
+        &self,
+        event: &str,
+        delivery_id: &str,
+        msg_id: &str,
+        body: &Value,
+    ) -> u64 {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(delivery_headers::EVENT, event);
         headers.insert(delivery_headers::DELIVERY, delivery_id);
@@ -107,7 +123,11 @@ impl Harness {
         headers.insert("Nats-Msg-Id", msg_id);
         let ack = self
             .js
-            .publish_with_headers(streams::delivery_subject(event), headers, serde_json::to_vec(body).unwrap().into())
+            .publish_with_headers(
+                streams::delivery_subject(event),
+                headers,
+                serde_json::to_vec(body).unwrap().into(),
+            )
             .await
             .unwrap()
             .await
@@ -119,16 +139,20 @@ impl Harness {
     pub async fn outcome(&self, delivery_id: &str) -> (String, String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let row: Option<(String, String)> =
-                sqlx::query_as("SELECT outcome, detail FROM delivery_outcomes WHERE delivery_id = $1")
-                    .bind(delivery_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .unwrap();
+            let row: Option<(String, String)> = sqlx::query_as(
+                "SELECT outcome, detail FROM delivery_outcomes WHERE delivery_id = $1",
+            )
+            .bind(delivery_id)
+            .fetch_optional(&self.pool)
+            .await
+            .unwrap();
             if let Some(row) = row {
                 return row;
             }
-            assert!(Instant::now() < deadline, "no outcome for {delivery_id} within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "no outcome for {delivery_id} within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -138,13 +162,19 @@ impl Harness {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let stream = self.js.get_stream(DELIVERIES_STREAM).await.unwrap();
-            if let Ok(mut consumer) = stream.get_consumer::<jetstream::consumer::pull::Config>("hooklog-worker").await {
+            if let Ok(mut consumer) = stream
+                .get_consumer::<jetstream::consumer::pull::Config>("hooklog-worker")
+                .await
+            {
                 let info = consumer.info().await.unwrap();
                 if info.num_pending == 0 && info.num_ack_pending == 0 {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "worker did not drain within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "worker did not drain within 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -185,7 +215,10 @@ impl Harness {
             repository: name.clone(),
             branch: branch.clone(),
         };
-        self.bus.instance(InstanceId(installation), attach, &meta).await.unwrap();
+        self.bus
+            .instance(InstanceId(installation), attach, &meta)
+            .await
+            .unwrap();
         let track = TargetCommand::Track {
             installation_id: installation,
             repository_id: repo,
@@ -200,7 +233,10 @@ impl Harness {
 }
 
 fn octokit_example(event: &str, pick: impl Fn(&Value) -> bool) -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json"
+    );
     let all: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     all.as_array()
         .unwrap()
@@ -217,7 +253,9 @@ pub fn sha(n: u64) -> String {
 
 /// GitHub's push example, moved to our installation and repository.
 pub fn push(repository: &str, git_ref: &str, before: &str, after: &str) -> Value {
-    let mut body = octokit_example("push", |x| x["installation"].is_object() && x["ref"] == "refs/heads/master");
+    let mut body = octokit_example("push", |x| {
+        x["installation"].is_object() && x["ref"] == "refs/heads/master"
+    });
     body["ref"] = json!(git_ref);
     body["before"] = json!(before);
     body["after"] = json!(after);
@@ -247,7 +285,9 @@ pub fn installation_repositories_removed(repository: &str) -> Value {
 }
 
 pub fn repository(action: &str, full_name: &str) -> Value {
-    let mut body = octokit_example("repository", |x| x["action"] == action && x["installation"].is_object());
+    let mut body = octokit_example("repository", |x| {
+        x["action"] == action && x["installation"].is_object()
+    });
     body["installation"]["id"] = json!(INSTALLATION);
     body["repository"]["id"] = json!(REPOSITORY);
     body["repository"]["full_name"] = json!(full_name);
