@@ -26,9 +26,10 @@ CREATE TABLE event_outbox
     committed_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Copies one new event into the outbox and wakes the relay. Postgres delivers notifications on
--- commit only (never for a rolled-back transaction) and folds identical ones of a transaction
--- into one, so a command that appends several events sends one notification.
+-- Copies one new event into the outbox. It does not wake the relay: a NOTIFY inside the events
+-- transaction would make every command's commit, WAL flush included, wait for the global
+-- notification-queue lock, one at a time. Writers send `NOTIFY hooklog_outbox` after their
+-- commit instead (hooklog_infra::postgres::wake_outbox), and the relay also polls.
 CREATE FUNCTION event_outbox_capture() RETURNS trigger
     LANGUAGE plpgsql
 AS
@@ -38,7 +39,6 @@ BEGIN
                               payload, metadata)
     VALUES (NEW.aggregate_type, NEW.aggregate_id, NEW.sequence, NEW.event_type, NEW.event_version,
             NEW.payload, NEW.metadata);
-    PERFORM pg_notify('hooklog_outbox', '');
     RETURN NULL;
 END;
 $$;

@@ -7,6 +7,20 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+/// The channel on which writers wake the relay after committing events (`NOTIFY`).
+pub const OUTBOX_CHANNEL: &str = "hooklog_outbox";
+
+/// Wakes the relay: a notification on [`OUTBOX_CHANNEL`], sent after (never inside) the
+/// transaction that committed events, so commits are not serialized on the notification lock.
+/// Best effort: the relay polls as well.
+pub async fn wake_outbox(pool: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(OUTBOX_CHANNEL)
+        .execute(pool)
+        .await
+        .map(drop)
+}
+
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -80,10 +94,12 @@ pub async fn ensure_database(url: &str) -> Result<(), PostgresError> {
 }
 
 /// A pool that connects on first use, so a process can start (and report not ready) while
-/// PostgreSQL is down.
+/// PostgreSQL is down. Connections are not pinged before each use (that would double the round
+/// trips of every query); a dead one fails its query, which callers retry, and is replaced.
 pub fn connect_lazy(url: &str) -> Result<PgPool, PostgresError> {
     Ok(PgPoolOptions::new()
-        .max_connections(10)
+        .max_connections(16)
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options(url)?))
 }

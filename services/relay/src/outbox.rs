@@ -18,7 +18,7 @@ pub const ADVISORY_LOCK_KEY: i64 = 0x686f_6f6b_6c6f_6701;
 
 /// The channel the outbox trigger notifies (with an empty payload) on every commit that adds
 /// events.
-pub const NOTIFY_CHANNEL: &str = "hooklog_outbox";
+pub const NOTIFY_CHANNEL: &str = hooklog_infra::postgres::OUTBOX_CHANNEL;
 
 /// How long one statement may take before the session is considered lost. Outbox statements
 /// are small and indexed; a Postgres that does not answer in this time is as good as gone.

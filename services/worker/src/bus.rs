@@ -6,15 +6,18 @@
 
 use std::sync::Arc;
 
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
+use cqrs_es::{
+    Aggregate, AggregateContext, AggregateError, CqrsFramework, EventEnvelope, EventStore,
+};
 use hooklog_domain::clock::Clock;
 use hooklog_domain::connector_instance::{ConnectorInstance, InstanceServices};
 use hooklog_domain::connector_target::{ConnectorTarget, TargetServices};
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::{keys, CommandMetadata};
-use postgres_es::{postgres_cqrs, PostgresCqrs, PostgresEventRepository};
+use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
+
+use crate::store::CachingEventStore;
 
 /// Why a command did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -65,19 +68,20 @@ pub enum Executed {
 /// Conflicts retried at once before `CommandError::Conflict` is returned.
 const CONFLICT_RETRIES: u32 = 8;
 
-type Store<A> = PersistedEventStore<PostgresEventRepository, A>;
-
-/// The write side of one aggregate type: the framework to run commands, the store to read.
-struct Side<A: Aggregate> {
-    cqrs: PostgresCqrs<A>,
-    store: Store<A>,
+/// The write side of one aggregate type: cqrs-es over the caching store (event-store mode: the
+/// events table is the only truth), and a second store to read state without running commands.
+struct Side<A: Aggregate + Clone> {
+    cqrs: CqrsFramework<A, CachingEventStore<A>>,
+    store: CachingEventStore<A>,
 }
 
-impl<A: Aggregate> Side<A> {
+impl<A: Aggregate + Clone> Side<A> {
     fn new(pool: &PgPool, services: A::Services) -> Self {
+        let store =
+            || CachingEventStore::new(PostgresEventRepository::new(pool.clone()), pool.clone());
         Self {
-            cqrs: postgres_cqrs(pool.clone(), vec![], services),
-            store: PersistedEventStore::new_event_store(PostgresEventRepository::new(pool.clone())),
+            cqrs: CqrsFramework::new(store(), vec![], services),
+            store: store(),
         }
     }
 }
@@ -175,7 +179,7 @@ impl CommandBus {
             .collect())
     }
 
-    async fn execute<A: Aggregate>(
+    async fn execute<A: Aggregate + Clone>(
         &self,
         side: &Side<A>,
         id: &str,
@@ -221,8 +225,8 @@ impl CommandBus {
         causation_id: &str,
     ) -> Result<bool, CommandError<E>> {
         sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 \
-             AND metadata->>'delivery_id' = $3 AND metadata->>'causation_id' = $4)",
+            "SELECT EXISTS (SELECT 1 FROM command_receipts WHERE aggregate_type = $1 \
+             AND aggregate_id = $2 AND delivery_id = $3 AND causation_id = $4)",
         )
         .bind(aggregate_type)
         .bind(id)
@@ -234,8 +238,10 @@ impl CommandBus {
     }
 }
 
-async fn load<A: Aggregate>(store: &Store<A>, id: &str) -> Result<A, CommandError<A::Error>> {
-    use cqrs_es::AggregateContext;
+async fn load<A: Aggregate + Clone>(
+    store: &CachingEventStore<A>,
+    id: &str,
+) -> Result<A, CommandError<A::Error>> {
     let mut context = store.load_aggregate(id).await?;
     Ok(std::mem::take(context.aggregate()))
 }

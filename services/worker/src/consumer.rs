@@ -170,7 +170,10 @@ impl Worker {
             content_type: content_type.as_deref(),
             body: &message.payload,
         };
-        let ack = match self.settle(position, delivery).await {
+        let started = std::time::Instant::now();
+        let settled = self.settle(position, delivery).await;
+        tracing::debug!(delivery_id = %delivery_id, elapsed_us = started.elapsed().as_micros() as u64, "delivery settled");
+        let ack = match settled {
             Ok(()) => AckKind::Ack,
             Err(Failure::Retry(reason)) => {
                 let delay = self.config.retry_delay(attempts);

@@ -6,12 +6,14 @@
 //! - `consumer`: the durable JetStream consumer that feeds deliveries to `process` and acks
 //!   only after the commands committed.
 //! - `records`: the worker's tables (delivery outcomes, dead letters).
+//! - `store`: the event store with an aggregate cache that the bus runs cqrs-es over.
 #![forbid(unsafe_code)]
 
 pub mod bus;
 pub mod consumer;
 pub mod process;
 pub mod records;
+pub mod store;
 
 pub use bus::{CommandBus, CommandError, Executed};
 pub use consumer::{run, WorkerConfig, WorkerError};

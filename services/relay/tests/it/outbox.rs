@@ -52,7 +52,7 @@ async fn an_inserted_event_is_in_the_outbox_within_its_transaction_and_a_rollbac
 }
 
 #[tokio::test]
-async fn committing_events_notifies_the_outbox_channel() {
+async fn waking_the_outbox_notifies_the_relay_channel_but_the_trigger_does_not() {
     let env = TestEnv::start().await;
     let mut listener = PgListener::connect_with(&env.pool).await.unwrap();
     listener
@@ -60,11 +60,21 @@ async fn committing_events_notifies_the_outbox_channel() {
         .await
         .unwrap();
 
-    env.commit_events(INSTANCE, INSTANCE_ID, &[1, 2, 3]).await;
+    // The trigger alone sends nothing: a NOTIFY inside the events transaction would serialize
+    // every commit on the notification lock.
+    let mut tx = env.pool.begin().await.unwrap();
+    crate::support::insert_event(&mut tx, INSTANCE, INSTANCE_ID, 1).await;
+    tx.commit().await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv())
+            .await
+            .is_err()
+    );
 
+    env.commit_events(INSTANCE, INSTANCE_ID, &[2, 3]).await;
     let notification = tokio::time::timeout(PATIENCE, listener.recv())
         .await
-        .expect("a notification on commit")
+        .expect("a notification after the commit")
         .unwrap();
     assert_eq!(notification.channel(), "hooklog_outbox");
     assert_eq!(notification.payload(), "");

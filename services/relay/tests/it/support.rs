@@ -99,13 +99,17 @@ impl TestEnv {
         RunningRelay { shutdown, task }
     }
 
-    /// Appends events to one aggregate in one transaction, as postgres-es does.
+    /// Appends events to one aggregate in one transaction, as postgres-es does, then wakes the
+    /// relay as the command bus does.
     pub async fn commit_events(&self, aggregate_type: &str, aggregate_id: &str, sequences: &[i64]) {
         let mut tx = self.pool.begin().await.unwrap();
         for &sequence in sequences {
             insert_event(&mut tx, aggregate_type, aggregate_id, sequence).await;
         }
         tx.commit().await.unwrap();
+        hooklog_infra::postgres::wake_outbox(&self.pool)
+            .await
+            .unwrap();
     }
 
     pub async fn outbox_len(&self) -> i64 {
