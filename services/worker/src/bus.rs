@@ -86,11 +86,16 @@ impl<A: Aggregate + Clone> Side<A> {
     }
 }
 
+/// Lock stripes: commands to one aggregate run one at a time within a process, so they never
+/// conflict with each other; only other processes' commands can (and are retried).
+const STRIPES: usize = 256;
+
 #[derive(Clone)]
 pub struct CommandBus {
     pool: PgPool,
     instances: Arc<Side<ConnectorInstance>>,
     targets: Arc<Side<ConnectorTarget>>,
+    stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 impl CommandBus {
@@ -106,6 +111,7 @@ impl CommandBus {
             pool,
             instances: Arc::new(instances),
             targets: Arc::new(targets),
+            stripes: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
         }
     }
 
@@ -189,6 +195,13 @@ impl CommandBus {
     where
         A::Command: Clone,
     {
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            (A::TYPE, id).hash(&mut hasher);
+            (hasher.finish() % STRIPES as u64) as usize
+        };
+        let _serialized = self.stripes[stripe].lock().await;
         if let Some(delivery) = &metadata.delivery_id {
             if self
                 .applied(A::TYPE, id, delivery, &metadata.causation_id)
@@ -210,7 +223,9 @@ impl CommandBus {
                 Ok(()) => return Ok(Executed::Handled),
                 Err(AggregateError::AggregateConflict) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
-                    tokio::task::yield_now().await;
+                    // Another process won the race: let it finish before deciding again.
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(conflicts)))
+                        .await;
                 }
                 Err(err) => return Err(err.into()),
             }

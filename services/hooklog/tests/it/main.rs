@@ -7,3 +7,4 @@ mod cli;
 mod migrate;
 mod pipeline;
 mod serve;
+mod targets;

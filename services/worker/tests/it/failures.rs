@@ -132,3 +132,110 @@ async fn two_workers_share_the_work_and_each_delivery_is_handed_out_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_bus_sees_what_another_process_committed_since_it_last_looked() {
+    use std::sync::Arc;
+
+    use hooklog_domain::clock::SystemClock;
+    use hooklog_domain::connector_target::{Push, TargetCommand, TargetStatus};
+    use hooklog_domain::ids::CommitSha;
+    use hooklog_domain::metadata::CommandMetadata;
+    use hooklog_worker::CommandBus;
+
+    let h = Harness::start_with(0, false).await;
+    let target = h.track(REPO, "main").await;
+    // Two buses over one database stand for two processes, each with its own cache.
+    let (a, b) = (
+        CommandBus::new(h.pool.clone(), Arc::new(SystemClock)),
+        CommandBus::new(h.pool.clone(), Arc::new(SystemClock)),
+    );
+    let push = |n: u64| {
+        TargetCommand::RecordPush(Push {
+            head_sha: CommitSha::parse(&sha(n)).unwrap(),
+            before_sha: CommitSha::parse(&sha(0xa)).unwrap(),
+            forced: false,
+            deleted: false,
+            delivery_id: format!("d-{n}"),
+        })
+    };
+    a.target(target, push(1), &CommandMetadata::from_delivery("d-1"))
+        .await
+        .unwrap();
+    b.target(target, push(2), &CommandMetadata::from_delivery("d-2"))
+        .await
+        .unwrap();
+    // `a` cached the target after sync 1 was requested; it must see `b`'s queued head 2.
+    let seen = a.load_target(target).await.unwrap();
+    assert_eq!(
+        seen.follow_up().map(|f| f.head_sha.as_str().to_owned()),
+        Some(sha(2))
+    );
+    b.target(
+        target,
+        TargetCommand::Disable {
+            reason: hooklog_domain::connector_target::DisableReason::Operator,
+        },
+        &CommandMetadata::from_operator("t", "r"),
+    )
+    .await
+    .unwrap();
+    a.target(target, push(3), &CommandMetadata::from_delivery("d-3"))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        a.load_target(target).await.unwrap().status(),
+        TargetStatus::Disabled(_)
+    ));
+    assert_eq!(
+        h.target_events(target).await,
+        [
+            "TargetTracked",
+            "SyncRequested",
+            "SyncQueued",
+            "TargetDisabled"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_one_aggregate_from_two_processes_all_land() {
+    use std::sync::Arc;
+
+    use hooklog_domain::clock::SystemClock;
+    use hooklog_domain::connector_target::{Push, TargetCommand};
+    use hooklog_domain::ids::CommitSha;
+    use hooklog_domain::metadata::CommandMetadata;
+    use hooklog_worker::CommandBus;
+
+    let h = Harness::start_with(0, false).await;
+    let target = h.track(REPO, "main").await;
+    let buses = [
+        CommandBus::new(h.pool.clone(), Arc::new(SystemClock)),
+        CommandBus::new(h.pool.clone(), Arc::new(SystemClock)),
+    ];
+    let pushes = (0..40u64).map(|n| {
+        let bus = buses[(n % 2) as usize].clone();
+        async move {
+            let command = TargetCommand::RecordPush(Push {
+                head_sha: CommitSha::parse(&sha(100 + n)).unwrap(),
+                before_sha: CommitSha::parse(&sha(0xa)).unwrap(),
+                forced: false,
+                deleted: false,
+                delivery_id: format!("c-{n}"),
+            });
+            bus.target(
+                target,
+                command,
+                &CommandMetadata::from_delivery(&format!("c-{n}")),
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(pushes).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let mut events = h.target_events(target).await;
+    events.sort();
+    let queued = events.iter().filter(|e| *e == "SyncQueued").count();
+    assert_eq!((events.len(), queued), (1 + 1 + 39, 39), "{events:?}");
+}

@@ -1,0 +1,121 @@
+//! `hooklog targets track|untrack|list` against a fresh database: what each prints, what a
+//! refused command says, and that the commands go through the event store.
+
+use serde_json::Value;
+
+use crate::support::{fresh_database_url, hooklog, run, text};
+
+struct Cli {
+    dir: tempfile::TempDir,
+    db: String,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            db: fresh_database_url().0,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        run(hooklog(self.dir.path())
+            .env("HOOKLOG_DATABASE_URL", &self.db)
+            .arg("targets")
+            .args(args))
+    }
+
+    fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        let output = self.run(args);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        text(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+const TRACK: [&str; 9] = [
+    "track",
+    "--installation",
+    "12",
+    "--repository-id",
+    "34",
+    "--repository",
+    "octo/docs",
+    "--branch",
+    "main",
+];
+
+#[test]
+fn a_tracked_branch_is_listed_and_untracking_it_removes_it() {
+    let cli = Cli::new();
+    let tracked = cli.json_lines(&TRACK);
+    assert_eq!(tracked[0]["status"], "tracked");
+    let id = tracked[0]["target_id"].as_str().unwrap().to_owned();
+    assert_eq!(cli.json_lines(&TRACK)[0]["status"], "already tracked");
+
+    let listed = cli.json_lines(&["list"]);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["target_id"], id.as_str());
+    assert_eq!(listed[0]["installation_id"], 12);
+    assert_eq!(listed[0]["repository_id"], 34);
+    assert_eq!(listed[0]["repository"], "octo/docs");
+    assert_eq!(listed[0]["branch"], "main");
+    assert_eq!(listed[0]["status"], "idle");
+    assert_eq!(listed[0]["auto_sync"], true);
+
+    assert_eq!(
+        cli.json_lines(&["untrack", "--target", &id])[0]["status"],
+        "removed"
+    );
+    assert_eq!(cli.json_lines(&["list"])[0]["status"], "removed");
+    let again = cli.run(&["untrack", "--target", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("the target was removed"),
+        "{}",
+        text(&again.stderr)
+    );
+}
+
+#[test]
+fn bad_arguments_are_refused_with_the_flag_they_concern() {
+    let cli = Cli::new();
+    let mut bad_repo = TRACK;
+    bad_repo[6] = "docs";
+    let output = cli.run(&bad_repo);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("--repository") && stderr.contains("OWNER/NAME"),
+        "{stderr}"
+    );
+
+    let mut bad_branch = TRACK;
+    bad_branch[8] = "refs/heads/main";
+    let stderr = text(&cli.run(&bad_branch).stderr);
+    assert!(stderr.contains("--branch"), "{stderr}");
+
+    let stderr = text(&cli.run(&["untrack", "--target", "not-a-uuid"]).stderr);
+    assert!(
+        stderr.contains("--target") && stderr.contains("not a target id"),
+        "{stderr}"
+    );
+    assert!(cli.json_lines(&["list"]).is_empty());
+}
+
+#[test]
+fn an_unreachable_database_is_named() {
+    let cli = Cli {
+        dir: tempfile::tempdir().unwrap(),
+        db: "postgres://postgres@127.0.0.1:1/hooklog".to_owned(),
+    };
+    let output = cli.run(&["list"]);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("PostgreSQL"),
+        "{}",
+        text(&output.stderr)
+    );
+}
