@@ -29,8 +29,9 @@ CREATE TABLE IF NOT EXISTS dead_letters
 
 -- Which delivery-caused commands already left events on which aggregate, keyed by delivery and
 -- cause (causation id): the command bus looks here before running a command that carries a
--- delivery id, so a redelivered delivery never decides twice. Filled by a trigger in the same
--- transaction as the events, so a receipt exists exactly when its events do.
+-- delivery id, so a redelivered delivery never decides twice. The bus writes a receipt in the
+-- same statement (hence transaction) that appends the events, so a receipt exists exactly when
+-- its events do.
 CREATE TABLE IF NOT EXISTS command_receipts
 (
     aggregate_type text   NOT NULL,
@@ -40,22 +41,3 @@ CREATE TABLE IF NOT EXISTS command_receipts
     sequence       bigint NOT NULL,
     PRIMARY KEY (aggregate_type, aggregate_id, delivery_id, causation_id)
 );
-
-CREATE OR REPLACE FUNCTION command_receipt_capture() RETURNS trigger
-    LANGUAGE plpgsql AS
-$$
-BEGIN
-    IF NEW.metadata ->> 'delivery_id' IS NOT NULL THEN
-        INSERT INTO command_receipts (aggregate_type, aggregate_id, delivery_id, causation_id, sequence)
-        VALUES (NEW.aggregate_type, NEW.aggregate_id, NEW.metadata ->> 'delivery_id',
-                COALESCE(NEW.metadata ->> 'causation_id', ''), NEW.sequence)
-        ON CONFLICT DO NOTHING;
-    END IF;
-    RETURN NULL;
-END;
-$$;
-
-DROP TRIGGER IF EXISTS events_to_command_receipts ON events;
-CREATE TRIGGER events_to_command_receipts
-    AFTER INSERT ON events
-    FOR EACH ROW EXECUTE FUNCTION command_receipt_capture();

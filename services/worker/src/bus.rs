@@ -17,7 +17,7 @@ use hooklog_domain::metadata::{keys, CommandMetadata};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
-use crate::store::CachingEventStore;
+use crate::store::{CachingEventStore, RelayWake};
 
 /// Why a command did not commit.
 #[derive(Debug, thiserror::Error)]
@@ -76,9 +76,11 @@ struct Side<A: Aggregate + Clone> {
 }
 
 impl<A: Aggregate + Clone> Side<A> {
-    fn new(pool: &PgPool, services: A::Services) -> Self {
-        let store =
-            || CachingEventStore::new(PostgresEventRepository::new(pool.clone()), pool.clone());
+    fn new(pool: &PgPool, services: A::Services, wake: &Arc<RelayWake>) -> Self {
+        let store = || {
+            let repo = PostgresEventRepository::new(pool.clone());
+            CachingEventStore::new(repo, pool.clone(), wake.clone())
+        };
         Self {
             cqrs: CqrsFramework::new(store(), vec![], services),
             store: store(),
@@ -100,13 +102,12 @@ pub struct CommandBus {
 
 impl CommandBus {
     pub fn new(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
-        let instances = Side::new(
-            &pool,
-            InstanceServices {
-                clock: clock.clone(),
-            },
-        );
-        let targets = Side::new(&pool, TargetServices { clock });
+        let wake = Arc::new(RelayWake::default());
+        let instance_services = InstanceServices {
+            clock: clock.clone(),
+        };
+        let instances = Side::new(&pool, instance_services, &wake);
+        let targets = Side::new(&pool, TargetServices { clock }, &wake);
         Self {
             pool,
             instances: Arc::new(instances),

@@ -4,11 +4,13 @@
 //! each aggregate had after this process last loaded or committed it, and on the next load
 //! reads only the events committed after that sequence (by any process), so a command costs one
 //! short query instead of a full replay. The events table stays the only source of truth:
-//! nothing cached is ever written, and a commit that conflicts drops the entry. After each
-//! commit it wakes the relay (`NOTIFY`, outside the events transaction).
+//! nothing cached is ever written, and a commit that conflicts drops the entry. It appends a
+//! command's events in one statement (the table and rows are postgres-es's, so postgres-es reads
+//! them back), and after each commit wakes the relay (`NOTIFY`, outside the events transaction).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
@@ -19,17 +21,87 @@ const MAX_CACHED: usize = 100_000;
 
 pub struct CachingEventStore<A: Aggregate + Clone> {
     repo: PostgresEventRepository,
-    /// Where the relay is woken after a commit.
     pool: sqlx::PgPool,
     cache: Mutex<HashMap<String, (A, usize)>>,
+    wake: Arc<RelayWake>,
+}
+
+/// Wakes the relay after commits, coalescing: while one `NOTIFY` is on its way, commits only
+/// mark the relay dirty, and the notifier sends one more for them when it is done. The last
+/// commit is always followed by a wake-up; a lost one only costs the relay's poll interval.
+#[derive(Default)]
+pub struct RelayWake {
+    busy: AtomicBool,
+    dirty: AtomicBool,
+}
+
+impl RelayWake {
+    async fn after_commit(&self, pool: &sqlx::PgPool) {
+        self.dirty.store(true, Ordering::SeqCst);
+        loop {
+            if self.busy.swap(true, Ordering::SeqCst) {
+                return; // the notifier in flight will see `dirty`
+            }
+            while self.dirty.swap(false, Ordering::SeqCst) {
+                if let Err(err) = hooklog_infra::postgres::wake_outbox(pool).await {
+                    tracing::debug!(error = %err, "cannot wake the relay");
+                }
+            }
+            self.busy.store(false, Ordering::SeqCst);
+            // A commit may have marked `dirty` after the last check and found us busy.
+            if !self.dirty.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+    }
 }
 
 impl<A: Aggregate + Clone> CachingEventStore<A> {
-    pub fn new(repo: PostgresEventRepository, pool: sqlx::PgPool) -> Self {
+    pub fn new(repo: PostgresEventRepository, pool: sqlx::PgPool, wake: Arc<RelayWake>) -> Self {
         Self {
             repo,
             pool,
             cache: Mutex::new(HashMap::new()),
+            wake,
+        }
+    }
+
+    /// Appends the events and their command receipt in one statement (one round trip, its own
+    /// transaction; the outbox trigger runs inside it). A duplicate sequence is an
+    /// optimistic-lock conflict.
+    async fn persist(&self, events: &[SerializedEvent]) -> Result<(), AggregateError<A::Error>> {
+        let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+        let result = sqlx::query(
+            "WITH appended AS ( \
+                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+                 SELECT t, i, s, e, v, p::json, m::json \
+                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+                      AS u(t, i, s, e, v, p, m) \
+                 RETURNING aggregate_type, aggregate_id, sequence, metadata) \
+             INSERT INTO command_receipts (aggregate_type, aggregate_id, delivery_id, causation_id, sequence) \
+             SELECT aggregate_type, aggregate_id, metadata->>'delivery_id', \
+                    COALESCE(metadata->>'causation_id', ''), sequence \
+             FROM appended WHERE metadata->>'delivery_id' IS NOT NULL \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(column(|e| e.aggregate_type.clone()))
+        .bind(column(|e| e.aggregate_id.clone()))
+        .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
+        .bind(column(|e| e.event_type.clone()))
+        .bind(column(|e| e.event_version.clone()))
+        .bind(column(|e| e.payload.to_string()))
+        .bind(column(|e| e.metadata.to_string()))
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("23505") => {
+                Err(AggregateError::AggregateConflict)
+            }
+            Err(
+                err @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed),
+            ) => Err(AggregateError::DatabaseConnectionError(Box::new(err))),
+            Err(err) => Err(AggregateError::UnexpectedError(Box::new(err))),
         }
     }
 
@@ -121,22 +193,15 @@ impl<A: Aggregate + Clone> EventStore<A> for CachingEventStore<A> {
             .iter()
             .map(SerializedEvent::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        match self.repo.persist::<A>(&serialized, None).await {
-            Ok(()) => {
-                // `handle` applied the new events to the context's aggregate as it wrote them
-                // (cqrs-es's `EventSink`), so it is already the state after this commit.
-                let last = context.current_sequence + wrapped.len();
-                self.remember(&id, context.aggregate, last);
-                // Wake the relay; a lost wake-up only costs its poll interval.
-                if let Err(err) = hooklog_infra::postgres::wake_outbox(&self.pool).await {
-                    tracing::debug!(error = %err, "cannot wake the relay");
-                }
-                Ok(wrapped)
-            }
-            Err(err) => {
-                self.forget(&id);
-                Err(err.into())
-            }
+        if let Err(err) = self.persist(&serialized).await {
+            self.forget(&id);
+            return Err(err);
         }
+        // `handle` applied the new events to the context's aggregate as it wrote them (cqrs-es's
+        // `EventSink`), so it is already the state after this commit.
+        let last = context.current_sequence + wrapped.len();
+        self.remember(&id, context.aggregate, last);
+        self.wake.after_commit(&self.pool).await;
+        Ok(wrapped)
     }
 }
