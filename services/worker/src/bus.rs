@@ -65,8 +65,9 @@ pub enum Executed {
     AlreadyApplied,
 }
 
-/// Conflicts retried at once before `CommandError::Conflict` is returned.
-const CONFLICT_RETRIES: u32 = 8;
+/// Conflicts retried (after a short, growing, jittered pause) before `CommandError::Conflict` is
+/// returned and the caller's slower retry takes over.
+const CONFLICT_RETRIES: u32 = 20;
 
 /// The write side of one aggregate type: cqrs-es over the caching store (event-store mode: the
 /// events table is the only truth), and a second store to read state without running commands.
@@ -224,9 +225,9 @@ impl CommandBus {
                 Ok(()) => return Ok(Executed::Handled),
                 Err(AggregateError::AggregateConflict) if conflicts < CONFLICT_RETRIES => {
                     conflicts += 1;
-                    // Another process won the race: let it finish before deciding again.
-                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(conflicts)))
-                        .await;
+                    // Another process won the race: let it finish before deciding again, at a
+                    // jittered moment so two processes do not keep colliding in step.
+                    tokio::time::sleep(conflict_pause(conflicts)).await;
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -252,6 +253,15 @@ impl CommandBus {
         .await
         .map_err(|err| CommandError::Unavailable(err.to_string()))
     }
+}
+
+/// 1 ms more per attempt (at most 10 ms), plus up to 1 ms of jitter from the clock.
+fn conflict_pause(attempt: u32) -> std::time::Duration {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 1_000_000);
+    std::time::Duration::from_millis(u64::from(attempt.min(10)))
+        + std::time::Duration::from_nanos(u64::from(jitter))
 }
 
 async fn load<A: Aggregate + Clone>(
