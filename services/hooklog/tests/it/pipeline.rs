@@ -402,3 +402,85 @@ async fn deliveries_are_accepted_while_postgres_is_down_and_processed_when_it_re
     stack.assert_stream_matches_store().await;
     assert!(!served.logs().contains(SECRET));
 }
+
+#[tokio::test]
+async fn two_worker_processes_share_the_deliveries_and_handle_each_once() {
+    let stack = Stack::start().await;
+    for t in 0..40 {
+        stack.track(&format!("b{t}"));
+    }
+    let front = stack.serve("ingress,admin,relay").await;
+    let workers: Vec<Served> = ["w1", "w2"]
+        .iter()
+        .map(|name| {
+            let dir = stack.dir.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            Served::start(&dir, &["--role", "worker"], &stack.env(&stack.db_url))
+        })
+        .collect();
+    for worker in &workers {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !worker.logs().contains("worker consuming deliveries") {
+            assert!(
+                Instant::now() < deadline,
+                "worker did not start:\n{}",
+                worker.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let sends = (0..40u64).map(|t| {
+        let stack = &stack;
+        async move {
+            stack
+                .send(
+                    "push",
+                    &format!("shared-{t}"),
+                    &push(&format!("b{t}"), 500 + t),
+                )
+                .await
+        }
+    });
+    assert!(futures::future::join_all(sends)
+        .await
+        .iter()
+        .all(|s| *s == 202));
+    stack.settled(40).await;
+
+    // Each delivery was processed by exactly one of the two processes, and both took part.
+    let processed = |served: &Served| -> Vec<String> {
+        served
+            .logs()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| entry["message"] == "delivery processed")
+            .map(|entry| entry["delivery_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (first, second) = (processed(&workers[0]), processed(&workers[1]));
+    assert!(
+        !first.is_empty() && !second.is_empty(),
+        "{} / {}",
+        first.len(),
+        second.len()
+    );
+    let mut all: Vec<String> = first.into_iter().chain(second).collect();
+    all.sort();
+    let total = all.len();
+    all.dedup();
+    assert_eq!(
+        (total, all.len()),
+        (40, 40),
+        "a delivery was processed twice"
+    );
+    let published = stack.published().await;
+    assert_eq!(
+        published
+            .iter()
+            .filter(|p| p.event_type == "SyncRequested")
+            .count(),
+        40
+    );
+    stack.assert_stream_matches_store().await;
+    drop(front);
+}
