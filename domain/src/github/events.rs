@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::payload::{PayloadError, FORM};
+use super::payload::{form_payload, is_form, PayloadError};
 
 /// Why a verified delivery's payload cannot be acted on.
 #[derive(Debug, thiserror::Error)]
@@ -24,15 +24,8 @@ pub fn json_document<'a>(
     content_type: Option<&str>,
     body: &'a [u8],
 ) -> Result<Cow<'a, [u8]>, PayloadError> {
-    let media_type = content_type
-        .and_then(|value| value.split(';').next())
-        .map(str::trim)
-        .unwrap_or_default();
-    if media_type.eq_ignore_ascii_case(FORM) {
-        form_urlencoded::parse(body)
-            .find(|(key, _)| key == "payload")
-            .map(|(_, value)| Cow::Owned(value.into_owned().into_bytes()))
-            .ok_or(PayloadError::MissingFormPayload)
+    if is_form(content_type) {
+        form_payload(body).map(|payload| Cow::Owned(payload.into_bytes()))
     } else {
         Ok(Cow::Borrowed(body))
     }
@@ -148,6 +141,7 @@ pub struct PingEvent {
 
 #[cfg(test)]
 mod tests {
+    use super::super::payload::FORM;
     use super::*;
 
     #[test]

@@ -27,15 +27,8 @@ impl PayloadFormat {
     /// Checks that `body` is a JSON object, directly or in a form's `payload` field, as its
     /// `Content-Type` says. A body is parsed for validity only; nothing is kept.
     pub fn check(content_type: Option<&str>, body: &[u8]) -> Result<Self, PayloadError> {
-        let media_type = content_type
-            .and_then(|value| value.split(';').next())
-            .map(str::trim)
-            .unwrap_or_default();
-        if media_type.eq_ignore_ascii_case(FORM) {
-            let payload = form_urlencoded::parse(body)
-                .find(|(key, _)| key == "payload")
-                .map(|(_, value)| value)
-                .ok_or(PayloadError::MissingFormPayload)?;
+        if is_form(content_type) {
+            let payload = form_payload(body)?;
             json_object(payload.as_bytes()).map_err(PayloadError::InvalidFormJson)?;
             Ok(Self::Form)
         } else {
@@ -43,6 +36,22 @@ impl PayloadFormat {
             Ok(Self::Json)
         }
     }
+}
+
+/// Whether `Content-Type` names GitHub's form encoding (parameters such as a charset aside).
+pub(crate) fn is_form(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|value| value.split(';').next())
+        .map(str::trim)
+        .is_some_and(|media_type| media_type.eq_ignore_ascii_case(FORM))
+}
+
+/// The `payload` field of a form-encoded body: the JSON document GitHub wraps.
+pub(crate) fn form_payload(body: &[u8]) -> Result<String, PayloadError> {
+    form_urlencoded::parse(body)
+        .find(|(key, _)| key == "payload")
+        .map(|(_, value)| value.into_owned())
+        .ok_or(PayloadError::MissingFormPayload)
 }
 
 fn json_object(bytes: &[u8]) -> Result<(), String> {
