@@ -267,13 +267,8 @@ impl ConnectorInstance {
             } => {
                 self.ensure_alive()?;
                 self.ensure_installation(installation_id)?;
-                let target_id = TargetId::for_branch(installation_id, repository_id, &branch);
-                let target = AttachedTarget {
-                    target_id,
-                    repository_id,
-                    repository,
-                    branch,
-                };
+                let target =
+                    AttachedTarget::new(installation_id, repository_id, repository, branch);
                 self.attach(installation_id, target, false, at)
             }
             C::DetachTarget { target_id } => {
@@ -301,13 +296,8 @@ impl ConnectorInstance {
                     });
                 }
                 let installation_id = self.installation_id.ok_or(InstanceError::NotConnected)?;
-                let target_id = TargetId::for_branch(installation_id, repository_id, &branch);
-                let target = AttachedTarget {
-                    target_id,
-                    repository_id,
-                    repository,
-                    branch,
-                };
+                let target =
+                    AttachedTarget::new(installation_id, repository_id, repository, branch);
                 self.attach(installation_id, target, true, at)
             }
             C::RenameAccount { login } => {

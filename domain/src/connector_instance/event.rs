@@ -25,6 +25,23 @@ pub struct AttachedTarget {
     pub branch: Branch,
 }
 
+impl AttachedTarget {
+    /// The target of `branch` of a repository of `installation`, under its derived id.
+    pub fn new(
+        installation: InstallationId,
+        repository_id: RepositoryId,
+        repository: RepositoryName,
+        branch: Branch,
+    ) -> Self {
+        Self {
+            target_id: TargetId::for_branch(installation, repository_id, &branch),
+            repository_id,
+            repository,
+            branch,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum InstanceEvent {
     InstanceConnected {

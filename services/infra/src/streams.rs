@@ -36,10 +36,27 @@ pub fn delivery_subject(event: &str) -> String {
 /// `GITHUB_DELIVERIES`: file storage, no age limit, deletes and purges denied, de-duplication
 /// on `Nats-Msg-Id` over `duplicate_window`.
 pub fn deliveries_stream_config(duplicate_window: Duration) -> stream::Config {
+    append_only_stream(
+        DELIVERIES_STREAM,
+        "Verified GitHub webhook deliveries, raw bytes as received",
+        DELIVERIES_SUBJECT_PREFIX,
+        duplicate_window,
+    )
+}
+
+/// What both streams are: a record that is only ever appended to. File storage, no age or size
+/// limit, deletes and purges denied, direct gets allowed (auditors and the relay read single
+/// messages), de-duplication on `Nats-Msg-Id` over `duplicate_window`.
+fn append_only_stream(
+    name: &str,
+    description: &str,
+    subject_prefix: &str,
+    duplicate_window: Duration,
+) -> stream::Config {
     stream::Config {
-        name: DELIVERIES_STREAM.to_owned(),
-        description: Some("Verified GitHub webhook deliveries, raw bytes as received".to_owned()),
-        subjects: vec![format!("{DELIVERIES_SUBJECT_PREFIX}.>")],
+        name: name.to_owned(),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("{subject_prefix}.>")],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         max_age: Duration::ZERO,
@@ -129,21 +146,12 @@ pub fn check_subject_token(token: &str) -> Result<(), SubjectTokenError> {
 /// denied, direct gets allowed (the relay reads the last event of a subject), de-duplication on
 /// `Nats-Msg-Id` over `duplicate_window`.
 pub fn events_stream_config(duplicate_window: Duration) -> stream::Config {
-    stream::Config {
-        name: EVENTS_STREAM.to_owned(),
-        description: Some(
-            "Every committed hooklog domain event, in order per aggregate".to_owned(),
-        ),
-        subjects: vec![format!("{EVENTS_SUBJECT_PREFIX}.>")],
-        storage: stream::StorageType::File,
-        retention: stream::RetentionPolicy::Limits,
-        max_age: Duration::ZERO,
+    append_only_stream(
+        EVENTS_STREAM,
+        "Every committed hooklog domain event, in order per aggregate",
+        EVENTS_SUBJECT_PREFIX,
         duplicate_window,
-        deny_delete: true,
-        deny_purge: true,
-        allow_direct: true,
-        ..Default::default()
-    }
+    )
 }
 
 /// Creates `HOOKLOG_EVENTS`, or brings an existing one to the settings above.
