@@ -376,9 +376,15 @@ impl Processor {
         removal: Option<RemovalReason>,
     ) -> Result<Outcome, Failure> {
         let id = InstanceId(installation);
+        let may_cascade = may_cascade(&command);
         if let Err(err) = settle(self.bus.instance(id, command, meta).await)? {
             return Ok(Outcome::ignored(format!(
                 "installation {installation}: {err}"
+            )));
+        }
+        if !may_cascade {
+            return Ok(Outcome::processed(format!(
+                "installation {installation} updated; 0 target command(s) cascaded"
             )));
         }
         let delivery = meta.delivery_id.as_deref().unwrap_or_default();
@@ -397,6 +403,19 @@ impl Processor {
             "installation {installation} updated; {cascaded} target command(s) cascaded"
         )))
     }
+}
+
+/// Whether `command` can commit an event that `cascade` turns into target commands; only those
+/// read back what their delivery committed.
+fn may_cascade(command: &InstanceCommand) -> bool {
+    matches!(
+        command,
+        InstanceCommand::Delete
+            | InstanceCommand::Disconnect
+            | InstanceCommand::RemoveRepositories { .. }
+            | InstanceCommand::RenameRepository { .. }
+            | InstanceCommand::RenameAccount { .. }
+    )
 }
 
 /// The target commands an instance event asks for.

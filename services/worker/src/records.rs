@@ -33,8 +33,8 @@ pub async fn record_outcome(
     insert_outcome(pool, at, outcome.kind.as_str(), &outcome.detail).await
 }
 
-async fn insert_outcome(
-    pool: &PgPool,
+async fn insert_outcome<'c>(
+    executor: impl sqlx::PgExecutor<'c>,
     at: Position<'_>,
     outcome: &str,
     detail: &str,
@@ -49,7 +49,7 @@ async fn insert_outcome(
     .bind(outcome)
     .bind(detail)
     .bind(at.attempts as i32)
-    .execute(pool)
+    .execute(executor)
     .await
     .map(drop)
 }
@@ -72,16 +72,6 @@ pub async fn record_dead_letter(
     .bind(at.attempts as i32)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO delivery_outcomes (delivery_id, stream_sequence, event, outcome, detail, attempts) \
-         VALUES ($1, $2, $3, 'dead_letter', $4, $5) ON CONFLICT (delivery_id) DO NOTHING",
-    )
-    .bind(at.delivery_id)
-    .bind(at.stream_sequence as i64)
-    .bind(at.event)
-    .bind(reason)
-    .bind(at.attempts as i32)
-    .execute(&mut *tx)
-    .await?;
+    insert_outcome(&mut *tx, at, "dead_letter", reason).await?;
     tx.commit().await
 }
