@@ -16,6 +16,23 @@ pub fn nats_server_bin() -> PathBuf {
         .unwrap_or_else(|err| panic!("{err} (or run `source .ci/setup`)"))
 }
 
+/// The first example of `event` among the vendored `@octokit/webhooks-examples` payloads
+/// (`services/ingress/tests/fixtures/`) that `pick` accepts. Panics when there is none.
+pub fn octokit_example(
+    event: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
+    let all: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("the vendored examples"))
+            .expect("JSON");
+    all.as_array()
+        .and_then(|events| events.iter().find(|e| e["name"] == event))
+        .and_then(|e| e["examples"].as_array()?.iter().find(|x| pick(x)).cloned())
+        .unwrap_or_else(|| panic!("no {event} example in {}", path.display()))
+}
+
 /// The test PostgreSQL server, without a database: `TEST_POSTGRES_URL` or the local one.
 pub fn postgres_server_url() -> String {
     std::env::var("TEST_POSTGRES_URL")

@@ -3,14 +3,13 @@
 //! external `nats-server` (so `hooklog` can be killed and restarted) and a fresh database.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use hooklog_domain::github::{Signature, WebhookSecret};
 use hooklog_infra::nats::EmbeddedNats;
 use hooklog_infra::streams::{event_headers, EVENTS_STREAM};
-use hooklog_infra::testing::TcpOutage;
+use hooklog_infra::testing::{octokit_example, TcpOutage};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Value};
@@ -218,20 +217,9 @@ impl Stack {
 }
 
 fn octokit_push() -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
-    let all: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    all.as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "push")
-        .unwrap()["examples"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["installation"].is_object() && x["ref"] == "refs/heads/master")
-        .cloned()
-        .unwrap()
+    octokit_example("push", |x| {
+        x["installation"].is_object() && x["ref"] == "refs/heads/master"
+    })
 }
 
 fn sha(n: u64) -> String {

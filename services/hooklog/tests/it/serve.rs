@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use hooklog_domain::github::{Signature, WebhookSecret};
 use hooklog_infra::nats::EmbeddedNats;
 use hooklog_infra::streams::DELIVERIES_STREAM;
+use hooklog_infra::testing::octokit_example;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -21,17 +22,7 @@ const SECRET: &str = "serve-test-secret-value";
 const WEBHOOK_PATH: &str = "/v1/webhooks/connectors/github";
 
 fn push_payload() -> Vec<u8> {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
-    let events: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture).unwrap()).unwrap();
-    let push = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "push")
-        .unwrap();
-    serde_json::to_vec_pretty(&push["examples"][0]).unwrap()
+    serde_json::to_vec_pretty(&octokit_example("push", |_| true)).unwrap()
 }
 
 /// The port of the embedded nats-server, from the `.ports` file it writes.

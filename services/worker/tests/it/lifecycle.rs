@@ -17,9 +17,7 @@ fn instance() -> String {
 #[tokio::test]
 async fn a_deleted_installation_removes_its_targets() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO))
-        .await;
-    assert_eq!(h.outcome("created").await.0, "processed");
+    h.connect(REPO).await;
     let main = h.track(REPO, "main").await;
     let dev = h.track(REPO, "dev").await;
     h.publish("installation", "deleted", &installation("deleted"))
@@ -49,9 +47,7 @@ async fn a_deleted_installation_removes_its_targets() {
 #[tokio::test]
 async fn repositories_removed_from_the_installation_disable_their_targets() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO))
-        .await;
-    h.outcome("created").await;
+    h.connect(REPO).await;
     let main = h.track(REPO, "main").await;
     h.publish(
         "installation_repositories",
@@ -80,9 +76,7 @@ async fn repositories_removed_from_the_installation_disable_their_targets() {
 #[tokio::test]
 async fn a_renamed_repository_keeps_syncing_under_its_new_name() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO))
-        .await;
-    h.outcome("created").await;
+    h.connect(REPO).await;
     let main = h.track(REPO, "main").await;
     h.publish(
         "repository",
@@ -111,9 +105,7 @@ async fn a_renamed_repository_keeps_syncing_under_its_new_name() {
 #[tokio::test]
 async fn a_deleted_repository_removes_its_targets() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO))
-        .await;
-    h.outcome("created").await;
+    h.connect(REPO).await;
     let main = h.track(REPO, "main").await;
     let mut body = repository("renamed", REPO);
     body["action"] = json!("deleted");
@@ -129,9 +121,7 @@ async fn a_deleted_repository_removes_its_targets() {
 #[tokio::test]
 async fn suspension_permissions_and_pings_are_recorded_on_the_instance() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO))
-        .await;
-    h.outcome("created").await;
+    h.connect(REPO).await;
     for action in ["suspend", "unsuspend", "new_permissions_accepted"] {
         h.publish("installation", action, &installation(action))
             .await;

@@ -6,7 +6,7 @@ use hooklog_domain::ids::{Branch, InstallationId, InstanceId, RepositoryId, Targ
 use hooklog_domain::metadata::CommandMetadata;
 use serde_json::json;
 
-use crate::support::{installation_created, push, sha, Harness, INSTALLATION, REPOSITORY};
+use crate::support::{push, sha, Harness, INSTALLATION, REPOSITORY};
 
 const REPO: &str = "octo/docs";
 
@@ -142,9 +142,7 @@ async fn a_deleted_branch_disables_its_target_until_a_push_recreates_it() {
 #[tokio::test]
 async fn auto_track_follows_the_first_push_to_a_default_branch_only() {
     let h = Harness::start().await;
-    h.publish("installation", "created", &installation_created(REPO))
-        .await;
-    assert_eq!(h.outcome("created").await.0, "processed");
+    h.connect(REPO).await;
     let meta = CommandMetadata::from_operator("test", "r-1");
     let instance = InstanceId(InstallationId(INSTALLATION));
     h.bus

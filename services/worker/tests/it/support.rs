@@ -14,7 +14,7 @@ use hooklog_domain::ids::{
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::streams::{self, delivery_headers, DELIVERIES_STREAM};
-use hooklog_infra::testing::{fresh_database_url, nats_server_bin, TcpOutage};
+use hooklog_infra::testing::{fresh_database_url, nats_server_bin, octokit_example, TcpOutage};
 use hooklog_worker::{CommandBus, Processor, WorkerConfig};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -203,6 +203,15 @@ impl Harness {
             .collect()
     }
 
+    /// GitHub's `installation.created` for the test installation, granting `repository`,
+    /// processed.
+    pub async fn connect(&self, repository: &str) {
+        self.publish("installation", "created", &installation_created(repository))
+            .await;
+        let (outcome, detail) = self.outcome("created").await;
+        assert_eq!(outcome, "processed", "{detail}");
+    }
+
     /// Tracks a branch the way `hooklog targets track` does.
     pub async fn track(&self, repository: &str, branch: &str) -> TargetId {
         let meta = CommandMetadata::from_operator("test", &uuid::Uuid::new_v4().to_string());
@@ -230,21 +239,6 @@ impl Harness {
         self.bus.target(target, track, &meta).await.unwrap();
         target
     }
-}
-
-fn octokit_example(event: &str, pick: impl Fn(&Value) -> bool) -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json"
-    );
-    let all: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    all.as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == event)
-        .and_then(|e| e["examples"].as_array().unwrap().iter().find(|x| pick(x)))
-        .cloned()
-        .unwrap_or_else(|| panic!("no {event} example"))
 }
 
 pub fn sha(n: u64) -> String {
