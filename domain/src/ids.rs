@@ -117,24 +117,15 @@ impl fmt::Display for SyncId {
     }
 }
 
+/// A `string_newtype!` that (de)serializes as a string, checked by its `parse` on the way in.
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        string_newtype!(
+            $(#[$meta])*
+            #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+            #[serde(try_from = "String", into = "String")]
+            $name
+        );
 
         impl From<$name> for String {
             fn from(value: $name) -> String {

@@ -9,6 +9,27 @@
 //! - `ids`, `metadata`, `clock`: the typed ids, command metadata and time those aggregates use.
 #![forbid(unsafe_code)]
 
+/// A newtype over `String` with `as_str` and `Display`, for values checked once at the boundary
+/// (`DeliveryId`, `Branch`, …). Derives and other attributes come with the invocation.
+macro_rules! string_newtype {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 pub mod clock;
 pub mod connector_instance;
 pub mod connector_target;

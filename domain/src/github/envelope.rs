@@ -3,8 +3,6 @@
 //! Header values are not covered by the signature, so they are checked for shape here before they
 //! are used as a NATS subject token or message id.
 
-use std::fmt;
-
 /// A header value that is missing or has the wrong shape. The message names the header.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -40,36 +38,19 @@ fn check(
     Ok(())
 }
 
-macro_rules! string_newtype {
-    ($(#[$meta:meta])* $name:ident) => {
-        $(#[$meta])*
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-    };
-}
-
 string_newtype!(
     /// `X-GitHub-Delivery`: GitHub's GUID for one delivery, kept when it is redelivered.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
     DeliveryId
 );
 string_newtype!(
     /// `X-GitHub-Event`: the event name, also the last token of the delivery's NATS subject.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
     EventName
 );
 string_newtype!(
     /// `X-GitHub-Hook-ID`: the webhook that sent the delivery.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
     HookId
 );
 
