@@ -13,7 +13,7 @@ use crate::ids::{
 
 use super::command::{Push, TargetCommand};
 use super::error::TargetError;
-use super::event::{DisableReason, SyncReason, TargetEvent};
+use super::event::{DisableReason, PathFilters, SyncReason, TargetEvent};
 use super::services::TargetServices;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,7 @@ pub struct ConnectorTarget {
     branch: Option<Branch>,
     status: TargetStatus,
     auto_sync: bool,
+    path_filters: PathFilters,
     /// How many syncs were ever requested: names the next one, never reset.
     requests: u64,
     in_flight: Option<InFlightSync>,
@@ -82,6 +83,9 @@ impl ConnectorTarget {
     }
     pub fn auto_sync(&self) -> bool {
         self.auto_sync
+    }
+    pub fn path_filters(&self) -> &PathFilters {
+        &self.path_filters
     }
     pub fn in_flight(&self) -> Option<&InFlightSync> {
         self.in_flight.as_ref()
@@ -365,6 +369,14 @@ impl ConnectorTarget {
                     vec![E::AutoSyncChanged { enabled, at }]
                 }
             }
+            C::SetPathFilters { filters } => {
+                self.ensure_tracked()?;
+                if self.path_filters == filters {
+                    vec![]
+                } else {
+                    vec![E::PathFiltersChanged { filters, at }]
+                }
+            }
             C::Disable { reason } => {
                 self.ensure_tracked()?;
                 match self.status {
@@ -478,6 +490,7 @@ impl Aggregate for ConnectorTarget {
             }
             E::RepositoryRenamed { to, .. } => self.repository = Some(to),
             E::AutoSyncChanged { enabled, .. } => self.auto_sync = enabled,
+            E::PathFiltersChanged { filters, .. } => self.path_filters = filters,
             E::TargetDisabled { reason, .. } => self.status = TargetStatus::Disabled(reason),
             E::TargetEnabled { .. } => self.status = TargetStatus::Active,
             E::TargetRemoved { .. } => {

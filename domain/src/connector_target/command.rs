@@ -1,11 +1,13 @@
 //! What can be asked of a `ConnectorTarget`. The worker sends `RecordPush`, `RenameRepository`,
 //! `Disable` and `Remove` from deliveries; the syncer reports `StartSync`, `CompleteSync` and
-//! `FailSync`; operators send `Track`, `RequestSync`, `SetAutoSync`, `Enable`, `Disable` and
+//! `FailSync`; operators send `Track`, `RequestSync`, `SetAutoSync`, `SetPathFilters`, `Enable`, `Disable` and
 //! `Remove`.
 
 use crate::ids::{Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId};
 
-use super::event::{DisableReason, FileFailure, RemovalReason, SyncReason, SyncStatus};
+use super::event::{
+    DisableReason, FileFailure, PathFilters, RemovalReason, SyncReason, SyncStatus,
+};
 
 /// A `push` delivery, reduced to what the target decides on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +57,10 @@ pub enum TargetCommand {
     },
     SetAutoSync {
         enabled: bool,
+    },
+    /// Filters already checked by `PathFilters::parse`.
+    SetPathFilters {
+        filters: PathFilters,
     },
     Disable {
         reason: DisableReason,

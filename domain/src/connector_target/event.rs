@@ -32,6 +32,51 @@ pub struct FileFailure {
     pub reason: String,
 }
 
+/// Which paths of a branch are synced: those matching any `include` glob (every path when
+/// `include` is empty) and no `exclude` glob. Globs use `*` (within a path segment), `**` (any
+/// number of segments) and `?`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathFilters {
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// At most this many globs per list, each at most `MAX_GLOB_LEN` bytes.
+pub const MAX_GLOBS: usize = 100;
+pub const MAX_GLOB_LEN: usize = 256;
+
+impl PathFilters {
+    /// Filters that are well-formed: bounded, no empty glob, no NUL, no absolute path, no `..`.
+    pub fn parse(include: Vec<String>, exclude: Vec<String>) -> Result<Self, String> {
+        for (list, globs) in [("include", &include), ("exclude", &exclude)] {
+            if globs.len() > MAX_GLOBS {
+                return Err(format!("{list}: at most {MAX_GLOBS} globs"));
+            }
+            for glob in globs.iter() {
+                if glob.is_empty() || glob.len() > MAX_GLOB_LEN {
+                    return Err(format!(
+                        "{list}: a glob must be 1 to {MAX_GLOB_LEN} bytes long"
+                    ));
+                }
+                if glob.contains('\0') || glob.starts_with('/') {
+                    return Err(format!(
+                        "{list}: {glob:?} must be a relative path without NUL"
+                    ));
+                }
+                if glob
+                    .split('/')
+                    .any(|segment| segment == ".." || segment.is_empty())
+                {
+                    return Err(format!(
+                        "{list}: {glob:?} has an empty or `..` path segment"
+                    ));
+                }
+            }
+        }
+        Ok(Self { include, exclude })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DisableReason {
@@ -119,6 +164,11 @@ pub enum TargetEvent {
         enabled: bool,
         at: Timestamp,
     },
+    /// Which paths of the branch the syncer materializes from now on.
+    PathFiltersChanged {
+        filters: PathFilters,
+        at: Timestamp,
+    },
     TargetDisabled {
         reason: DisableReason,
         at: Timestamp,
@@ -144,6 +194,7 @@ impl DomainEvent for TargetEvent {
             Self::SyncFailed { .. } => "SyncFailed",
             Self::RepositoryRenamed { .. } => "RepositoryRenamed",
             Self::AutoSyncChanged { .. } => "AutoSyncChanged",
+            Self::PathFiltersChanged { .. } => "PathFiltersChanged",
             Self::TargetDisabled { .. } => "TargetDisabled",
             Self::TargetEnabled { .. } => "TargetEnabled",
             Self::TargetRemoved { .. } => "TargetRemoved",

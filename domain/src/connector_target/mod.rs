@@ -14,5 +14,8 @@ mod tests;
 pub use aggregate::{ConnectorTarget, FollowUp, InFlightSync, TargetStatus};
 pub use command::{Push, TargetCommand};
 pub use error::TargetError;
-pub use event::{DisableReason, FileFailure, RemovalReason, SyncReason, SyncStatus, TargetEvent};
+pub use event::{
+    DisableReason, FileFailure, PathFilters, RemovalReason, SyncReason, SyncStatus, TargetEvent,
+    MAX_GLOBS, MAX_GLOB_LEN,
+};
 pub use services::TargetServices;

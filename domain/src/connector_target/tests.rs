@@ -256,6 +256,9 @@ fn every_command_but_track() -> Vec<TargetCommand> {
             repository: repository("octo/handbook"),
         },
         C::SetAutoSync { enabled: false },
+        C::SetPathFilters {
+            filters: docs_only(),
+        },
         C::Disable {
             reason: DisableReason::Operator,
         },
@@ -824,4 +827,48 @@ fn removing_a_target_records_the_reason() {
             reason: RemovalReason::RepositoryDeleted,
             at: at(),
         }]);
+}
+
+// Path filters
+
+fn docs_only() -> PathFilters {
+    PathFilters::parse(vec!["docs/**".into()], vec!["**/*.tmp".into()]).unwrap()
+}
+
+#[test]
+fn setting_path_filters_records_them_once() {
+    given(vec![tracked(true)])
+        .when(C::SetPathFilters {
+            filters: docs_only(),
+        })
+        .then_expect_events(vec![E::PathFiltersChanged {
+            filters: docs_only(),
+            at: at(),
+        }]);
+    given(vec![
+        tracked(true),
+        E::PathFiltersChanged {
+            filters: docs_only(),
+            at: at(),
+        },
+    ])
+    .when(C::SetPathFilters {
+        filters: docs_only(),
+    })
+    .then_expect_events(vec![]);
+}
+
+#[test]
+fn path_filters_that_could_escape_the_branch_or_grow_unbounded_are_refused() {
+    for (include, why) in [
+        (vec!["/etc/passwd".to_owned()], "relative path"),
+        (vec!["docs/../..".to_owned()], "`..`"),
+        (vec!["".to_owned()], "1 to 256 bytes"),
+        (vec!["a".repeat(MAX_GLOB_LEN + 1)], "1 to 256 bytes"),
+        (vec!["*".to_owned(); MAX_GLOBS + 1], "at most 100"),
+    ] {
+        let err = PathFilters::parse(include, vec![]).unwrap_err();
+        assert!(err.contains(why), "{err}");
+    }
+    assert!(PathFilters::parse(vec![], vec!["**/*.bin".into()]).is_ok());
 }
