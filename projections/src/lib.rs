@@ -1,6 +1,65 @@
 //! hooklog's read side: the read models admins and their dashboard query, the projector that
-//! keeps them from `HOOKLOG_EVENTS` and `GITHUB_DELIVERIES` with checkpoints committed in the same
-//! transaction as their rows, and rebuild and drift checks.
+//! keeps them from `HOOKLOG_EVENTS` and `GITHUB_DELIVERIES`, and rebuild with its drift check.
 //!
-//! Empty for now: the ingress stores deliveries, and nothing consumes them into read models yet.
+//! Two projections, one per stream, each with a checkpoint (the last stream sequence applied)
+//! committed in the same transaction as its rows:
+//! - `connector` (`HOOKLOG_EVENTS`): `instances`, `targets`, `sync_runs`, `delivery_effects`;
+//! - `deliveries` (`GITHUB_DELIVERIES`): `deliveries`.
+//!
+//! Rows are functions of the streams alone (message contents, sequences and stream timestamps),
+//! so a projection replayed from sequence 1 writes the same bytes; [`rebuild`] checks that.
 #![forbid(unsafe_code)]
+
+mod checkpoint;
+mod connector;
+mod deliveries;
+mod message;
+mod projector;
+pub mod query;
+pub mod rebuild;
+
+pub use checkpoint::Checkpoint;
+pub use message::StreamMessage;
+pub use projector::{project_until, run, ProjectorConfig, ProjectorError};
+
+use hooklog_infra::streams::{DELIVERIES_STREAM, EVENTS_STREAM};
+
+/// A read model kept from one stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Projection {
+    /// Instances, targets, sync runs and what each delivery caused, from `HOOKLOG_EVENTS`.
+    Connector,
+    /// Every stored delivery, from `GITHUB_DELIVERIES`.
+    Deliveries,
+}
+
+impl Projection {
+    pub const ALL: [Projection; 2] = [Projection::Connector, Projection::Deliveries];
+
+    /// The checkpoint name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Connector => query::CONNECTOR,
+            Self::Deliveries => query::DELIVERIES,
+        }
+    }
+
+    pub fn stream(self) -> &'static str {
+        match self {
+            Self::Connector => EVENTS_STREAM,
+            Self::Deliveries => DELIVERIES_STREAM,
+        }
+    }
+
+    /// The tables the projection owns, in the order they are cleared and compared.
+    pub fn tables(self) -> &'static [&'static str] {
+        match self {
+            Self::Connector => &["instances", "targets", "sync_runs", "delivery_effects"],
+            Self::Deliveries => &["deliveries"],
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.name() == name)
+    }
+}

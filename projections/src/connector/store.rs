@@ -1,0 +1,123 @@
+//! Loading and writing the rows of a batch: one query per table each way. Rows travel as JSON
+//! (`to_jsonb` out, `jsonb_populate_recordset` in), so a row struct and its table stay one
+//! definition apart, and table names resolve through the connection's `search_path` (which is
+//! how a rebuild writes into its shadow schema).
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::PgConnection;
+
+use super::{Envelope, Event, Rows};
+
+pub(super) async fn load(
+    conn: &mut PgConnection,
+    envelopes: &[Envelope],
+) -> Result<Rows, sqlx::Error> {
+    let mut instance_ids = vec![];
+    let mut target_ids = vec![];
+    for envelope in envelopes {
+        match envelope.event {
+            Event::Instance(_) => instance_ids.push(envelope.aggregate_id.clone()),
+            Event::Target(_) => target_ids.push(envelope.aggregate_id.clone()),
+        }
+    }
+    instance_ids.sort();
+    instance_ids.dedup();
+    target_ids.sort();
+    target_ids.dedup();
+
+    let mut rows = Rows::default();
+    for row in fetch::<super::InstanceRow>(
+        conn,
+        "SELECT to_jsonb(t) FROM instances t WHERE instance_id = ANY($1)",
+        &instance_ids,
+    )
+    .await?
+    {
+        rows.instances.insert(row.instance_id.clone(), row);
+    }
+    for row in fetch::<super::TargetRow>(
+        conn,
+        "SELECT to_jsonb(t) FROM targets t WHERE target_id::text = ANY($1)",
+        &target_ids,
+    )
+    .await?
+    {
+        rows.targets.insert(row.target_id.clone(), row);
+    }
+    // Every sync event of a batch is about a sync in flight (requested in the batch, or
+    // queued or running before it): those are all the runs a batch can change.
+    for row in fetch::<super::SyncRunRow>(
+        conn,
+        "SELECT to_jsonb(t) FROM sync_runs t \
+         WHERE target_id::text = ANY($1) AND status IN ('queued', 'running')",
+        &target_ids,
+    )
+    .await?
+    {
+        rows.sync_runs.insert(row.sync_id.clone(), row);
+    }
+    Ok(rows)
+}
+
+async fn fetch<T: DeserializeOwned + Send + Unpin + 'static>(
+    conn: &mut PgConnection,
+    sql: &str,
+    ids: &[String],
+) -> Result<Vec<T>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows: Vec<Json<T>> = sqlx::query_scalar(sql)
+        .bind(ids)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|Json(row)| row).collect())
+}
+
+pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sqlx::Error> {
+    replace(conn, "instances", "instance_id", rows.instances.values()).await?;
+    replace(conn, "targets", "target_id", rows.targets.values()).await?;
+    replace(conn, "sync_runs", "sync_id", rows.sync_runs.values()).await?;
+    insert(conn, "delivery_effects", &rows.effects).await
+}
+
+/// Writes `rows` over whatever `table` held under their keys.
+async fn replace<'a, T: Serialize + 'a>(
+    conn: &mut PgConnection,
+    table: &str,
+    key: &str,
+    rows: impl ExactSizeIterator<Item = &'a T>,
+) -> Result<(), sqlx::Error> {
+    if rows.len() == 0 {
+        return Ok(());
+    }
+    let rows: Vec<&T> = rows.collect();
+    let json = Json(&rows);
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE {key} IN \
+         (SELECT {key} FROM jsonb_populate_recordset(NULL::{table}, $1))"
+    ))
+    .bind(&json)
+    .execute(&mut *conn)
+    .await?;
+    insert(conn, table, &rows).await
+}
+
+pub(crate) async fn insert<T: Serialize>(
+    conn: &mut PgConnection,
+    table: &str,
+    rows: &[T],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)"
+    ))
+    .bind(Json(rows))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Rebuild (placeholder until the drift check lands).
