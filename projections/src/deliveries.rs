@@ -69,8 +69,8 @@ fn row(message: &StreamMessage) -> DeliveryRow {
     let received_at = header(h::RECEIVED_AT)
         .filter(|at| OffsetDateTime::parse(at, &Rfc3339).is_ok())
         .unwrap_or_else(|| message.published.format(&Rfc3339).unwrap_or_default());
-    let body_sha256 = header(h::BODY_SHA256)
-        .unwrap_or_else(|| hex::encode(Sha256::digest(&message.payload)));
+    let body_sha256 =
+        header(h::BODY_SHA256).unwrap_or_else(|| hex::encode(Sha256::digest(&message.payload)));
     DeliveryRow {
         stream_sequence: message.sequence as i64,
         delivery_id: header(h::DELIVERY).unwrap_or_default(),

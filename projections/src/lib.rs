@@ -17,6 +17,8 @@ mod message;
 mod projector;
 pub mod query;
 pub mod rebuild;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use checkpoint::Checkpoint;
 pub use message::StreamMessage;

@@ -158,7 +158,9 @@ async fn project(
         if let Some(until) = until {
             batch.retain(|m| m.sequence <= until);
         }
-        let last = batch.last().expect("a batch holds at least its first message");
+        let last = batch
+            .last()
+            .expect("a batch holds at least its first message");
         let next = Checkpoint {
             position: last.sequence,
             event_time: Some(last.published),
@@ -183,7 +185,12 @@ async fn project(
                 metrics::counter!("hooklog_sync_outcomes_total", "status" => status).increment(1);
             }
         }
-        tracing::debug!(projection = name, position = current.position, messages = batch.len(), "batch projected");
+        tracing::debug!(
+            projection = name,
+            position = current.position,
+            messages = batch.len(),
+            "batch projected"
+        );
         if until.is_some_and(|until| current.position >= until) {
             return Ok(current);
         }

@@ -128,7 +128,11 @@ fn millis_between(from: &str, to: &str) -> Option<i64> {
     Some((to - from).whole_milliseconds() as i64)
 }
 
-pub(super) fn apply(rows: &mut Rows, envelope: &Envelope, applied: &mut Applied) -> Result<(), String> {
+pub(super) fn apply(
+    rows: &mut Rows,
+    envelope: &Envelope,
+    applied: &mut Applied,
+) -> Result<(), String> {
     if let Some(delivery_id) = &envelope.delivery_id {
         rows.effects.push(EffectRow {
             position: envelope.position,
@@ -156,7 +160,11 @@ fn entries(repositories: &[Repository]) -> impl Iterator<Item = RepositoryEntry>
     })
 }
 
-fn apply_instance(rows: &mut Rows, envelope: &Envelope, event: &InstanceEvent) -> Result<(), String> {
+fn apply_instance(
+    rows: &mut Rows,
+    envelope: &Envelope,
+    event: &InstanceEvent,
+) -> Result<(), String> {
     use InstanceEvent as E;
     let id = &envelope.aggregate_id;
     let installation_id = id
@@ -297,7 +305,10 @@ fn apply_target(
         ..
     } = event
     {
-        let position = rows.targets.get(id).map_or(envelope.position, |t| t.position);
+        let position = rows
+            .targets
+            .get(id)
+            .map_or(envelope.position, |t| t.position);
         rows.targets.insert(
             id.clone(),
             TargetRow {
@@ -426,8 +437,12 @@ fn apply_target(
             target.last_error = None;
             let run = run_of(&mut rows.sync_runs, sync_id, envelope)?;
             run.status = status.to_owned();
-            (run.created, run.updated, run.deleted, run.skipped) =
-                (counts.created, counts.updated, counts.deleted, counts.skipped);
+            (run.created, run.updated, run.deleted, run.skipped) = (
+                counts.created,
+                counts.updated,
+                counts.deleted,
+                counts.skipped,
+            );
             run.failures = failures
                 .iter()
                 .map(|f| FailureEntry {

@@ -69,10 +69,7 @@ async fn fetch<T: DeserializeOwned + Send + Unpin + 'static>(
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let rows: Vec<Json<T>> = sqlx::query_scalar(sql)
-        .bind(ids)
-        .fetch_all(conn)
-        .await?;
+    let rows: Vec<Json<T>> = sqlx::query_scalar(sql).bind(ids).fetch_all(conn).await?;
     Ok(rows.into_iter().map(|Json(row)| row).collect())
 }
 

@@ -24,9 +24,15 @@ pub const CONNECTOR: &str = "connector";
 /// The checkpoint of the projection over `GITHUB_DELIVERIES`.
 pub const DELIVERIES: &str = "deliveries";
 
-pub const INSTANCE_STATUSES: &[&str] =
-    &["pending", "connected", "suspended", "deleted", "disconnected"];
-pub const TARGET_STATUSES: &[&str] = &["idle", "queued", "running", "failed", "disabled", "removed"];
+pub const INSTANCE_STATUSES: &[&str] = &[
+    "pending",
+    "connected",
+    "suspended",
+    "deleted",
+    "disconnected",
+];
+pub const TARGET_STATUSES: &[&str] =
+    &["idle", "queued", "running", "failed", "disabled", "removed"];
 pub const SYNC_STATUSES: &[&str] = &["queued", "running", "completed", "partial", "failed"];
 pub const OUTCOMES: &[&str] = &["accepted", "ignored", "processed", "failed", "duplicate"];
 pub const AGGREGATE_TYPES: &[&str] = &["ConnectorInstance", "ConnectorTarget"];
@@ -90,7 +96,7 @@ pub async fn instances(
     one_of("status", &filter.status, INSTANCE_STATUSES)?;
     let (after, limit) = page.bounds()?;
     let rows = sqlx::query_as::<_, InstanceView>(&format!(
-        "{} WHERE ($1::text IS NULL OR i.status = $1) AND i.position > $2 \
+        "SELECT * FROM ({}) i WHERE ($1::text IS NULL OR i.status = $1) AND i.position > $2 \
          ORDER BY i.position LIMIT $3",
         views::INSTANCE_SELECT
     ))
@@ -104,7 +110,7 @@ pub async fn instances(
 
 pub async fn instance(pool: &PgPool, id: &InstanceId) -> Result<Option<InstanceView>, QueryError> {
     Ok(sqlx::query_as::<_, InstanceView>(&format!(
-        "{} WHERE i.instance_id = $1",
+        "SELECT * FROM ({}) i WHERE i.instance_id = $1",
         views::INSTANCE_SELECT
     ))
     .bind(id.to_string())
@@ -119,7 +125,8 @@ pub async fn targets(
 ) -> Result<Page<TargetView>, QueryError> {
     one_of("status", &filter.status, TARGET_STATUSES)?;
     if let Some(instance) = &filter.instance {
-        InstanceId::parse(instance).map_err(|err| QueryError::BadFilter(format!("instance: {err}")))?;
+        InstanceId::parse(instance)
+            .map_err(|err| QueryError::BadFilter(format!("instance: {err}")))?;
     }
     let (after, limit) = page.bounds()?;
     let rows = sqlx::query_as::<_, TargetView>(
@@ -189,13 +196,16 @@ pub async fn deliveries(
     let (after, limit) = page.bounds()?;
     let installation = filter
         .installation
-        .map(|i| i64::try_from(i).map_err(|_| QueryError::BadFilter("installation is out of range".into())))
+        .map(|i| {
+            i64::try_from(i)
+                .map_err(|_| QueryError::BadFilter("installation is out of range".into()))
+        })
         .transpose()?;
     let rows = sqlx::query_as::<_, DeliveryView>(&format!(
         "SELECT * FROM ({}) d WHERE ($1::text IS NULL OR event = $1) \
          AND ($2::text IS NULL OR outcome = $2) AND ($3::bigint IS NULL OR installation_id = $3) \
-         AND ($4::timestamptz IS NULL OR received_at >= $4) \
-         AND ($5::timestamptz IS NULL OR received_at < $5) \
+         AND ($4::timestamptz IS NULL OR received_at >= $4::timestamptz) \
+         AND ($5::timestamptz IS NULL OR received_at < $5::timestamptz) \
          AND stream_sequence > $6 ORDER BY stream_sequence LIMIT $7",
         views::DELIVERY_SELECT
     ))
@@ -213,7 +223,10 @@ pub async fn deliveries(
 
 /// The first message that carried `delivery_id`, what it caused, and the sequences of later
 /// copies (redeliveries).
-pub async fn delivery(pool: &PgPool, delivery_id: &str) -> Result<Option<DeliveryDetail>, QueryError> {
+pub async fn delivery(
+    pool: &PgPool,
+    delivery_id: &str,
+) -> Result<Option<DeliveryDetail>, QueryError> {
     let copies = sqlx::query_as::<_, DeliveryView>(&format!(
         "SELECT * FROM ({}) d WHERE delivery_id = $1 ORDER BY stream_sequence",
         views::DELIVERY_SELECT
@@ -246,7 +259,10 @@ pub async fn delivery(pool: &PgPool, delivery_id: &str) -> Result<Option<Deliver
     }))
 }
 
-pub async fn dead_letters(pool: &PgPool, page: &PageRequest) -> Result<Page<DeadLetterView>, QueryError> {
+pub async fn dead_letters(
+    pool: &PgPool,
+    page: &PageRequest,
+) -> Result<Page<DeadLetterView>, QueryError> {
     let (after, limit) = page.bounds()?;
     let rows = sqlx::query_as::<_, DeadLetterView>(
         "SELECT * FROM dead_letters WHERE stream_sequence > $1 ORDER BY stream_sequence LIMIT $2",
@@ -265,7 +281,11 @@ pub async fn aggregate_events(
     aggregate_id: &str,
     page: &PageRequest,
 ) -> Result<Page<StoredEventView>, QueryError> {
-    one_of("aggregate type", &Some(aggregate_type.to_owned()), AGGREGATE_TYPES)?;
+    one_of(
+        "aggregate type",
+        &Some(aggregate_type.to_owned()),
+        AGGREGATE_TYPES,
+    )?;
     let (after, limit) = page.bounds()?;
     let rows = sqlx::query_as::<_, StoredEventView>(
         "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, \

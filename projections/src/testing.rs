@@ -1,0 +1,308 @@
+//! A feed of domain events published straight to `HOOKLOG_EVENTS` the way the relay publishes
+//! them (subject, `Nats-Msg-Id`, headers, payload), for the projections' tests and the rebuild
+//! benchmark. Only with the `testing` feature.
+
+use std::collections::HashMap;
+use std::future::IntoFuture;
+use std::time::{Duration, SystemTime};
+
+use async_nats::jetstream;
+use async_nats::HeaderMap;
+use hooklog_domain::clock::Timestamp;
+use hooklog_domain::connector_instance::{AttachedTarget, InstanceEvent, Repository};
+use hooklog_domain::connector_target::{FileFailure, SyncReason, SyncStatus, TargetEvent};
+use hooklog_domain::ids::{
+    Branch, CommitSha, InstallationId, InstanceId, RepositoryId, RepositoryName, SyncId, TargetId,
+};
+use hooklog_infra::streams::{self, event_headers as h};
+
+/// Publishes events with per-aggregate sequences; times advance one millisecond per event from a
+/// fixed start, so a feed is the same every time.
+pub struct EventFeed {
+    js: jetstream::Context,
+    sequences: HashMap<String, u64>,
+    clock: u64,
+    pending: Vec<jetstream::context::PublishAckFuture>,
+}
+
+impl EventFeed {
+    pub fn new(js: jetstream::Context) -> Self {
+        Self {
+            js,
+            sequences: HashMap::new(),
+            clock: 0,
+            pending: vec![],
+        }
+    }
+
+    /// The time of the next event.
+    pub fn at(&mut self) -> Timestamp {
+        self.clock += 1;
+        Timestamp(
+            SystemTime::UNIX_EPOCH
+                + Duration::from_secs(1_790_000_000)
+                + Duration::from_millis(self.clock),
+        )
+    }
+
+    pub async fn instance(
+        &mut self,
+        installation: u64,
+        event: InstanceEvent,
+        delivery: Option<&str>,
+    ) {
+        let id = InstanceId(InstallationId(installation)).to_string();
+        let payload = serde_json::to_vec(&event).expect("events serialize");
+        let event_type = cqrs_type(&serde_json::to_value(&event).expect("events serialize"));
+        self.publish("ConnectorInstance", &id, &event_type, payload, delivery)
+            .await;
+    }
+
+    pub async fn target(&mut self, target: TargetId, event: TargetEvent, delivery: Option<&str>) {
+        let payload = serde_json::to_vec(&event).expect("events serialize");
+        let event_type = cqrs_type(&serde_json::to_value(&event).expect("events serialize"));
+        self.publish(
+            "ConnectorTarget",
+            &target.to_string(),
+            &event_type,
+            payload,
+            delivery,
+        )
+        .await;
+    }
+
+    /// Publishes a message as it is given, e.g. one the projector must refuse.
+    pub async fn raw(&mut self, subject: String, headers: HeaderMap, payload: Vec<u8>) {
+        let ack = self
+            .js
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+            .expect("publish");
+        self.pending.push(ack);
+        self.flush().await;
+    }
+
+    async fn publish(
+        &mut self,
+        aggregate_type: &str,
+        id: &str,
+        event_type: &str,
+        payload: Vec<u8>,
+        delivery: Option<&str>,
+    ) {
+        let sequence = self
+            .sequences
+            .entry(format!("{aggregate_type}:{id}"))
+            .or_insert(0);
+        *sequence += 1;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            streams::event_msg_id(aggregate_type, id, *sequence).as_str(),
+        );
+        headers.insert(h::AGGREGATE_TYPE, aggregate_type);
+        headers.insert(h::AGGREGATE_ID, id);
+        headers.insert(h::SEQUENCE, sequence.to_string().as_str());
+        headers.insert(h::EVENT_TYPE, event_type);
+        headers.insert(h::EVENT_VERSION, "1");
+        if let Some(delivery) = delivery {
+            headers.insert(
+                format!("{}delivery_id", h::METADATA_PREFIX).as_str(),
+                delivery,
+            );
+        }
+        let ack = self
+            .js
+            .publish_with_headers(
+                streams::event_subject(aggregate_type, id),
+                headers,
+                payload.into(),
+            )
+            .await
+            .expect("publish");
+        self.pending.push(ack);
+        if self.pending.len() >= 1000 {
+            self.flush().await;
+        }
+    }
+
+    /// Waits for every PubAck.
+    pub async fn flush(&mut self) {
+        for ack in
+            futures::future::join_all(self.pending.drain(..).map(|ack| ack.into_future())).await
+        {
+            ack.expect("PubAck");
+        }
+    }
+
+    /// A connected installation with `targets` tracked branches, then `syncs` pushes per target,
+    /// each requested, started and finished (every fifth partial, every seventh failed, every
+    /// third followed by a push that queues behind it). Returns the target ids.
+    pub async fn lifecycle(
+        &mut self,
+        installation: u64,
+        targets: u64,
+        syncs: u64,
+    ) -> Vec<TargetId> {
+        let repositories: Vec<Repository> = (1..=targets)
+            .map(|n| Repository {
+                id: RepositoryId(installation * 100_000 + n),
+                full_name: RepositoryName::parse(&format!("octo-{installation}/repo-{n}")).unwrap(),
+            })
+            .collect();
+        let at = self.at();
+        self.instance(
+            installation,
+            InstanceEvent::InstanceConnected {
+                installation_id: InstallationId(installation),
+                account: format!("octo-{installation}"),
+                repository_selection: Some("selected".into()),
+                repositories: repositories.clone(),
+                at,
+            },
+            Some(&format!("install-{installation}")),
+        )
+        .await;
+        let branch = Branch::parse("main").unwrap();
+        let mut ids = vec![];
+        for repository in &repositories {
+            let target = AttachedTarget::new(
+                InstallationId(installation),
+                repository.id,
+                repository.full_name.clone(),
+                branch.clone(),
+            );
+            let at = self.at();
+            self.instance(
+                installation,
+                InstanceEvent::TargetAttached {
+                    installation_id: InstallationId(installation),
+                    target: target.clone(),
+                    auto_tracked: false,
+                    at,
+                },
+                None,
+            )
+            .await;
+            let at = self.at();
+            self.target(
+                target.target_id,
+                TargetEvent::TargetTracked {
+                    target_id: target.target_id,
+                    installation_id: InstallationId(installation),
+                    repository_id: repository.id,
+                    repository: repository.full_name.clone(),
+                    branch: branch.clone(),
+                    auto_sync: true,
+                    at,
+                },
+                None,
+            )
+            .await;
+            ids.push(target.target_id);
+        }
+        for n in 1..=syncs {
+            for (i, target) in ids.iter().enumerate() {
+                self.sync(*target, n, i as u64).await;
+            }
+        }
+        self.flush().await;
+        ids
+    }
+
+    async fn sync(&mut self, target: TargetId, n: u64, salt: u64) {
+        let sync_id = SyncId::nth(target, n);
+        let head = sha(n * 1_000_003 + salt);
+        let delivery = format!("push-{target}-{n}");
+        let at = self.at();
+        self.target(
+            target,
+            TargetEvent::SyncRequested {
+                sync_id,
+                head_sha: head.clone(),
+                delivery_id: Some(delivery.clone()),
+                reason: SyncReason::Push,
+                forced: false,
+                at,
+            },
+            Some(&delivery),
+        )
+        .await;
+        let at = self.at();
+        self.target(
+            target,
+            TargetEvent::SyncStarted {
+                sync_id,
+                head_sha: head.clone(),
+                at,
+            },
+            None,
+        )
+        .await;
+        if n % 3 == 0 {
+            let queued = format!("push-{target}-{n}-queued");
+            let at = self.at();
+            self.target(
+                target,
+                TargetEvent::SyncQueued {
+                    head_sha: sha(n * 7_000_001 + salt),
+                    delivery_id: Some(queued.clone()),
+                    reason: SyncReason::Push,
+                    forced: false,
+                    replaces: None,
+                    at,
+                },
+                Some(&queued),
+            )
+            .await;
+        }
+        let at = self.at();
+        let event = if n % 7 == 0 {
+            TargetEvent::SyncFailed {
+                sync_id,
+                head_sha: head,
+                error: "the tree could not be fetched".into(),
+                retryable: true,
+                at,
+            }
+        } else {
+            let partial = n % 5 == 0;
+            TargetEvent::SyncCompleted {
+                sync_id,
+                head_sha: head,
+                status: if partial {
+                    SyncStatus::Partial
+                } else {
+                    SyncStatus::Completed
+                },
+                created: n,
+                updated: n / 2,
+                deleted: n % 3,
+                skipped: 1,
+                failures: if partial {
+                    vec![FileFailure {
+                        path: format!("docs/{n}.md"),
+                        reason: "bad front matter".into(),
+                    }]
+                } else {
+                    vec![]
+                },
+                at,
+            }
+        };
+        self.target(target, event, None).await;
+    }
+}
+
+/// A 40-hex SHA from a number.
+pub fn sha(n: u64) -> CommitSha {
+    CommitSha::parse(&format!("{n:040x}")).unwrap()
+}
+
+/// The event type cqrs-es stores: the externally tagged variant name.
+fn cqrs_type(value: &serde_json::Value) -> String {
+    value
+        .as_object()
+        .and_then(|o| o.keys().next().cloned())
+        .unwrap_or_default()
+}
