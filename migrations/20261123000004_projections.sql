@@ -3,6 +3,10 @@
 -- of the projector. Dropping the rows and replaying both streams from sequence 1 therefore gives
 -- the same bytes, which `hooklog projections rebuild --verify` checks.
 
+-- Rows that change after they are written (instances, targets, sync runs) leave room on
+-- their pages (fillfactor) and index only what never changes after insert, so updates stay
+-- heap-only; status filters walk the position index.
+
 -- Where each projection stands: the last stream sequence it applied, committed in the same
 -- transaction as the rows that sequence changed.
 CREATE TABLE IF NOT EXISTS projection_checkpoints
@@ -33,7 +37,7 @@ CREATE TABLE IF NOT EXISTS instances
     -- HOOKLOG_EVENTS sequence of the first and the latest event applied to the row.
     position             bigint      NOT NULL,
     updated_position     bigint      NOT NULL
-);
+) WITH (fillfactor = 70);
 CREATE UNIQUE INDEX IF NOT EXISTS instances_position ON instances (position);
 
 -- One row per tracked branch (ConnectorTarget). `status` is `removed` or `disabled` when the
@@ -67,10 +71,9 @@ CREATE TABLE IF NOT EXISTS targets
     updated_at         timestamptz NOT NULL,
     position           bigint      NOT NULL,
     updated_position   bigint      NOT NULL
-);
+) WITH (fillfactor = 70);
 CREATE UNIQUE INDEX IF NOT EXISTS targets_position ON targets (position);
 CREATE INDEX IF NOT EXISTS targets_instance ON targets (instance_id, position);
-CREATE INDEX IF NOT EXISTS targets_status ON targets (status, position);
 
 -- One row per sync (the `connector_sync_event` contract). `position` is the HOOKLOG_EVENTS
 -- sequence of its SyncRequested, which orders and pages the runs.
@@ -102,10 +105,9 @@ CREATE TABLE IF NOT EXISTS sync_runs
     duration_ms      bigint,
     position         bigint      NOT NULL,
     updated_position bigint      NOT NULL
-);
+) WITH (fillfactor = 70);
 CREATE UNIQUE INDEX IF NOT EXISTS sync_runs_position ON sync_runs (position);
 CREATE INDEX IF NOT EXISTS sync_runs_target ON sync_runs (target_id, position);
-CREATE INDEX IF NOT EXISTS sync_runs_status ON sync_runs (status, position);
 CREATE INDEX IF NOT EXISTS sync_runs_delivery ON sync_runs (delivery_id) WHERE delivery_id IS NOT NULL;
 
 -- What each delivery caused: one row per domain event whose metadata names a delivery.

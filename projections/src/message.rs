@@ -13,6 +13,8 @@ pub struct StreamMessage {
     pub subject: String,
     pub headers: HeaderMap,
     pub payload: Bytes,
+    /// Messages the consumer had yet to deliver after this one (not part of the content).
+    pub pending: u64,
 }
 
 impl StreamMessage {
@@ -26,6 +28,7 @@ impl StreamMessage {
             subject: message.subject.to_string(),
             headers: message.headers.clone().unwrap_or_default(),
             payload: message.payload.clone(),
+            pending: info.pending,
         })
     }
 

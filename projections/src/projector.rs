@@ -49,6 +49,9 @@ pub enum ProjectorError {
     CheckpointMoved(&'static str),
 }
 
+/// Longest wait for a message the consumer says is pending, while filling a batch.
+const FILL_WAIT: Duration = Duration::from_millis(50);
+
 fn stream_error(err: impl std::fmt::Display) -> ProjectorError {
     ProjectorError::Stream(err.to_string())
 }
@@ -150,7 +153,14 @@ async fn project(
         while batch.len() < config.batch_size
             && until.is_none_or(|until| batch[batch.len() - 1].sequence < until)
         {
-            match messages.next().now_or_never() {
+            // Behind the stream (catching up, rebuilding): wait for the rest of a full batch;
+            // caught up: take only what has arrived, so nothing waits on a batch to fill.
+            let next = if batch[batch.len() - 1].pending > 0 {
+                tokio::time::timeout(FILL_WAIT, messages.next()).await.ok()
+            } else {
+                messages.next().now_or_never()
+            };
+            match next {
                 Some(next) => batch.push(received(next)?),
                 None => break,
             }

@@ -239,7 +239,7 @@ impl EventFeed {
             None,
         )
         .await;
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             let queued = format!("push-{target}-{n}-queued");
             let at = self.at();
             self.target(
@@ -257,7 +257,7 @@ impl EventFeed {
             .await;
         }
         let at = self.at();
-        let event = if n % 7 == 0 {
+        let event = if n.is_multiple_of(7) {
             TargetEvent::SyncFailed {
                 sync_id,
                 head_sha: head,
@@ -266,7 +266,7 @@ impl EventFeed {
                 at,
             }
         } else {
-            let partial = n % 5 == 0;
+            let partial = n.is_multiple_of(5);
             TargetEvent::SyncCompleted {
                 sync_id,
                 head_sha: head,

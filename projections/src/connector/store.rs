@@ -28,6 +28,7 @@ pub(super) async fn load(
     target_ids.dedup();
 
     let mut rows = Rows::default();
+
     for row in fetch::<super::InstanceRow>(
         conn,
         "SELECT to_jsonb(t) FROM instances t WHERE instance_id = ANY($1)",
@@ -39,20 +40,26 @@ pub(super) async fn load(
     }
     for row in fetch::<super::TargetRow>(
         conn,
-        "SELECT to_jsonb(t) FROM targets t WHERE target_id::text = ANY($1)",
+        "SELECT to_jsonb(t) FROM targets t WHERE target_id = ANY($1::text[]::uuid[])",
         &target_ids,
     )
     .await?
     {
         rows.targets.insert(row.target_id.clone(), row);
     }
-    // Every sync event of a batch is about a sync in flight (requested in the batch, or
-    // queued or running before it): those are all the runs a batch can change.
+    // Every sync event of a batch is about a sync in flight: requested in the batch, or the
+    // last one requested of its target, still queued or running. Those are all the runs a
+    // batch can change, and each is found by its key.
+    let in_flight: Vec<String> = rows
+        .targets
+        .values()
+        .filter(|t| t.sync_state == "queued" || t.sync_state == "running")
+        .filter_map(|t| t.last_sync_id.clone())
+        .collect();
     for row in fetch::<super::SyncRunRow>(
         conn,
-        "SELECT to_jsonb(t) FROM sync_runs t \
-         WHERE target_id::text = ANY($1) AND status IN ('queued', 'running')",
-        &target_ids,
+        "SELECT to_jsonb(t) FROM sync_runs t WHERE sync_id = ANY($1::text[]::uuid[])",
+        &in_flight,
     )
     .await?
     {
@@ -80,7 +87,8 @@ pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sql
     insert(conn, "delivery_effects", &rows.effects).await
 }
 
-/// Writes `rows` over whatever `table` held under their keys.
+/// Writes `rows` over whatever `table` held under their keys: one upsert, whose columns are
+/// the fields of the rows (the struct and the table agree, as `jsonb_populate_recordset` needs).
 async fn replace<'a, T: Serialize + 'a>(
     conn: &mut PgConnection,
     table: &str,
@@ -91,15 +99,28 @@ async fn replace<'a, T: Serialize + 'a>(
         return Ok(());
     }
     let rows: Vec<&T> = rows.collect();
-    let json = Json(&rows);
+    let columns = match serde_json::to_value(rows[0]) {
+        Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect::<Vec<_>>(),
+        _ => {
+            return Err(sqlx::Error::Protocol(format!(
+                "{table} rows must be JSON objects"
+            )))
+        }
+    };
+    let updates = columns
+        .iter()
+        .filter(|c| *c != key)
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     sqlx::query(&format!(
-        "DELETE FROM {table} WHERE {key} IN \
-         (SELECT {key} FROM jsonb_populate_recordset(NULL::{table}, $1))"
+        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
+         ON CONFLICT ({key}) DO UPDATE SET {updates}"
     ))
-    .bind(&json)
-    .execute(&mut *conn)
+    .bind(Json(&rows))
+    .execute(conn)
     .await?;
-    insert(conn, table, &rows).await
+    Ok(())
 }
 
 pub(crate) async fn insert<T: Serialize>(

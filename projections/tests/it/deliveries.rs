@@ -67,7 +67,9 @@ async fn deliveries_are_recorded_with_their_payload_facts_outcome_and_duplicates
     )
     .await
     .unwrap();
-    let summary: Vec<(i64, &str, &str, Option<&str>, Option<i64>)> = all
+    /// Sequence, delivery id, outcome, action, installation.
+    type Row<'a> = (i64, &'a str, &'a str, Option<&'a str>, Option<i64>);
+    let summary: Vec<Row> = all
         .items
         .iter()
         .map(|d| {

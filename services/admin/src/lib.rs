@@ -1,96 +1,68 @@
-//! hooklog's admin listener. Today it serves `/healthz` (the process is up) and `/readyz` (NATS
-//! and PostgreSQL are reachable); the token-protected admin API under `/v1/admin` joins it here.
-//! There is no `/v1/admin` route yet, so nothing on this listener reads or changes data.
+//! hooklog's admin listener: `/healthz`, `/readyz` and `/metrics` (open), and the admin API under
+//! `/v1/admin` (bearer tokens: read-write and read-only).
+//!
+//! - `auth`: the token check in front of `/v1/admin`;
+//! - `routes`: one module per resource; reads come from the read models (`hooklog-projections`),
+//!   commands go through the command bus (`hooklog-worker`) and answer 202 with what they
+//!   committed (`commands`);
+//! - `error`: every failure mapped to one JSON shape; `extract`: axum's rejections mapped to it;
+//! - `openapi`: the generated OpenAPI document; `metrics`: Prometheus text with scrape-time gauges;
+//! - `state`: the one `Clone` state of cheap handles.
 #![forbid(unsafe_code)]
 
-use std::time::Duration;
+mod auth;
+mod commands;
+mod error;
+mod extract;
+mod health;
+mod metrics;
+mod openapi;
+mod params;
+pub mod routes;
+mod state;
 
-use async_nats::connection::State as NatsState;
-use axum::extract::State;
-use axum::http::StatusCode;
+use std::sync::Arc;
+
 use axum::routing::get;
-use axum::{Json, Router};
-use serde::Serialize;
-use sqlx::PgPool;
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+pub use auth::{Access, Tokens, WRITE_ACTOR};
+pub use commands::{CommittedEvent, Receipt};
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use health::Readiness;
+pub use openapi::ApiDoc;
+pub use state::{AdminState, Waits};
 
-/// Cheap handles to what readiness checks. A dependency the process does not use is `None` and
-/// is not checked.
-#[derive(Clone, Default)]
-pub struct AdminState {
-    pub nats: Option<async_nats::Client>,
-    pub db: Option<PgPool>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Readiness {
-    pub ready: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nats: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postgres: Option<&'static str>,
-}
-
+/// The whole admin listener.
 pub fn router(state: AdminState) -> Router {
+    let tokens = Arc::clone(&state.tokens);
+    let api = routes::api().layer(axum::middleware::from_fn_with_state(
+        tokens,
+        auth::require_token,
+    ));
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
-        )
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .nest("/v1/admin", api)
         .with_state(state)
 }
 
-async fn readyz(State(state): State<AdminState>) -> (StatusCode, Json<Readiness>) {
-    let nats = state
-        .nats
-        .as_ref()
-        .map(|client| match client.connection_state() {
-            NatsState::Connected => "ok",
-            _ => "unreachable",
-        });
-    let postgres = match &state.db {
-        None => None,
-        Some(pool) => {
-            let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(pool);
-            Some(match tokio::time::timeout(CHECK_TIMEOUT, ping).await {
-                Ok(Ok(_)) => "ok",
-                Ok(Err(err)) => {
-                    tracing::warn!(error = %err, "readiness: PostgreSQL check failed");
-                    "unreachable"
-                }
-                Err(_) => {
-                    tracing::warn!("readiness: PostgreSQL check timed out");
-                    "unreachable"
-                }
-            })
-        }
-    };
-    let ready = nats.is_none_or(|s| s == "ok") && postgres.is_none_or(|s| s == "ok");
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(Readiness {
-            ready,
-            nats,
-            postgres,
-        }),
-    )
-}
-
-/// Serves the admin listener until `shutdown` fires, then finishes in-flight requests.
+/// Serves the admin listener until `shutdown` fires, then finishes in-flight requests (live
+/// feeds end at once).
 pub async fn run(
-    state: AdminState,
+    mut state: AdminState,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    if !state.tokens.any() {
+        tracing::warn!(
+            "neither HOOKLOG_ADMIN_TOKEN nor HOOKLOG_ADMIN_READ_TOKEN is set: the admin API answers 401 to everything"
+        );
+    }
+    state.shutdown = shutdown.clone();
     tracing::info!(addr = %listener.local_addr()?, "admin listening");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())

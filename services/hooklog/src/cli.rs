@@ -30,6 +30,36 @@ pub enum Command {
     /// Track, untrack and list the repository branches hooklog keeps in step.
     #[command(subcommand)]
     Targets(TargetsCommand),
+    /// Rebuild the read models from the streams, or check them against a rebuild.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsCommand {
+    /// Replay a projection from sequence 1 into the shadow schema `hooklog_rebuild`, then swap
+    /// it into the live tables (or, with --verify, compare it with them and change nothing).
+    /// Prints one JSON report per projection; with --verify, exits 1 when a table differs.
+    Rebuild(RebuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RebuildArgs {
+    /// Which projection (default: every one).
+    #[arg(long, value_enum)]
+    pub projection: Option<ProjectionName>,
+    /// Compare the rebuilt tables with the live ones at the same stream position instead of
+    /// replacing them.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProjectionName {
+    /// Instances, targets, sync runs, delivery effects (from HOOKLOG_EVENTS).
+    Connector,
+    /// Deliveries (from GITHUB_DELIVERIES).
+    Deliveries,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +108,8 @@ pub enum Role {
     Worker,
     /// Publishes every committed domain event to HOOKLOG_EVENTS.
     Relay,
+    /// Keeps the read models from HOOKLOG_EVENTS and GITHUB_DELIVERIES.
+    Projector,
 }
 
 #[derive(Debug, Args)]

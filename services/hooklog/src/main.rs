@@ -3,6 +3,7 @@
 
 mod cli;
 mod deliver;
+mod projections;
 mod serve;
 mod targets;
 
@@ -28,6 +29,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate => migrate(&settings).await,
         Command::Deliver(args) => deliver::run(&settings, args).await,
         Command::Targets(command) => targets::run(&settings, command).await,
+        Command::Projections(command) => projections::run(&settings, command).await,
     };
     match outcome {
         Ok(code) => code,

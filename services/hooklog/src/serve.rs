@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hooklog_admin::AdminState;
+use hooklog_admin::{AdminState, Tokens};
 use hooklog_domain::clock::SystemClock;
 use hooklog_infra::config::Settings;
 use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
 use hooklog_infra::{postgres, streams};
 use hooklog_ingress::IngressConfig;
+use hooklog_projections::ProjectorConfig;
 use hooklog_relay::RelayConfig;
 use hooklog_worker::{CommandBus, Processor, WorkerConfig};
 use secrecy::ExposeSecret;
@@ -32,12 +33,21 @@ async fn listen(addr: SocketAddr, setting: &str) -> anyhow::Result<TcpListener> 
 
 pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let roles: BTreeSet<Role> = if args.roles.is_empty() {
-        [Role::Ingress, Role::Admin, Role::Worker, Role::Relay].into()
+        [
+            Role::Ingress,
+            Role::Admin,
+            Role::Worker,
+            Role::Relay,
+            Role::Projector,
+        ]
+        .into()
     } else {
         args.roles.into_iter().collect()
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    // Before any role records a metric, so the admin listener's `/metrics` sees them all.
+    hooklog_infra::metrics::install()?;
 
     // Listen first, so a taken port fails before anything else starts.
     let ingress_listener = match roles.contains(&Role::Ingress) {
@@ -98,10 +108,8 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         tasks.spawn(async move { Ok(ingress.await?) });
     }
     if let Some(listener) = admin_listener {
-        let state = AdminState {
-            nats: Some(client.clone()),
-            db: db.clone(),
-        };
+        let pool = db.clone().context("the admin role needs PostgreSQL")?;
+        let state = AdminState::new(pool, client.clone(), Tokens::from_settings(&settings))?;
         let admin = hooklog_admin::run(state, listener, shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
     }
@@ -129,6 +137,15 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             shutdown.clone(),
         );
         tasks.spawn(async move { Ok(relay.await?) });
+    }
+    if let (true, Some(pool)) = (roles.contains(&Role::Projector), &db) {
+        let projector = hooklog_projections::run(
+            ProjectorConfig::default(),
+            pool.clone(),
+            js.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move { Ok(projector.await?) });
     }
     tracing::info!(roles = ?roles, "hooklog serving");
 

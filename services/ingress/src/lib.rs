@@ -109,7 +109,24 @@ pub fn router(state: IngressState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(record_metrics))
         .with_state(state)
+}
+
+/// Records every answer's status and latency (`hooklog_ingress_*`), rejections and timeouts
+/// included.
+async fn record_metrics(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use hooklog_infra::metrics::{INGRESS_DELIVERIES, INGRESS_REQUEST_DURATION};
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(INGRESS_REQUEST_DURATION, "status" => status.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(INGRESS_DELIVERIES, "status" => status).increment(1);
+    response
 }
 
 #[tracing::instrument(

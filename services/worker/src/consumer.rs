@@ -3,12 +3,14 @@
 //! event store down, an aggregate conflict) is `nak`ed with a growing delay; a poison message is
 //! recorded as a dead letter, then `term`inated. Several workers may share the durable consumer:
 //! JetStream hands each message to one of them at a time.
+//! Each settled delivery is counted by outcome (`hooklog_worker_deliveries_total`).
 
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind, Message};
 use futures::StreamExt;
+use hooklog_infra::metrics::{DEAD_LETTERS_RECORDED, WORKER_DELIVERIES};
 use hooklog_infra::streams::{delivery_headers, DELIVERIES_STREAM, DELIVERIES_SUBJECT_PREFIX};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -184,6 +186,9 @@ impl Worker {
                 match records::record_dead_letter(&self.pool, position, &reason).await {
                     Ok(()) => {
                         tracing::error!(delivery_id = %delivery_id, reason = %reason, "dead letter");
+                        metrics::counter!(WORKER_DELIVERIES, "outcome" => "dead_letter")
+                            .increment(1);
+                        metrics::counter!(DEAD_LETTERS_RECORDED).increment(1);
                         AckKind::Term
                     }
                     Err(err) => {
@@ -218,7 +223,9 @@ impl Worker {
         tracing::info!(delivery_id = %position.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");
         records::record_outcome(&self.pool, position, &outcome)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        metrics::counter!(WORKER_DELIVERIES, "outcome" => outcome.kind.as_str()).increment(1);
+        Ok(())
     }
 }
 

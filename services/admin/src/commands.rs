@@ -1,0 +1,194 @@
+//! What every command route answers besides its own ids: the events the request committed (read
+//! back from the `events` table by the request's correlation id) and the `HOOKLOG_EVENTS`
+//! position they reached, so a client can read its own writes with `min_position`.
+//!
+//! The relay publishes each event to `hooklog.events.<aggregate_type>.<aggregate_id>` with a
+//! `Hooklog-Sequence` header; the position is found by polling the last message on that subject
+//! until its sequence reaches the last one committed. A command that committed nothing answers
+//! the aggregate's current position.
+
+use std::time::Duration;
+
+use async_nats::jetstream::stream::DirectGetErrorKind;
+use hooklog_domain::metadata::CommandMetadata;
+use hooklog_infra::streams::{event_headers, event_subject, EVENTS_STREAM};
+use serde::Serialize;
+use tokio::time::Instant;
+use utoipa::ToSchema;
+
+use crate::auth::WRITE_ACTOR;
+use crate::error::ApiError;
+use crate::state::AdminState;
+
+/// How often the last message of a subject is read while waiting for the relay.
+const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
+/// One request's commands: a fresh correlation id, the admin actor.
+pub struct Request {
+    pub meta: CommandMetadata,
+}
+
+impl Request {
+    pub fn new() -> Self {
+        let id = uuid::Uuid::new_v4().to_string();
+        Self {
+            meta: CommandMetadata::from_operator(WRITE_ACTOR, &id),
+        }
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        &self.meta.correlation_id
+    }
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An event a request committed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CommittedEvent {
+    /// `ConnectorInstance` or `ConnectorTarget`.
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// The event's sequence within its aggregate.
+    pub sequence: i64,
+    pub event_type: String,
+    /// The event itself, for the routes that read what their command decided.
+    #[serde(skip)]
+    pub(crate) payload: serde_json::Value,
+}
+
+/// What a command request committed, and where that stands on `HOOKLOG_EVENTS`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Receipt {
+    /// The events committed, per aggregate in sequence order; empty when nothing changed.
+    pub events: Vec<CommittedEvent>,
+    /// The `HOOKLOG_EVENTS` stream sequence of the last of those events (or, when nothing
+    /// changed, of the aggregates' latest events); pass it as `min_position` to read the
+    /// change. Null when it was not published in time (see `published`) or never was.
+    pub position: Option<u64>,
+    /// Whether every committed event was seen on `HOOKLOG_EVENTS` before answering.
+    pub published: bool,
+}
+
+impl AdminState {
+    /// The receipt of `request` over the aggregates it sent commands to.
+    pub(crate) async fn receipt(
+        &self,
+        request: &Request,
+        aggregates: &[(&str, String)],
+    ) -> Result<Receipt, ApiError> {
+        let deadline = Instant::now() + self.waits.publish;
+        let mut events = Vec::new();
+        let mut position = None;
+        let mut published = true;
+        for (aggregate_type, aggregate_id) in aggregates {
+            let committed = self
+                .committed(aggregate_type, aggregate_id, request.correlation_id())
+                .await?;
+            let last = committed.last().map(|e| e.sequence);
+            events.extend(committed);
+            match self
+                .published_position(aggregate_type, aggregate_id, last, deadline)
+                .await
+            {
+                Some(at) => position = position.max(Some(at)),
+                None if last.is_some() => published = false,
+                None => {}
+            }
+        }
+        Ok(Receipt {
+            events,
+            position: position.filter(|_| published),
+            published,
+        })
+    }
+
+    /// The events `correlation_id` committed on one aggregate, in order.
+    pub(crate) async fn committed(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        correlation_id: &str,
+    ) -> Result<Vec<CommittedEvent>, ApiError> {
+        type Row = (
+            String,
+            String,
+            i64,
+            String,
+            sqlx::types::Json<serde_json::Value>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, sequence, event_type, payload FROM events \
+             WHERE aggregate_type = $1 AND aggregate_id = $2 \
+             AND metadata->>'correlation_id' = $3 ORDER BY sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(correlation_id)
+        .fetch_all(&self.db)
+        .await
+        .map_err(|err| ApiError::unavailable("reading the committed events", err))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(aggregate_type, aggregate_id, sequence, event_type, payload)| CommittedEvent {
+                    aggregate_type,
+                    aggregate_id,
+                    sequence,
+                    event_type,
+                    payload: payload.0,
+                },
+            )
+            .collect())
+    }
+
+    /// The stream sequence of the aggregate's last published event once its `Hooklog-Sequence`
+    /// reaches `sequence` (waiting until `deadline`); without `sequence`, whatever is there now.
+    async fn published_position(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: Option<i64>,
+        deadline: Instant,
+    ) -> Option<u64> {
+        let subject = event_subject(aggregate_type, aggregate_id);
+        let stream = match self.js.get_stream_no_info(EVENTS_STREAM).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the events stream for a command's position");
+                return None;
+            }
+        };
+        loop {
+            let last = match stream.direct_get_last_for_subject(subject.as_str()).await {
+                Ok(message) => {
+                    let published = message
+                        .headers
+                        .get(event_headers::SEQUENCE)
+                        .and_then(|value| value.as_str().parse::<i64>().ok());
+                    Some((message.sequence, published))
+                }
+                Err(err) if matches!(err.kind(), DirectGetErrorKind::NotFound) => None,
+                Err(err) => {
+                    tracing::warn!(error = %err, subject = %subject, "cannot read the last event of an aggregate");
+                    None
+                }
+            };
+            match (sequence, last) {
+                (None, last) => return last.map(|(at, _)| at),
+                (Some(wanted), Some((at, Some(published)))) if published >= wanted => {
+                    return Some(at)
+                }
+                _ if Instant::now() >= deadline => {
+                    tracing::warn!(subject = %subject, "the relay did not publish a command's events in time");
+                    return None;
+                }
+                _ => tokio::time::sleep(POLL_INTERVAL).await,
+            }
+        }
+    }
+}

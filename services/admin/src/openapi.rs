@@ -1,0 +1,84 @@
+//! The OpenAPI 3.1 document of the admin listener, generated from the handlers' `#[utoipa::path]`
+//! annotations, served at `GET /v1/admin/openapi.json`. Every `/v1/admin` route needs the bearer
+//! token; the health checks and `/metrics` are open (`security: [{}]`).
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{deliveries, events, feed, instances, syncs, targets};
+use crate::{error, health, metrics};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hooklog admin API",
+        description = "Installations, tracked branches, syncs, deliveries and the event record of hooklog. \
+            Commands answer 202 with the events they committed and their `HOOKLOG_EVENTS` position; \
+            pass it as `min_position` to a read to see the change.",
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        metrics::metrics,
+        instances::list,
+        instances::create,
+        instances::get,
+        instances::update,
+        instances::delete,
+        targets::list,
+        targets::create,
+        targets::get,
+        targets::update,
+        targets::delete,
+        syncs::request,
+        syncs::list_for_target,
+        syncs::list,
+        syncs::get,
+        syncs::retry,
+        deliveries::list,
+        deliveries::get,
+        events::dead_letters,
+        events::aggregate_events,
+        feed::feed,
+        document,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "instances", description = "GitHub App installations"),
+        (name = "targets", description = "Tracked repository branches"),
+        (name = "syncs", description = "Sync runs"),
+        (name = "deliveries", description = "What GitHub sent"),
+        (name = "events", description = "The event record"),
+        (name = "health", description = "Open: health, readiness, metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "HOOKLOG_ADMIN_TOKEN (read-write) or HOOKLOG_ADMIN_READ_TOKEN (read-only)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/admin/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object)))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,72 @@
+//! The admin API under `/v1/admin`, behind the bearer-token check. One module per resource;
+//! this one only lists the routes (the same list the OpenAPI document describes).
+
+pub mod deliveries;
+pub mod events;
+pub mod feed;
+pub mod instances;
+pub mod syncs;
+pub mod targets;
+
+use axum::http::{Method, Uri};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::ApiError;
+use crate::state::AdminState;
+
+/// The parameter every single-resource read accepts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReadParams {
+    /// Answer only once the read model applied this stream position (read your writes).
+    pub min_position: Option<u64>,
+}
+
+/// The `/v1/admin` routes, without the token check (see `crate::router`).
+pub fn api() -> Router<AdminState> {
+    Router::new()
+        .route("/instances", get(instances::list).post(instances::create))
+        .route(
+            "/instances/{id}",
+            get(instances::get)
+                .patch(instances::update)
+                .delete(instances::delete),
+        )
+        .route("/targets", get(targets::list).post(targets::create))
+        .route(
+            "/targets/{id}",
+            get(targets::get)
+                .patch(targets::update)
+                .delete(targets::delete),
+        )
+        .route("/targets/{id}/sync", post(syncs::request))
+        .route("/targets/{id}/syncs", get(syncs::list_for_target))
+        .route("/syncs", get(syncs::list))
+        .route("/syncs/{sync_id}", get(syncs::get))
+        .route("/syncs/{sync_id}/retry", post(syncs::retry))
+        .route("/deliveries", get(deliveries::list))
+        .route("/deliveries/{delivery_id}", get(deliveries::get))
+        .route("/dead-letters", get(events::dead_letters))
+        .route(
+            "/aggregates/{type}/{id}/events",
+            get(events::aggregate_events),
+        )
+        .route("/feed", get(feed::feed))
+        .route("/openapi.json", get(crate::openapi::document))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn unknown_route(uri: Uri) -> ApiError {
+    ApiError::not_found("route_not_found", format!("route {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+    }
+}

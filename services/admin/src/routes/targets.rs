@@ -1,0 +1,310 @@
+//! `/v1/admin/targets`: tracked repository branches. Tracking and untracking do what
+//! `hooklog targets track|untrack` does (the instance attaches or detaches the target, the target
+//! is tracked or removed); updates change `auto_sync` and the path filters. Syncs are in `syncs`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use cqrs_es::Aggregate;
+use hooklog_domain::connector_instance::{ConnectorInstance, InstanceCommand};
+use hooklog_domain::connector_target::{
+    ConnectorTarget, PathFilters, RemovalReason, TargetCommand, TargetError, TargetStatus,
+};
+use hooklog_domain::ids::{
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
+};
+use hooklog_projections::query::{self, Page, TargetFilter, TargetView};
+use hooklog_worker::CommandError;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::commands::{Receipt, Request};
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+use crate::params::{self, instance_id, target_id};
+use crate::routes::ReadParams;
+use crate::state::AdminState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListTargets {
+    /// Only the targets of this instance (`github-installation-<n>` or the number).
+    pub instance: Option<String>,
+    /// `idle`, `queued`, `running`, `failed`, `disabled` or `removed`.
+    pub status: Option<String>,
+    /// From the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// Answer only once the read model applied this `HOOKLOG_EVENTS` position.
+    pub min_position: Option<u64>,
+}
+
+/// Which paths of the branch are synced (globs: `*`, `**`, `?`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PathFiltersBody {
+    /// Paths to sync; empty: every path.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Paths never synced.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl PathFiltersBody {
+    fn parse(self) -> Result<PathFilters, ApiError> {
+        PathFilters::parse(self.include, self.exclude)
+            .map_err(|reason| ApiError::invalid("invalid_path_filters", reason))
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrackTarget {
+    pub installation_id: u64,
+    /// GitHub's numeric repository id (stable across renames).
+    pub repository_id: u64,
+    /// `OWNER/NAME`.
+    pub repository: String,
+    /// Branch name, without `refs/heads/`.
+    pub branch: String,
+    /// Sync on every push (default true).
+    #[serde(default)]
+    pub auto_sync: Option<bool>,
+    #[serde(default)]
+    pub path_filters: Option<PathFiltersBody>,
+}
+
+/// At least one field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTarget {
+    #[serde(default)]
+    pub auto_sync: Option<bool>,
+    #[serde(default)]
+    pub path_filters: Option<PathFiltersBody>,
+}
+
+/// The answer to a target command.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetAccepted {
+    pub target_id: String,
+    pub instance_id: Option<String>,
+    #[serde(flatten)]
+    pub receipt: Receipt,
+}
+
+/// Lists targets.
+#[utoipa::path(get, path = "/v1/admin/targets", tag = "targets", params(ListTargets),
+    responses(
+        (status = 200, description = "A page of targets", body = Page<TargetView>),
+        (status = 400, description = "Bad filter, cursor or parameter", body = ErrorBody),
+        (status = 503, description = "Position not reached or store unavailable", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AdminState>,
+    ApiQuery(q): ApiQuery<ListTargets>,
+) -> Result<Json<Page<TargetView>>, ApiError> {
+    let instance = match q.instance {
+        Some(raw) => Some(
+            instance_id(&raw)
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "bad_filter",
+                        format!("instance: {raw:?} is not an instance id"),
+                    )
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
+    state.reach(query::CONNECTOR, q.min_position).await?;
+    let filter = TargetFilter {
+        instance,
+        status: q.status,
+    };
+    let page = query::targets(&state.db, &filter, &params::page(q.cursor, q.limit)).await?;
+    Ok(Json(page))
+}
+
+/// One target.
+#[utoipa::path(get, path = "/v1/admin/targets/{id}", tag = "targets",
+    params(("id" = String, Path, description = "Target id (a UUID)"), ReadParams),
+    responses(
+        (status = 200, description = "The target", body = TargetView),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 404, description = "Unknown target", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(state): State<AdminState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ReadParams>,
+) -> Result<Json<TargetView>, ApiError> {
+    let id = target_id(&id)?;
+    state.reach(query::CONNECTOR, q.min_position).await?;
+    query::target(&state.db, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(id))
+}
+
+/// Tracks a repository branch (like `hooklog targets track`).
+#[utoipa::path(post, path = "/v1/admin/targets", tag = "targets", request_body = TrackTarget,
+    responses(
+        (status = 202, description = "Tracked", body = TargetAccepted),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 409, description = "Already tracked, or the installation refused", body = ErrorBody),
+        (status = 422, description = "Bad repository, branch or path filters", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AdminState>,
+    ApiJson(body): ApiJson<TrackTarget>,
+) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
+    let repository = RepositoryName::parse(&body.repository)
+        .map_err(|err| ApiError::invalid("invalid_repository", err.to_string()))?;
+    let branch = Branch::parse(&body.branch)
+        .map_err(|err| ApiError::invalid("invalid_branch", err.to_string()))?;
+    let filters = body.path_filters.map(PathFiltersBody::parse).transpose()?;
+    let installation = InstallationId(body.installation_id);
+    let repository_id = RepositoryId(body.repository_id);
+    let instance = InstanceId(installation);
+    let target = TargetId::for_branch(installation, repository_id, &branch);
+    let request = Request::new();
+    let attach = InstanceCommand::AttachTarget {
+        installation_id: installation,
+        repository_id,
+        repository: repository.clone(),
+        branch: branch.clone(),
+    };
+    state.bus.instance(instance, attach, &request.meta).await?;
+    let track = TargetCommand::Track {
+        installation_id: installation,
+        repository_id,
+        repository,
+        branch,
+        auto_sync: body.auto_sync.unwrap_or(true),
+    };
+    let meta = request.meta.caused_by(&instance.to_string());
+    match state.bus.target(target, track, &meta).await {
+        Ok(_) => {}
+        Err(CommandError::Rejected(TargetError::AlreadyTracked)) => {
+            return Err(ApiError::conflict(
+                "already_tracked",
+                format!("target {target} is already tracked"),
+            ))
+        }
+        Err(err) => return Err(err.into()),
+    }
+    if let Some(filters) = filters {
+        let command = TargetCommand::SetPathFilters { filters };
+        state.bus.target(target, command, &request.meta).await?;
+    }
+    accepted(&state, &request, target, Some(instance)).await
+}
+
+/// Changes `auto_sync` and/or the path filters.
+#[utoipa::path(patch, path = "/v1/admin/targets/{id}", tag = "targets", request_body = UpdateTarget,
+    params(("id" = String, Path, description = "Target id (a UUID)")),
+    responses(
+        (status = 202, description = "Updated (or already so: no events)", body = TargetAccepted),
+        (status = 404, description = "Unknown target", body = ErrorBody),
+        (status = 409, description = "Refused (removed)", body = ErrorBody),
+        (status = 422, description = "Nothing to change, or bad path filters", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AdminState>,
+    ApiPath(id): ApiPath<String>,
+    OptionalJson(body): OptionalJson<UpdateTarget>,
+) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
+    let id = target_id(&id)?;
+    let body = body.filter(|b| b.auto_sync.is_some() || b.path_filters.is_some());
+    let Some(body) = body else {
+        return Err(ApiError::invalid(
+            "empty_update",
+            "name at least one of `auto_sync` and `path_filters`",
+        ));
+    };
+    let filters = body.path_filters.map(PathFiltersBody::parse).transpose()?;
+    let current = existing(&state, id).await?;
+    let request = Request::new();
+    if let Some(enabled) = body.auto_sync {
+        let command = TargetCommand::SetAutoSync { enabled };
+        state.bus.target(id, command, &request.meta).await?;
+    }
+    if let Some(filters) = filters {
+        let command = TargetCommand::SetPathFilters { filters };
+        state.bus.target(id, command, &request.meta).await?;
+    }
+    accepted(
+        &state,
+        &request,
+        id,
+        current.installation_id().map(InstanceId),
+    )
+    .await
+}
+
+/// Stops tracking (like `hooklog targets untrack`); its history stays.
+#[utoipa::path(delete, path = "/v1/admin/targets/{id}", tag = "targets",
+    params(("id" = String, Path, description = "Target id (a UUID)")),
+    responses(
+        (status = 202, description = "Removed and detached from its instance", body = TargetAccepted),
+        (status = 404, description = "Unknown target", body = ErrorBody),
+        (status = 409, description = "Refused (already removed)", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(state): State<AdminState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
+    let id = target_id(&id)?;
+    let current = existing(&state, id).await?;
+    let request = Request::new();
+    let remove = TargetCommand::Remove {
+        reason: RemovalReason::Operator,
+    };
+    state.bus.target(id, remove, &request.meta).await?;
+    let instance = current.installation_id().map(InstanceId);
+    if let Some(instance) = instance {
+        let detach = InstanceCommand::DetachTarget { target_id: id };
+        let meta = request.meta.caused_by(&id.to_string());
+        state.bus.instance(instance, detach, &meta).await?;
+    }
+    accepted(&state, &request, id, instance).await
+}
+
+/// The target's state, 404 unless it was ever tracked.
+pub(crate) async fn existing(
+    state: &AdminState,
+    id: TargetId,
+) -> Result<ConnectorTarget, ApiError> {
+    let target = state.bus.load_target(id).await?;
+    match target.status() {
+        TargetStatus::Untracked => Err(not_found(id)),
+        _ => Ok(target),
+    }
+}
+
+pub(crate) fn not_found(id: TargetId) -> ApiError {
+    ApiError::not_found("target_not_found", format!("target {id}"))
+}
+
+async fn accepted(
+    state: &AdminState,
+    request: &Request,
+    target: TargetId,
+    instance: Option<InstanceId>,
+) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
+    let mut aggregates = vec![(ConnectorTarget::TYPE, target.to_string())];
+    if let Some(instance) = instance {
+        aggregates.insert(0, (ConnectorInstance::TYPE, instance.to_string()));
+    }
+    let receipt = state.receipt(request, &aggregates).await?;
+    let body = TargetAccepted {
+        target_id: target.to_string(),
+        instance_id: instance.map(|i| i.to_string()),
+        receipt,
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}

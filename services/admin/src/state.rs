@@ -1,0 +1,91 @@
+//! The admin listener's state: one `Clone` struct of cheap handles, built once at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use hooklog_domain::clock::SystemClock;
+use hooklog_infra::metrics::{MetricsError, PrometheusHandle};
+use hooklog_worker::CommandBus;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Tokens;
+
+/// How long requests wait for the rest of the system before answering without it.
+#[derive(Debug, Clone, Copy)]
+pub struct Waits {
+    /// For a read with `min_position`: the read model to reach that position (then 503).
+    pub position: Duration,
+    /// For a command: the relay to publish its events to `HOOKLOG_EVENTS` (then `position`
+    /// is null).
+    pub publish: Duration,
+}
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self {
+            position: Duration::from_secs(5),
+            publish: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Cheap handles shared by every request. `hooklog serve` builds it once:
+///
+/// ```text
+/// let state = AdminState::new(pool.clone(), client.clone(), Tokens::from_settings(&settings))?;
+/// ```
+#[derive(Clone)]
+pub struct AdminState {
+    pub(crate) db: PgPool,
+    pub(crate) nats: async_nats::Client,
+    pub(crate) js: jetstream::Context,
+    pub(crate) bus: CommandBus,
+    pub(crate) tokens: Arc<Tokens>,
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) waits: Waits,
+    /// Ends live feeds when the listener shuts down (`run` sets it).
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl AdminState {
+    /// The state over a migrated database and a NATS connection whose JetStream has both streams.
+    /// Installs the process's metrics recorder if no role did yet.
+    pub fn new(db: PgPool, nats: async_nats::Client, tokens: Tokens) -> Result<Self, MetricsError> {
+        let bus = CommandBus::new(db.clone(), Arc::new(SystemClock));
+        Ok(Self::with_bus(
+            db,
+            nats,
+            bus,
+            tokens,
+            hooklog_infra::metrics::install()?,
+        ))
+    }
+
+    /// Like [`AdminState::new`], sharing an existing command bus (and its aggregate cache).
+    pub fn with_bus(
+        db: PgPool,
+        nats: async_nats::Client,
+        bus: CommandBus,
+        tokens: Tokens,
+        metrics: PrometheusHandle,
+    ) -> Self {
+        Self {
+            js: jetstream::new(nats.clone()),
+            db,
+            nats,
+            bus,
+            tokens: Arc::new(tokens),
+            metrics,
+            waits: Waits::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// Replaces the default waits (tests shorten them).
+    pub fn waits(mut self, waits: Waits) -> Self {
+        self.waits = waits;
+        self
+    }
+}

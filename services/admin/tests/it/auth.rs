@@ -1,0 +1,123 @@
+//! Who may do what: no token or a wrong one is 401 on every admin route, the read token reads
+//! but never writes (403), the write token does both; with no token configured the API is
+//! closed while health, readiness and metrics stay open.
+
+use std::time::Duration;
+
+use hooklog_admin::Tokens;
+use reqwest::header::WWW_AUTHENTICATE;
+
+use crate::routes::{concrete, is_admin, is_write, method, ROUTES};
+use crate::support::{code, App, Options, READ_TOKEN, WRITE_TOKEN};
+
+/// Status, error code and `WWW-Authenticate` of one call; a live feed is not read past its
+/// headers.
+async fn probe(app: &App, verb: &str, path: &str, token: Option<&str>) -> (u16, String, bool) {
+    let mut request = app
+        .http
+        .request(method(verb), format!("{}{path}", app.url))
+        .timeout(Duration::from_secs(20));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenge = response.headers().get(WWW_AUTHENTICATE).is_some();
+    if path.ends_with("/feed") && status == 200 {
+        return (status, String::new(), challenge);
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    (status, code(&body).to_owned(), challenge)
+}
+
+#[tokio::test]
+async fn every_admin_route_needs_a_token_and_the_read_token_never_writes() {
+    let app = App::start_with(Options {
+        pipeline: false,
+        ..Options::default()
+    })
+    .await;
+    for (verb, template) in ROUTES.iter().filter(|(_, t)| is_admin(t)) {
+        let path = concrete(template);
+        let (status, code, challenge) = probe(&app, verb, &path, None).await;
+        assert_eq!(
+            (status, code.as_str(), challenge),
+            (401, "unauthorized", true),
+            "{verb} {path} without a token"
+        );
+
+        let (status, code, challenge) = probe(&app, verb, &path, Some("not-the-token")).await;
+        assert_eq!(
+            (status, code.as_str(), challenge),
+            (401, "unauthorized", true),
+            "{verb} {path} with a wrong token"
+        );
+
+        let (status, code, _) = probe(&app, verb, &path, Some(READ_TOKEN)).await;
+        if is_write(verb) {
+            assert_eq!(
+                (status, code.as_str()),
+                (403, "read_only_token"),
+                "{verb} {path} with the read token"
+            );
+        } else {
+            assert!(
+                status != 401 && status != 403 && status < 500,
+                "{verb} {path} with the read token: {status} {code}"
+            );
+        }
+
+        let (status, code, _) = probe(&app, verb, &path, Some(WRITE_TOKEN)).await;
+        assert!(
+            status != 401 && status != 403 && status < 500,
+            "{verb} {path} with the write token: {status} {code}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_no_token_configured_the_admin_api_is_closed_but_health_and_metrics_are_open() {
+    let app = App::start_with(Options {
+        tokens: Tokens::default(),
+        pipeline: false,
+        ..Options::default()
+    })
+    .await;
+    for (verb, template) in ROUTES {
+        let path = concrete(template);
+        let (status, code, challenge) = probe(&app, verb, &path, Some(WRITE_TOKEN)).await;
+        if is_admin(template) {
+            assert_eq!(
+                (status, code.as_str(), challenge),
+                (401, "admin_api_closed", true),
+                "{verb} {path}"
+            );
+        } else {
+            assert_eq!(status, 200, "{verb} {path} must stay open");
+        }
+    }
+    let (status, body) =
+        crate::support::answer(app.http.get(format!("{}/v1/admin/instances", app.url))).await;
+    assert_eq!(status, 401);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no admin token is configured"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_read_token_alone_reads_and_still_cannot_write() {
+    let app = App::start_with(Options {
+        tokens: Tokens::new(None, Some(&READ_TOKEN.into())),
+        pipeline: false,
+        ..Options::default()
+    })
+    .await;
+    let (status, _, _) = probe(&app, "GET", "/v1/admin/instances", Some(READ_TOKEN)).await;
+    assert_eq!(status, 200);
+    let (status, code, _) = probe(&app, "POST", "/v1/admin/instances", Some(READ_TOKEN)).await;
+    assert_eq!((status, code.as_str()), (403, "read_only_token"));
+    let (status, code, _) = probe(&app, "POST", "/v1/admin/instances", Some(WRITE_TOKEN)).await;
+    assert_eq!((status, code.as_str()), (401, "unauthorized"));
+}

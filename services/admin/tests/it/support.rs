@@ -1,0 +1,194 @@
+//! The admin listener served on port 0 against its own `nats-server` and a fresh PostgreSQL
+//! database, with the rest of the pipeline running in-process (relay, projector, worker) so
+//! commands reach `HOOKLOG_EVENTS` and reads see them. Requests carry the write token unless a
+//! test says otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use hooklog_admin::{AdminState, Tokens, Waits};
+use hooklog_domain::clock::SystemClock;
+use hooklog_infra::nats::{self, EmbeddedNats};
+use hooklog_infra::streams::{self, delivery_headers};
+use hooklog_infra::testing::{fresh_database_url, nats_server_bin};
+use hooklog_worker::{CommandBus, Processor, WorkerConfig};
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+pub const WRITE_TOKEN: &str = "test-write-token";
+pub const READ_TOKEN: &str = "test-read-token";
+
+pub struct App {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub pool: PgPool,
+    pub js: jetstream::Context,
+    pub nats: async_nats::Client,
+    pub bus: CommandBus,
+    shutdown: CancellationToken,
+    _server: EmbeddedNats,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// How an app is started.
+pub struct Options {
+    pub tokens: Tokens,
+    /// Run the relay, projector and worker.
+    pub pipeline: bool,
+    pub waits: Waits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            tokens: Tokens::new(Some(&WRITE_TOKEN.into()), Some(&READ_TOKEN.into())),
+            pipeline: true,
+            waits: Waits::default(),
+        }
+    }
+}
+
+impl App {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let server = EmbeddedNats::start(&nats_server_bin(), dir.path())
+            .await
+            .unwrap();
+        let nats = nats::connect(&server.url(), "hooklog-admin-test")
+            .await
+            .unwrap();
+        let js = jetstream::new(nats.clone());
+        streams::ensure_deliveries_stream(&js, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        streams::ensure_events_stream(&js, Duration::from_secs(600))
+            .await
+            .unwrap();
+        let (url, _) = fresh_database_url();
+        let pool = hooklog_infra::postgres::connect_and_migrate(&url)
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        if options.pipeline {
+            tokio::spawn(hooklog_relay::run(
+                hooklog_relay::RelayConfig::default(),
+                pool.clone(),
+                js.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(hooklog_projections::run(
+                hooklog_projections::ProjectorConfig::default(),
+                pool.clone(),
+                js.clone(),
+                shutdown.clone(),
+            ));
+            let worker = WorkerConfig {
+                retry_delay: Duration::from_millis(100),
+                max_retry_delay: Duration::from_millis(500),
+                ..WorkerConfig::default()
+            };
+            let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
+            tokio::spawn(hooklog_worker::run(
+                worker,
+                Processor::new(bus),
+                pool.clone(),
+                js.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let state = AdminState::new(pool.clone(), nats.clone(), options.tokens)
+            .unwrap()
+            .waits(options.waits);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(hooklog_admin::run(state, listener, shutdown.clone()));
+        Self {
+            url: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            bus: CommandBus::new(pool.clone(), Arc::new(SystemClock)),
+            pool,
+            js,
+            nats,
+            shutdown,
+            _server: server,
+            _dir: dir,
+        }
+    }
+
+    /// Stops the listener and the pipeline, as SIGTERM does in `hooklog serve`.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A request with the write token.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(WRITE_TOKEN)
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        answer(request).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    /// Stores a delivery the way the ingress does; returns its stream sequence.
+    pub async fn deliver(
+        &self,
+        event: &str,
+        delivery_id: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> u64 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(delivery_headers::EVENT, event);
+        headers.insert(delivery_headers::DELIVERY, delivery_id);
+        headers.insert(delivery_headers::CONTENT_TYPE, content_type);
+        headers.insert(delivery_headers::RECEIVED_AT, "2026-01-31T12:00:00Z");
+        headers.insert("Nats-Msg-Id", delivery_id);
+        self.js
+            .publish_with_headers(streams::delivery_subject(event), headers, body.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .sequence
+    }
+}
+
+/// Status and JSON body (`Null` when the body is not JSON).
+pub async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The stable error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
