@@ -144,6 +144,7 @@ async fn project(
         .map_err(stream_error)?;
     let mut messages = consumer.messages().await.map_err(stream_error)?;
     let name = projection.name();
+    let mut cache = connector::Cache::default();
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => return Ok(current),
@@ -177,14 +178,20 @@ async fn project(
         };
 
         let mut tx = pool.begin().await?;
-        let applied = match projection {
-            Projection::Connector => connector::apply(&mut tx, &batch).await?,
-            Projection::Deliveries => deliveries::apply(&mut tx, &batch).await?,
+        let (applied, written) = match projection {
+            Projection::Connector => {
+                let (applied, rows) = connector::apply(&mut tx, &batch, &cache).await?;
+                (applied, Some(rows))
+            }
+            Projection::Deliveries => (deliveries::apply(&mut tx, &batch).await?, None),
         };
         if !checkpoint::advance(&mut tx, projection, current.position, next).await? {
             return Err(ProjectorError::CheckpointMoved(name));
         }
         tx.commit().await?;
+        if let Some(rows) = written {
+            cache.absorb(rows);
+        }
         current = next;
 
         metrics::counter!("hooklog_projector_messages_total", "projection" => name)

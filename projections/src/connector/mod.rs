@@ -17,6 +17,7 @@ use crate::projector::{Applied, ProjectorError};
 use crate::StreamMessage;
 
 pub(crate) use rows::{EffectRow, InstanceRow, SyncRunRow, TargetRow};
+pub(crate) use store::Cache;
 
 const INSTANCE: &str = "ConnectorInstance";
 const TARGET: &str = "ConnectorTarget";
@@ -79,10 +80,12 @@ pub(crate) struct Rows {
     pub effects: Vec<EffectRow>,
 }
 
+/// Applies a batch and returns the rows it wrote, for the cache once the batch is committed.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     batch: &[StreamMessage],
-) -> Result<Applied, ProjectorError> {
+    cache: &Cache,
+) -> Result<(Applied, Rows), ProjectorError> {
     let envelopes = batch
         .iter()
         .map(|message| {
@@ -93,7 +96,7 @@ pub(crate) async fn apply(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut rows = store::load(conn, &envelopes).await?;
+    let mut rows = store::load(conn, &envelopes, cache).await?;
     let mut applied = Applied::default();
     for envelope in &envelopes {
         rows::apply(&mut rows, envelope, &mut applied).map_err(|reason| {
@@ -105,5 +108,6 @@ pub(crate) async fn apply(
         })?;
     }
     store::save(conn, &rows).await?;
-    Ok(applied)
+    rows.effects.clear();
+    Ok((applied, rows))
 }

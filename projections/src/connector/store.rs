@@ -1,5 +1,5 @@
 //! Loading and writing the rows of a batch: one query per table each way. Rows travel as JSON
-//! (`to_jsonb` out, `jsonb_populate_recordset` in), so a row struct and its table stay one
+//! (`to_jsonb` out, `json_populate_recordset` in), so a row struct and its table stay one
 //! definition apart, and table names resolve through the connection's `search_path` (which is
 //! how a rebuild writes into its shadow schema).
 
@@ -10,24 +10,58 @@ use sqlx::PgConnection;
 
 use super::{Envelope, Event, Rows};
 
+/// The rows as the last committed batch left them, kept by the one projector that advances the
+/// checkpoint: a batch reads from PostgreSQL only the rows it has not seen. Dropped whenever the
+/// projector starts over, so it never outlives a failed or refused transaction.
+#[derive(Default)]
+pub(crate) struct Cache {
+    rows: Rows,
+}
+
+impl Cache {
+    /// Takes in what a committed batch wrote. Finished sync runs never change again: they leave.
+    pub(crate) fn absorb(&mut self, rows: Rows) {
+        self.rows.instances.extend(rows.instances);
+        self.rows.targets.extend(rows.targets);
+        for (id, run) in rows.sync_runs {
+            if run.status == "queued" || run.status == "running" {
+                self.rows.sync_runs.insert(id, run);
+            } else {
+                self.rows.sync_runs.remove(&id);
+            }
+        }
+    }
+}
+
 pub(super) async fn load(
     conn: &mut PgConnection,
     envelopes: &[Envelope],
+    cache: &Cache,
 ) -> Result<Rows, sqlx::Error> {
+    let mut rows = Rows::default();
     let mut instance_ids = vec![];
     let mut target_ids = vec![];
     for envelope in envelopes {
+        let id = &envelope.aggregate_id;
         match envelope.event {
-            Event::Instance(_) => instance_ids.push(envelope.aggregate_id.clone()),
-            Event::Target(_) => target_ids.push(envelope.aggregate_id.clone()),
+            Event::Instance(_) => match cache.rows.instances.get(id) {
+                Some(row) => {
+                    rows.instances.insert(id.clone(), row.clone());
+                }
+                None => instance_ids.push(id.clone()),
+            },
+            Event::Target(_) => match cache.rows.targets.get(id) {
+                Some(row) => {
+                    rows.targets.insert(id.clone(), row.clone());
+                }
+                None => target_ids.push(id.clone()),
+            },
         }
     }
     instance_ids.sort();
     instance_ids.dedup();
     target_ids.sort();
     target_ids.dedup();
-
-    let mut rows = Rows::default();
 
     for row in fetch::<super::InstanceRow>(
         conn,
@@ -50,12 +84,21 @@ pub(super) async fn load(
     // Every sync event of a batch is about a sync in flight: requested in the batch, or the
     // last one requested of its target, still queued or running. Those are all the runs a
     // batch can change, and each is found by its key.
-    let in_flight: Vec<String> = rows
-        .targets
-        .values()
-        .filter(|t| t.sync_state == "queued" || t.sync_state == "running")
-        .filter_map(|t| t.last_sync_id.clone())
-        .collect();
+    let mut in_flight = vec![];
+    for target in rows.targets.values() {
+        let Some(sync_id) = &target.last_sync_id else {
+            continue;
+        };
+        if target.sync_state != "queued" && target.sync_state != "running" {
+            continue;
+        }
+        match cache.rows.sync_runs.get(sync_id) {
+            Some(run) => {
+                rows.sync_runs.insert(sync_id.clone(), run.clone());
+            }
+            None => in_flight.push(sync_id.clone()),
+        }
+    }
     for row in fetch::<super::SyncRunRow>(
         conn,
         "SELECT to_jsonb(t) FROM sync_runs t WHERE sync_id = ANY($1::text[]::uuid[])",
@@ -88,7 +131,7 @@ pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sql
 }
 
 /// Writes `rows` over whatever `table` held under their keys: one upsert, whose columns are
-/// the fields of the rows (the struct and the table agree, as `jsonb_populate_recordset` needs).
+/// the fields of the rows (the struct and the table agree, as `json_populate_recordset` needs).
 async fn replace<'a, T: Serialize + 'a>(
     conn: &mut PgConnection,
     table: &str,
@@ -114,10 +157,10 @@ async fn replace<'a, T: Serialize + 'a>(
         .collect::<Vec<_>>()
         .join(", ");
     sqlx::query(&format!(
-        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1) \
+        "INSERT INTO {table} SELECT * FROM json_populate_recordset(NULL::{table}, $1::text::json) \
          ON CONFLICT ({key}) DO UPDATE SET {updates}"
     ))
-    .bind(Json(&rows))
+    .bind(to_json(&rows)?)
     .execute(conn)
     .await?;
     Ok(())
@@ -132,10 +175,15 @@ pub(crate) async fn insert<T: Serialize>(
         return Ok(());
     }
     sqlx::query(&format!(
-        "INSERT INTO {table} SELECT * FROM jsonb_populate_recordset(NULL::{table}, $1)"
+        "INSERT INTO {table} SELECT * FROM json_populate_recordset(NULL::{table}, $1::text::json)"
     ))
-    .bind(Json(rows))
+    .bind(to_json(rows)?)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Rows as JSON text: `json_populate_recordset` reads it without building `jsonb` first.
+fn to_json<T: Serialize + ?Sized>(rows: &T) -> Result<String, sqlx::Error> {
+    serde_json::to_string(rows).map_err(|err| sqlx::Error::Encode(Box::new(err)))
 }
