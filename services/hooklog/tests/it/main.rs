@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod cli;
 mod migrate;
 mod pipeline;

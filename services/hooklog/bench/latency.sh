@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Latency benchmark: the time from the ingress's 202 for a signed push to the sync run it
+# requested being listed by the admin API (GET /v1/admin/syncs), at a steady rate. Starts its own
+# nats-server, a fresh database and `hooklog serve` (every role, release build); the load and the
+# measurement are `examples/latency_bench.rs`: it first tracks one branch per push through the
+# admin API (a target has one sync in flight and later pushes only queue), waits for the
+# projector, then sends one push per target, open loop, while one observer polls the runs.
+#
+# Usage: services/hooklog/bench/latency.sh [rate/s, default 500] [seconds, default 60]
+# Environment: LATENCY_RATE, LATENCY_DURATION (instead of the arguments), LATENCY_INSTALLATIONS
+# (100), LATENCY_SETUP_CONCURRENCY (32), LATENCY_POLL_MS (5), LATENCY_DRAIN_SECS (300),
+# HOOKLOG_LOG (warn), BENCH_KEEP_LOG (copy hooklog's log there).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../../../.ci/setup"
+cd "$HOOKLOG_ROOT"
+RATE="${1:-${LATENCY_RATE:-500}}"
+DURATION="${2:-${LATENCY_DURATION:-60}}"
+
+cargo build --release --quiet -p hooklog --bin hooklog --example latency_bench
+
+work="$(mktemp -d)"
+db="hooklog_latency_$$"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" postgres >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 - "$work/push.json" <<'PY'
+import json, sys
+events = json.load(open("services/ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json"))
+push = next(x for e in events if e["name"] == "push" for x in e["examples"] if x.get("installation") and x["ref"] == "refs/heads/master")
+open(sys.argv[1], "w").write(json.dumps(push))
+PY
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 400); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+nats_port=$(free_port)
+"$HOOKLOG_NATS_SERVER_BIN" --config nats.conf --addr 127.0.0.1 --port "$nats_port" \
+  --jetstream --store_dir "$work/jetstream" 2> "$work/nats.log" &
+pids+=("$!")
+wait_port "$nats_port"
+
+secret="bench-secret-$RANDOM$RANDOM"
+write_token="bench-write-$RANDOM$RANDOM"
+read_token="bench-read-$RANDOM$RANDOM"
+ingress_port=$(free_port)
+admin_port=$(free_port)
+export HOOKLOG_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$admin_port" \
+  HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
+  HOOKLOG_ADMIN_TOKEN="$write_token" HOOKLOG_ADMIN_READ_TOKEN="$read_token" \
+  HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve 2> "$work/hooklog.log" &
+hooklog_pid=$!
+pids+=("$hooklog_pid")
+wait_port "$admin_port"
+for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.05; done
+
+echo "$(nproc) cores shared by nats-server, PostgreSQL, hooklog serve (every role, one process) and the load generator"
+status=0
+./target/release/examples/latency_bench \
+  --ingress-url "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" \
+  --admin-url "http://127.0.0.1:$admin_port/v1/admin" \
+  --secret "$secret" --write-token "$write_token" --read-token "$read_token" \
+  --rate "$RATE" --duration "$DURATION" --payload "$work/push.json" \
+  --installations "${LATENCY_INSTALLATIONS:-100}" \
+  --setup-concurrency "${LATENCY_SETUP_CONCURRENCY:-32}" \
+  --poll-ms "${LATENCY_POLL_MS:-5}" --drain-secs "${LATENCY_DRAIN_SECS:-300}" || status=$?
+echo "warnings in hooklog's log: $(grep -c '"WARN"' "$work/hooklog.log" || true)"; grep '"WARN"' "$work/hooklog.log" | head -3 || true
+[ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/hooklog.log" "$BENCH_KEEP_LOG"
+echo "hooklog peak RSS: $(( $(awk '/VmHWM/ {print $2}' "/proc/$hooklog_pid/status") / 1024 )) MiB"
+exit "$status"
