@@ -178,6 +178,12 @@ async fn project(
         };
 
         let mut tx = pool.begin().await?;
+        // Read models are derived: a crash may lose the last commits, rows and checkpoint
+        // together (asynchronous commit keeps each transaction atomic and in order), and the
+        // projector replays them. Not waiting for the WAL flush keeps the read side fast.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         let (applied, written) = match projection {
             Projection::Connector => {
                 let (applied, rows) = connector::apply(&mut tx, &batch, &cache).await?;
