@@ -95,8 +95,10 @@ pub(crate) async fn apply(
     let mut rows: Vec<DeliveryRow> = batch.iter().map(row).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
     let earlier: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT delivery_id, min(stream_sequence) FROM deliveries \
-         WHERE delivery_id = ANY($1) GROUP BY delivery_id",
+        // A join on the ids, not `= ANY($1)`: a generic plan that scans the table would test
+        // every row against the whole array.
+        "SELECT d.delivery_id, min(d.stream_sequence) FROM unnest($1::text[]) AS ids(id) \
+         JOIN deliveries d ON d.delivery_id = ids.id GROUP BY d.delivery_id",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)

@@ -65,7 +65,7 @@ pub(super) async fn load(
 
     for row in fetch::<super::InstanceRow>(
         conn,
-        "SELECT to_jsonb(t) FROM instances t WHERE instance_id = ANY($1)",
+        "SELECT to_jsonb(t) FROM unnest($1::text[]) AS ids(id) JOIN instances t ON t.instance_id = ids.id",
         &instance_ids,
     )
     .await?
@@ -74,7 +74,8 @@ pub(super) async fn load(
     }
     for row in fetch::<super::TargetRow>(
         conn,
-        "SELECT to_jsonb(t) FROM targets t WHERE target_id = ANY($1::text[]::uuid[])",
+        "SELECT to_jsonb(t) FROM unnest($1::text[]::uuid[]) AS ids(id) \
+         JOIN targets t ON t.target_id = ids.id",
         &target_ids,
     )
     .await?
@@ -101,7 +102,8 @@ pub(super) async fn load(
     }
     for row in fetch::<super::SyncRunRow>(
         conn,
-        "SELECT to_jsonb(t) FROM sync_runs t WHERE sync_id = ANY($1::text[]::uuid[])",
+        "SELECT to_jsonb(t) FROM unnest($1::text[]::uuid[]) AS ids(id) \
+         JOIN sync_runs t ON t.sync_id = ids.id",
         &in_flight,
     )
     .await?
@@ -111,6 +113,8 @@ pub(super) async fn load(
     Ok(rows)
 }
 
+/// Rows by key. Callers join on `unnest` of the keys rather than `= ANY`, so that no plan
+/// tests every row against the whole key array.
 async fn fetch<T: DeserializeOwned + Send + Unpin + 'static>(
     conn: &mut PgConnection,
     sql: &str,
