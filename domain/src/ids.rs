@@ -22,6 +22,11 @@ pub enum IdError {
     TargetId(String),
     #[error("{0:?} is not an instance id (`github-installation-<number>`)")]
     InstanceId(String),
+    #[error(
+        "source {0:?} is not a git repository path or URL (empty, over 4096 bytes, a control \
+         character, a leading `-`, or a scheme other than file, git, http, https and ssh)"
+    )]
+    Source(String),
 }
 
 /// A GitHub App installation id.
@@ -156,6 +161,39 @@ string_id!(
     CommitSha
 );
 
+string_id!(
+    /// Where a target's files come from instead of the GitHub App: a local git repository path or
+    /// a git URL (`file://`, `git://`, `http(s)://`, `ssh://`, or scp-like `user@host:path`).
+    SourceLocation
+);
+
+/// URL schemes a source may use; anything else with `::` or `://` (git's `ext::`, `fd::`…) is
+/// refused, since git would run it as a transport.
+const SOURCE_SCHEMES: [&str; 5] = ["file", "git", "http", "https", "ssh"];
+
+impl SourceLocation {
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        let scheme_ok = match (value.split_once("://"), value.contains("::")) {
+            (_, true) => false,
+            (Some((scheme, _)), false) => SOURCE_SCHEMES.contains(&scheme),
+            (None, false) => true,
+        };
+        let ok = scheme_ok
+            && !value.trim().is_empty()
+            && value.len() <= 4096
+            && !value.starts_with('-')
+            && !value.chars().any(char::is_control);
+        ok.then(|| Self(value.to_owned()))
+            .ok_or_else(|| IdError::Source(value.to_owned()))
+    }
+
+    /// A URL git fetches from, rather than a path on this machine.
+    pub fn is_remote(&self) -> bool {
+        self.0.contains("://") && !self.0.starts_with("file://")
+            || (!self.0.starts_with('/') && !self.0.starts_with('.') && self.0.contains(':'))
+    }
+}
+
 impl Branch {
     pub fn parse(value: &str) -> Result<Self, IdError> {
         let ok = !value.is_empty()
@@ -242,5 +280,34 @@ mod tests {
         assert!(CommitSha::parse(&"a".repeat(39)).is_err());
         assert!(CommitSha::parse(&"0".repeat(40)).unwrap().is_zero());
         assert!(CommitSha::parse(&"ab".repeat(32)).is_ok());
+    }
+
+    #[test]
+    fn sources_are_paths_or_git_urls_and_never_options_or_transports() {
+        for good in [
+            "/srv/repos/plugins",
+            "./plugins",
+            "https://git.example.com/a/b.git",
+            "ssh://git@host/a/b",
+            "git@host:a/b.git",
+            "file:///srv/a",
+        ] {
+            assert!(SourceLocation::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            " ",
+            "--upload-pack=touch /tmp/x",
+            "ext::sh -c touch% /tmp/x",
+            "fd::17",
+            "gopher://host/a",
+            "/a\nb",
+        ] {
+            assert!(SourceLocation::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(!SourceLocation::parse("/srv/a").unwrap().is_remote());
+        assert!(!SourceLocation::parse("file:///srv/a").unwrap().is_remote());
+        assert!(SourceLocation::parse("https://h/a").unwrap().is_remote());
+        assert!(SourceLocation::parse("git@host:a/b").unwrap().is_remote());
     }
 }

@@ -194,6 +194,7 @@ impl EventFeed {
                     repository: repository.full_name.clone(),
                     branch: branch.clone(),
                     auto_sync: true,
+                    source: None,
                     at,
                 },
                 None,

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId, TargetId,
+    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
+    TargetId,
 };
 
 use super::command::{Push, TargetCommand};
@@ -49,6 +50,7 @@ pub struct ConnectorTarget {
     repository_id: Option<RepositoryId>,
     repository: Option<RepositoryName>,
     branch: Option<Branch>,
+    source: Option<SourceLocation>,
     status: TargetStatus,
     auto_sync: bool,
     path_filters: PathFilters,
@@ -77,6 +79,10 @@ impl ConnectorTarget {
     }
     pub fn branch(&self) -> Option<&Branch> {
         self.branch.as_ref()
+    }
+    /// The git repository files come from; `None`: the GitHub App.
+    pub fn source(&self) -> Option<&SourceLocation> {
+        self.source.as_ref()
     }
     pub fn status(&self) -> TargetStatus {
         self.status
@@ -250,6 +256,7 @@ impl ConnectorTarget {
                 repository,
                 branch,
                 auto_sync,
+                source,
             } => {
                 if matches!(
                     self.status,
@@ -264,6 +271,7 @@ impl ConnectorTarget {
                     repository,
                     branch,
                     auto_sync,
+                    source,
                     at,
                 }]
             }
@@ -432,6 +440,7 @@ impl Aggregate for ConnectorTarget {
                 repository,
                 branch,
                 auto_sync,
+                source,
                 ..
             } => {
                 *self = Self {
@@ -440,6 +449,7 @@ impl Aggregate for ConnectorTarget {
                     repository_id: Some(repository_id),
                     repository: Some(repository),
                     branch: Some(branch),
+                    source,
                     status: TargetStatus::Active,
                     auto_sync,
                     requests: self.requests,

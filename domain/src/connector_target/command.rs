@@ -3,7 +3,9 @@
 //! `FailSync`; operators send `Track`, `RequestSync`, `SetAutoSync`, `SetPathFilters`, `Enable`, `Disable` and
 //! `Remove`.
 
-use crate::ids::{Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId};
+use crate::ids::{
+    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
+};
 
 use super::event::{
     DisableReason, FileFailure, PathFilters, RemovalReason, SyncReason, SyncStatus,
@@ -28,6 +30,8 @@ pub enum TargetCommand {
         repository: RepositoryName,
         branch: Branch,
         auto_sync: bool,
+        /// A git repository to read files from instead of the GitHub App (`None`: GitHub).
+        source: Option<SourceLocation>,
     },
     RecordPush(Push),
     /// `head_sha` None: the last head seen. `Retry` re-requests the head of the failed sync.

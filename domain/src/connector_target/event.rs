@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SyncId, TargetId,
+    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
+    TargetId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +106,10 @@ pub enum TargetEvent {
         repository: RepositoryName,
         branch: Branch,
         auto_sync: bool,
+        /// The git repository the syncer reads instead of the GitHub App; absent (in events
+        /// stored before sources existed, too) means GitHub.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<SourceLocation>,
         at: Timestamp,
     },
     /// A push recorded without requesting a sync (`auto_sync` off).

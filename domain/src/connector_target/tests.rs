@@ -59,6 +59,7 @@ fn track(auto_sync: bool) -> TargetCommand {
         repository: repository("octo/docs"),
         branch: main_branch(),
         auto_sync,
+        source: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn tracked(auto_sync: bool) -> TargetEvent {
         repository: repository("octo/docs"),
         branch: main_branch(),
         auto_sync,
+        source: None,
         at: at(),
     }
 }

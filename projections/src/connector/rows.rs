@@ -53,6 +53,7 @@ pub(crate) struct TargetRow {
     pub branch: String,
     pub auto_sync: bool,
     pub path_filters: PathFilters,
+    pub source: Option<String>,
     pub status: String,
     pub sync_state: String,
     pub disabled_reason: Option<String>,
@@ -302,6 +303,7 @@ fn apply_target(
         repository,
         branch,
         auto_sync,
+        source,
         ..
     } = event
     {
@@ -320,6 +322,7 @@ fn apply_target(
                 branch: branch.to_string(),
                 auto_sync: *auto_sync,
                 path_filters: PathFilters::default(),
+                source: source.as_ref().map(ToString::to_string),
                 status: "idle".to_owned(),
                 sync_state: "idle".to_owned(),
                 disabled_reason: None,

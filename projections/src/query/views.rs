@@ -84,6 +84,8 @@ pub struct TargetView {
     /// {"include": [glob], "exclude": [glob]}
     #[schema(value_type = Object)]
     pub path_filters: Json<Value>,
+    /// The git repository files are read from; null: the GitHub App.
+    pub source: Option<String>,
     /// idle, queued, running, failed, disabled or removed.
     pub status: String,
     pub sync_state: String,

@@ -65,6 +65,7 @@ async fn main() {
             repository: repository.clone(),
             branch: branch.clone(),
             auto_sync: true,
+            source: None,
         };
         bus.target(
             TargetId::for_branch(installation, RepositoryId(REPOSITORY), &branch),

@@ -89,6 +89,9 @@ pub struct TrackArgs {
     /// Record pushes without requesting syncs.
     #[arg(long)]
     pub no_auto_sync: bool,
+    /// Read the branch from this git repository (a path or URL) instead of the GitHub App.
+    #[arg(long, value_name = "PATH_OR_URL")]
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use hooklog_domain::connector_target::{
     ConnectorTarget, RemovalReason, TargetCommand, TargetError, TargetStatus,
 };
 use hooklog_domain::ids::{
-    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, SourceLocation, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::config::Settings;
@@ -50,6 +50,12 @@ async fn track(
     let repository_id = RepositoryId(args.repository_id);
     let repository = RepositoryName::parse(&args.repository).context("--repository")?;
     let branch = Branch::parse(&args.branch).context("--branch")?;
+    let source = args
+        .source
+        .as_deref()
+        .map(SourceLocation::parse)
+        .transpose()
+        .context("--source")?;
     let instance = InstanceId(installation);
     let attach = InstanceCommand::AttachTarget {
         installation_id: installation,
@@ -71,6 +77,7 @@ async fn track(
         repository,
         branch,
         auto_sync: !args.no_auto_sync,
+        source,
     };
     let status = match bus
         .target(target, command, &meta.caused_by(&instance.to_string()))
@@ -151,6 +158,7 @@ fn view(id: TargetId, target: &ConnectorTarget) -> serde_json::Value {
         "repository_id": target.repository_id(),
         "repository": target.repository(),
         "branch": target.branch(),
+        "source": target.source(),
         "status": status,
         "auto_sync": target.auto_sync(),
         "sync_in_flight": target.in_flight().map(|s| json!({"sync_id": s.sync_id.to_string(), "head_sha": s.head_sha, "started": s.started})),

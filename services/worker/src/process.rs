@@ -249,6 +249,7 @@ impl Processor {
             repository: repo.full_name,
             branch,
             auto_sync: true,
+            source: None,
         };
         match settle(
             self.bus

@@ -75,6 +75,9 @@ pub struct TrackTarget {
     pub auto_sync: Option<bool>,
     #[serde(default)]
     pub path_filters: Option<PathFiltersBody>,
+    /// A git repository path or URL to read files from instead of the GitHub App.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 /// At least one field.
@@ -167,6 +170,12 @@ pub async fn create(
     let branch = Branch::parse(&body.branch)
         .map_err(|err| ApiError::invalid("invalid_branch", err.to_string()))?;
     let filters = body.path_filters.map(PathFiltersBody::parse).transpose()?;
+    let source = body
+        .source
+        .as_deref()
+        .map(SourceLocation::parse)
+        .transpose()
+        .map_err(|err| ApiError::invalid("invalid_source", err.to_string()))?;
     let installation = InstallationId(body.installation_id);
     let repository_id = RepositoryId(body.repository_id);
     let instance = InstanceId(installation);
@@ -185,6 +194,7 @@ pub async fn create(
         repository,
         branch,
         auto_sync: body.auto_sync.unwrap_or(true),
+        source,
     };
     let meta = request.meta.caused_by(&instance.to_string());
     match state.bus.target(target, track, &meta).await {

@@ -234,6 +234,7 @@ impl Harness {
             repository: name,
             branch: branch.clone(),
             auto_sync: true,
+            source: None,
         };
         let target = TargetId::for_branch(installation, repo, &branch);
         self.bus.target(target, track, &meta).await.unwrap();

@@ -1,0 +1,19 @@
+//! hooklog's syncer: keeps the server's copy of each tracked branch in step with its head SHA.
+//!
+//! - `source`: the `RepoSource` port and its two sources, the GitHub App and a git repository.
+//! - `filters`: a target's include/exclude globs, compiled.
+//! - `plan`: the diff of a tree against the last synced snapshot (pure).
+//! - `discovery`: what a file is (marketplace, plugin, skill, agent, command, other) and its
+//!   parsed manifest or front matter (pure).
+//! - `store`: the `synced_files` snapshot and `sync_results`, written in one transaction.
+//! - `sync`: one sync, from tree to stored result.
+//! - `consumer`: the durable consumer of `SyncRequested` on `HOOKLOG_EVENTS`, which reports
+//!   `SyncStarted`, `SyncCompleted` and `SyncFailed` through the target aggregate.
+//! - `reconcile`: the loop that re-runs syncs never started, catches heads that moved without a
+//!   push, and retries failed syncs with backoff.
+#![forbid(unsafe_code)]
+
+pub mod discovery;
+pub mod filters;
+pub mod plan;
+pub mod source;

@@ -1,0 +1,111 @@
+//! The `RepoSource` port: where a target's files come from. The syncer asks a source for the
+//! tree of a commit, for the blobs that changed, and (for the reconcile loop) for a branch's
+//! head; it never knows whether GitHub or a git repository answered.
+//!
+//! - `github`: the GitHub App (App JWT, installation tokens, trees and blobs REST API).
+//! - `local`: a git repository path or URL, read with the `git` command.
+//! - `Sources` picks one per target: the target's `source` when it has one, else GitHub.
+
+pub mod github;
+pub mod local;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hooklog_domain::ids::{
+    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation,
+};
+
+/// The repository a target reads, as its aggregate knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRef {
+    pub installation_id: InstallationId,
+    pub repository_id: RepositoryId,
+    /// `OWNER/NAME`, as of the target's last rename.
+    pub repository: RepositoryName,
+    /// A git repository to read instead of the GitHub App.
+    pub source: Option<SourceLocation>,
+}
+
+/// One file of a tree: a blob (regular, executable or symlink). Submodules and directories are
+/// not entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// Full path from the repository root, `/`-separated, no leading `/`.
+    pub path: String,
+    /// The git blob SHA (40 or 64 lowercase hex).
+    pub blob_sha: String,
+    /// Bytes, as the source reports them (before fetching).
+    pub size: u64,
+    /// Git file mode: `100644`, `100755` or `120000`.
+    pub mode: String,
+}
+
+/// Why a source could not answer. `is_retryable` says whether the same call may succeed later:
+/// the syncer reports a retryable `SyncFailed`, and the reconcile loop retries it with backoff.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// Credentials refused or missing (bad App id or key, installation gone, git auth).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The repository, commit, tree, blob or branch does not exist (or is not visible).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Rate limited longer than the source is willing to wait.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Network errors and server errors that outlasted the retries.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// An answer the source cannot use, or a source that is not set up (e.g. no App id).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl SourceError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Unavailable(_))
+    }
+}
+
+#[async_trait]
+pub trait RepoSource: Send + Sync {
+    /// Every blob of the tree of `commit`, recursively, in path order.
+    async fn tree(&self, repo: &RepoRef, commit: &CommitSha)
+        -> Result<Vec<TreeEntry>, SourceError>;
+
+    /// The contents of `blob_shas`, in the same order; each one may fail on its own.
+    async fn blobs(
+        &self,
+        repo: &RepoRef,
+        blob_shas: &[String],
+    ) -> Vec<Result<Bytes, SourceError>>;
+
+    /// The commit `branch` points at now; `None` when the branch does not exist.
+    async fn branch_head(
+        &self,
+        repo: &RepoRef,
+        branch: &Branch,
+    ) -> Result<Option<CommitSha>, SourceError>;
+}
+
+/// The source of each target: its git repository when it names one, else the GitHub App.
+#[derive(Clone)]
+pub struct Sources {
+    pub github: Arc<dyn RepoSource>,
+    pub local: Arc<dyn RepoSource>,
+}
+
+impl Sources {
+    pub fn for_repo(&self, repo: &RepoRef) -> &dyn RepoSource {
+        match repo.source {
+            Some(_) => self.local.as_ref(),
+            None => self.github.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The syncer against real git repositories, a fake GitHub at its HTTP edge, real NATS and
+//! PostgreSQL.
+
+mod fake_github;
+mod github;
+mod local_git;
+mod repo;
