@@ -1,9 +1,11 @@
 //! The queries the admin API serves: lists with filters and cursor paging, single reads, an
-//! aggregate's stored history, and `wait_for`, which lets a client read its own writes.
+//! aggregate's stored history, the syncer's copy of each branch (`files`), and `wait_for`, which
+//! lets a client read its own writes.
 //!
-//! Cursors are the ordering key of the last item returned (a stream sequence), so a page never
-//! skips or repeats rows that arrive while a client pages.
+//! Cursors are the ordering key of the last item returned (a stream sequence; a path for files),
+//! so a page never skips or repeats rows that arrive while a client pages.
 
+mod files;
 mod paging;
 mod views;
 
@@ -13,6 +15,10 @@ use hooklog_domain::clock::Timestamp;
 use hooklog_domain::ids::{InstanceId, SyncId, TargetId};
 use sqlx::PgPool;
 
+pub use files::{
+    discovery, file, files, ComponentEntry, Discovery, FileFilter, ListedPlugin, MarketplaceEntry,
+    PluginEntry, SyncedFile, SyncedFileView, FILE_KINDS,
+};
 pub use paging::{Page, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use views::{
     CausedEvent, DeadLetterView, DeliveryDetail, DeliveryView, InstanceView, StoredEventView,

@@ -1,5 +1,5 @@
 //! Cursor paging: a page holds at most `limit` items and, when more follow, the cursor to pass
-//! for the next page (the ordering key of its last item).
+//! for the next page (the ordering key of its last item: a stream position, or a path).
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,14 +17,20 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    /// The key to start after and the page size, checked.
-    pub(super) fn bounds(&self) -> Result<(i64, i64), QueryError> {
+    /// The page size, checked.
+    pub(super) fn limit(&self) -> Result<i64, QueryError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(QueryError::BadFilter(format!(
                 "limit must be between 1 and {MAX_LIMIT}, not {limit}"
             )));
         }
+        Ok(i64::from(limit))
+    }
+
+    /// The key to start after (a stream position) and the page size, checked.
+    pub(super) fn bounds(&self) -> Result<(i64, i64), QueryError> {
+        let limit = self.limit()?;
         let after = match &self.cursor {
             None => 0,
             Some(cursor) => cursor
@@ -37,7 +43,7 @@ impl PageRequest {
                     ))
                 })?,
         };
-        Ok((after, i64::from(limit)))
+        Ok((after, limit))
     }
 }
 
@@ -49,8 +55,9 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
-    /// `rows` were fetched with `limit + 1`: the extra row only says that more follow.
-    pub(super) fn of(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> i64) -> Self {
+    /// `rows` were fetched with `limit + 1`: the extra row only says that more follow. `key` is
+    /// the ordering key the cursor carries (a stream position, or a path).
+    pub(super) fn of<K: ToString>(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> K) -> Self {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let next_cursor = more

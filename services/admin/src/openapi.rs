@@ -6,14 +6,14 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{deliveries, events, feed, instances, syncs, targets};
+use crate::routes::{deliveries, events, feed, files, instances, syncs, targets};
 use crate::{error, health, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "hooklog admin API",
-        description = "Installations, tracked branches, syncs, deliveries and the event record of hooklog. \
+        description = "Installations, tracked branches, syncs, synced files, deliveries and the event record of hooklog. \
             Commands answer 202 with the events they committed and their `HOOKLOG_EVENTS` position; \
             pass it as `min_position` to a read to see the change.",
     ),
@@ -36,6 +36,9 @@ use crate::{error, health, metrics};
         syncs::list,
         syncs::get,
         syncs::retry,
+        files::list,
+        files::get,
+        files::discovery,
         deliveries::list,
         deliveries::get,
         events::dead_letters,
@@ -50,6 +53,7 @@ use crate::{error, health, metrics};
         (name = "instances", description = "GitHub App installations"),
         (name = "targets", description = "Tracked repository branches"),
         (name = "syncs", description = "Sync runs"),
+        (name = "files", description = "What the syncer holds of each tracked branch"),
         (name = "deliveries", description = "What GitHub sent"),
         (name = "events", description = "The event record"),
         (name = "health", description = "Open: health, readiness, metrics"),

@@ -113,6 +113,8 @@ pub enum Role {
     Relay,
     /// Keeps the read models from HOOKLOG_EVENTS and GITHUB_DELIVERIES.
     Projector,
+    /// Runs requested syncs (GitHub App or git source) and the reconcile loop.
+    Syncer,
 }
 
 #[derive(Debug, Args)]

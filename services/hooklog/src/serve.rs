@@ -17,6 +17,7 @@ use hooklog_infra::{postgres, streams};
 use hooklog_ingress::IngressConfig;
 use hooklog_projections::ProjectorConfig;
 use hooklog_relay::RelayConfig;
+use hooklog_syncer::{Executor, SyncerConfig};
 use hooklog_worker::{CommandBus, Processor, WorkerConfig};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -39,6 +40,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Role::Worker,
             Role::Relay,
             Role::Projector,
+            Role::Syncer,
         ]
         .into()
     } else {
@@ -146,6 +148,16 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             shutdown.clone(),
         );
         tasks.spawn(async move { Ok(projector.await?) });
+    }
+    if let (true, Some(pool)) = (roles.contains(&Role::Syncer), &db) {
+        let sources = hooklog_syncer::config::sources(&settings)
+            .map_err(anyhow::Error::msg)
+            .context("cannot set up the syncer's sources")?;
+        let config = SyncerConfig::from_settings(&settings);
+        let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
+        let executor = Executor::new(bus, sources, config.limits.clone());
+        let syncer = hooklog_syncer::run(config, executor, js.clone(), shutdown.clone());
+        tasks.spawn(async move { Ok(syncer.await?) });
     }
     tracing::info!(roles = ?roles, "hooklog serving");
 

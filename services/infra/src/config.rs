@@ -98,6 +98,32 @@ pub struct Settings {
     /// (e.g. `10m`). Beyond it the relay still checks the stream before re-publishing.
     #[serde(with = "humantime_serde")]
     pub events_duplicate_window: Duration,
+    /// The GitHub App's id, for the syncer's App JWT. Unset: syncs of GitHub targets fail with a
+    /// message naming this setting.
+    pub github_app_id: Option<u64>,
+    /// The GitHub App's private key (PEM). Wrapped: never printed.
+    pub github_app_private_key: Option<SecretString>,
+    /// A file holding the GitHub App's private key (PEM), instead of the key itself.
+    pub github_app_private_key_file: Option<PathBuf>,
+    /// GitHub's REST API base URL (GitHub Enterprise: `https://HOST/api/v3`).
+    pub github_api_url: String,
+    /// Syncs one syncer process runs at once.
+    pub syncer_concurrency: usize,
+    /// Largest file (bytes) the syncer copies; larger ones are listed as failures.
+    pub syncer_max_file_size: u64,
+    /// Time between reconcile passes.
+    #[serde(with = "humantime_serde")]
+    pub syncer_reconcile_interval: Duration,
+    /// A sync requested this long ago and never started is run by the reconcile loop.
+    #[serde(with = "humantime_serde")]
+    pub syncer_stale_after: Duration,
+    /// Automatic retries of a failed sync of one head before it waits for an admin.
+    pub syncer_max_retries: u32,
+    /// Pause before the first automatic retry of a failed sync; doubles with each failure.
+    #[serde(with = "humantime_serde")]
+    pub syncer_retry_delay: Duration,
+    /// Where mirrors of remote git sources are kept. Unset: `<data_dir>/git`.
+    pub syncer_git_cache_dir: Option<PathBuf>,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
     pub log: String,
     /// `json` or `text`.
@@ -125,6 +151,17 @@ impl Default for Settings {
             worker_max_ack_pending: 1024,
             worker_concurrency: 32,
             events_duplicate_window: Duration::from_secs(600),
+            github_app_id: None,
+            github_app_private_key: None,
+            github_app_private_key_file: None,
+            github_api_url: "https://api.github.com".to_owned(),
+            syncer_concurrency: 4,
+            syncer_max_file_size: 1024 * 1024,
+            syncer_reconcile_interval: Duration::from_secs(60),
+            syncer_stale_after: Duration::from_secs(600),
+            syncer_max_retries: 5,
+            syncer_retry_delay: Duration::from_secs(30),
+            syncer_git_cache_dir: None,
             log: "info".to_owned(),
             log_format: LogFormat::Json,
         }
@@ -168,6 +205,10 @@ impl Settings {
             ),
             ("admin_token", self.admin_token.as_ref()),
             ("admin_read_token", self.admin_read_token.as_ref()),
+            (
+                "github_app_private_key",
+                self.github_app_private_key.as_ref(),
+            ),
         ];
         for (key, value) in non_empty {
             if value.is_some_and(|v| v.expose_secret().trim().is_empty()) {
@@ -233,6 +274,7 @@ impl Settings {
                 "must be at least 1s",
             ));
         }
+        self.validate_syncer()?;
         if self.ingress_publish_timeout.is_zero()
             || self.ingress_publish_timeout >= self.ingress_request_timeout
         {
@@ -240,6 +282,73 @@ impl Settings {
                 "ingress_publish_timeout",
                 "must be above zero and below HOOKLOG_INGRESS_REQUEST_TIMEOUT",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    fn validate_syncer(&self) -> Result<(), ConfigError> {
+        let has_key =
+            self.github_app_private_key.is_some() || self.github_app_private_key_file.is_some();
+        if self.github_app_private_key.is_some() && self.github_app_private_key_file.is_some() {
+            return Err(ConfigError::invalid(
+                "github_app_private_key_file",
+                "is set together with HOOKLOG_GITHUB_APP_PRIVATE_KEY; set only one",
+            ));
+        }
+        if let Some(path) = &self.github_app_private_key_file {
+            if !path.is_file() {
+                return Err(ConfigError::invalid(
+                    "github_app_private_key_file",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        match (self.github_app_id.is_some(), has_key) {
+            (true, false) => {
+                return Err(ConfigError::invalid(
+                    "github_app_id",
+                    "is set without a private key; set HOOKLOG_GITHUB_APP_PRIVATE_KEY or \
+                     HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE",
+                ))
+            }
+            (false, true) => {
+                return Err(ConfigError::invalid(
+                    "github_app_private_key",
+                    "is set without HOOKLOG_GITHUB_APP_ID",
+                ))
+            }
+            _ => {}
+        }
+        if !(self.github_api_url.starts_with("https://")
+            || self.github_api_url.starts_with("http://"))
+        {
+            return Err(ConfigError::invalid(
+                "github_api_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.syncer_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "syncer_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.syncer_max_file_size == 0 {
+            return Err(ConfigError::invalid(
+                "syncer_max_file_size",
+                "must be at least 1 byte",
+            ));
+        }
+        for (key, value) in [
+            ("syncer_reconcile_interval", self.syncer_reconcile_interval),
+            ("syncer_stale_after", self.syncer_stale_after),
+            ("syncer_retry_delay", self.syncer_retry_delay),
+        ] {
+            if value < Duration::from_secs(1) {
+                return Err(ConfigError::invalid(key, "must be at least 1s"));
+            }
         }
         Ok(())
     }
@@ -321,6 +430,41 @@ mod tests {
         .unwrap();
         let shown = format!("{settings:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn a_github_app_needs_both_its_id_and_its_key() {
+        let err = with(&[("github_app_id", "12")]).unwrap_err().to_string();
+        assert!(err.contains("HOOKLOG_GITHUB_APP_ID"), "{err}");
+        assert!(err.contains("HOOKLOG_GITHUB_APP_PRIVATE_KEY"), "{err}");
+        let err = with(&[("github_app_private_key", "-----BEGIN hunter2")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_GITHUB_APP_PRIVATE_KEY"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = with(&[
+            ("github_app_id", "12"),
+            ("github_app_private_key_file", "/nonexistent/key.pem"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE"), "{err}");
+    }
+
+    #[test]
+    fn syncer_limits_are_checked() {
+        let err = with(&[("syncer_concurrency", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_SYNCER_CONCURRENCY"), "{err}");
+        let err = with(&[("syncer_reconcile_interval", "10ms")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_SYNCER_RECONCILE_INTERVAL"), "{err}");
+        let err = with(&[("github_api_url", "ftp://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_GITHUB_API_URL"), "{err}");
     }
 
     #[test]

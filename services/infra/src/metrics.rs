@@ -18,6 +18,14 @@ pub const INGRESS_DELIVERIES: &str = "hooklog_ingress_deliveries_total";
 pub const WORKER_DELIVERIES: &str = "hooklog_worker_deliveries_total";
 /// Dead letters the worker recorded.
 pub const DEAD_LETTERS_RECORDED: &str = "hooklog_dead_letters_total";
+/// Syncs the syncer finished, by result (`completed`, `partial`, `failed`).
+pub const SYNCER_SYNCS: &str = "hooklog_syncer_syncs_total";
+/// Time from a sync's start to its stored result, by result.
+pub const SYNCER_SYNC_DURATION: &str = "hooklog_syncer_sync_duration_seconds";
+/// Blobs the syncer read from sources (only what changed is fetched).
+pub const SYNC_BLOBS_FETCHED: &str = "hooklog_syncer_blobs_fetched_total";
+/// Syncs the reconcile loop requested or re-ran, by why (`stale`, `retry`, `head_moved`).
+pub const RECONCILE_ACTIONS: &str = "hooklog_syncer_reconcile_actions_total";
 
 /// Buckets for request latencies: a stored delivery answers in milliseconds, a slow JetStream in
 /// seconds (GitHub gives up after 10 s).
@@ -77,6 +85,23 @@ fn describe() {
         "Deliveries the worker settled, by outcome (processed, ignored, dead_letter)."
     );
     metrics::describe_counter!(DEAD_LETTERS_RECORDED, "Dead letters the worker recorded.");
+    metrics::describe_counter!(
+        SYNCER_SYNCS,
+        "Syncs the syncer finished, by result (completed, partial, failed)."
+    );
+    metrics::describe_histogram!(
+        SYNCER_SYNC_DURATION,
+        metrics::Unit::Seconds,
+        "Time from a sync's start to its stored result, by result."
+    );
+    metrics::describe_counter!(
+        SYNC_BLOBS_FETCHED,
+        "Blobs the syncer read from sources (only what changed is fetched)."
+    );
+    metrics::describe_counter!(
+        RECONCILE_ACTIONS,
+        "Syncs the reconcile loop re-ran or requested, by reason (stale, retry, head_moved)."
+    );
 }
 
 #[cfg(test)]

@@ -7,13 +7,42 @@
 //!   parsed manifest or front matter (pure).
 //! - `store`: the `synced_files` snapshot and `sync_results`, written in one transaction.
 //! - `sync`: one sync, from tree to stored result.
+//! - `executor`: one requested sync through the target aggregate (start, run, report).
 //! - `consumer`: the durable consumer of `SyncRequested` on `HOOKLOG_EVENTS`, which reports
 //!   `SyncStarted`, `SyncCompleted` and `SyncFailed` through the target aggregate.
 //! - `reconcile`: the loop that re-runs syncs never started, catches heads that moved without a
 //!   push, and retries failed syncs with backoff.
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod consumer;
 pub mod discovery;
+pub mod executor;
 pub mod filters;
 pub mod plan;
+pub mod reconcile;
 pub mod source;
+pub mod store;
+pub mod sync;
+
+pub use config::{ReconcileConfig, SyncerConfig};
+pub use executor::{Executor, Settled};
+
+/// Runs the consumer and the reconcile loop until `shutdown`, letting the syncs in hand finish.
+pub async fn run(
+    config: SyncerConfig,
+    executor: Executor,
+    jetstream: async_nats::jetstream::Context,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<(), consumer::ConsumerError> {
+    let reconcile = tokio::spawn(reconcile::run(
+        config.reconcile.clone(),
+        executor.clone(),
+        shutdown.clone(),
+    ));
+    let consumed = consumer::run(config, executor, jetstream, shutdown).await;
+    if let Err(err) = reconcile.await {
+        tracing::error!(error = %err, "the reconcile loop panicked");
+    }
+    consumed
+}

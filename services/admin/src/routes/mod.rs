@@ -4,6 +4,7 @@
 pub mod deliveries;
 pub mod events;
 pub mod feed;
+pub mod files;
 pub mod instances;
 pub mod syncs;
 pub mod targets;
@@ -45,6 +46,9 @@ pub fn api() -> Router<AdminState> {
         )
         .route("/targets/{id}/sync", post(syncs::request))
         .route("/targets/{id}/syncs", get(syncs::list_for_target))
+        .route("/targets/{id}/files", get(files::list))
+        .route("/targets/{id}/file", get(files::get))
+        .route("/targets/{id}/discovery", get(files::discovery))
         .route("/syncs", get(syncs::list))
         .route("/syncs/{sync_id}", get(syncs::get))
         .route("/syncs/{sync_id}/retry", post(syncs::retry))

@@ -11,7 +11,7 @@ use hooklog_domain::connector_target::{
     ConnectorTarget, PathFilters, RemovalReason, TargetCommand, TargetError, TargetStatus,
 };
 use hooklog_domain::ids::{
-    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, SourceLocation, TargetId,
 };
 use hooklog_projections::query::{self, Page, TargetFilter, TargetView};
 use hooklog_worker::CommandError;

@@ -5,6 +5,7 @@ mod auth;
 mod commands;
 mod deliveries;
 mod feed;
+mod files;
 mod health;
 mod input;
 mod openapi;

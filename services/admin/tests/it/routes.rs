@@ -20,6 +20,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/admin/targets/{id}"),
     ("POST", "/v1/admin/targets/{id}/sync"),
     ("GET", "/v1/admin/targets/{id}/syncs"),
+    ("GET", "/v1/admin/targets/{id}/files"),
+    ("GET", "/v1/admin/targets/{id}/file"),
+    ("GET", "/v1/admin/targets/{id}/discovery"),
     ("GET", "/v1/admin/syncs"),
     ("GET", "/v1/admin/syncs/{sync_id}"),
     ("POST", "/v1/admin/syncs/{sync_id}/retry"),
@@ -44,8 +47,14 @@ pub fn concrete(template: &str) -> String {
     } else {
         template.replace("{id}", UNKNOWN_TARGET)
     };
-    path.replace("{sync_id}", "7d1f3a5e-9b2c-5e4d-8a6f-1c3e5a7b9d0f")
-        .replace("{delivery_id}", "no-such-delivery")
+    let path = path
+        .replace("{sync_id}", "7d1f3a5e-9b2c-5e4d-8a6f-1c3e5a7b9d0f")
+        .replace("{delivery_id}", "no-such-delivery");
+    // `/file` names the file in its query; without one it never reaches the target lookup.
+    match path.ends_with("/file") {
+        true => format!("{path}?path=README.md"),
+        false => path,
+    }
 }
 
 pub fn method(name: &str) -> Method {

@@ -80,11 +80,7 @@ pub trait RepoSource: Send + Sync {
         -> Result<Vec<TreeEntry>, SourceError>;
 
     /// The contents of `blob_shas`, in the same order; each one may fail on its own.
-    async fn blobs(
-        &self,
-        repo: &RepoRef,
-        blob_shas: &[String],
-    ) -> Vec<Result<Bytes, SourceError>>;
+    async fn blobs(&self, repo: &RepoRef, blob_shas: &[String]) -> Vec<Result<Bytes, SourceError>>;
 
     /// The commit `branch` points at now; `None` when the branch does not exist.
     async fn branch_head(

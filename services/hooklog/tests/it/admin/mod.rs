@@ -52,8 +52,17 @@ struct Settled {
     deliveries: u64,
 }
 
+/// Every role but the syncer: sync runs stay `queued`, so the read-side stories see exactly what
+/// the deliveries and commands caused (`sync.rs` runs the syncer).
+const READ_SIDE_ROLES: &str = "ingress,admin,worker,relay,projector";
+
 impl Stack {
     async fn start() -> Self {
+        Self::start_with(&["--role", READ_SIDE_ROLES], &[]).await
+    }
+
+    /// `hooklog serve args` with the stack's settings and `extra` ones.
+    async fn start_with(args: &[&str], extra: &[(&'static str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let nats = EmbeddedNats::start(&nats_server_bin(), &dir.path().join("nats"))
             .await
@@ -63,8 +72,9 @@ impl Stack {
             .unwrap();
         let (db_url, _) = fresh_database_url();
         let (ingress, admin) = (free_addr(), free_addr());
-        let env = Self::env_for(&nats.url(), &db_url, &ingress, &admin);
-        let mut served = Served::start(dir.path(), &[], &env);
+        let mut env = Self::env_for(&nats.url(), &db_url, &ingress, &admin);
+        env.extend_from_slice(extra);
+        let mut served = Served::start(dir.path(), args, &env);
         wait_ready(&admin, &mut served).await;
         // `serve` created and migrated the database; the pool only checks quiescence.
         let pool = PgPool::connect(&db_url).await.unwrap();
@@ -298,3 +308,4 @@ async fn track(stack: &Stack, installation: u64, branch: &str) -> (String, u64) 
 }
 
 mod stories;
+mod sync;

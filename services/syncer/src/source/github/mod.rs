@@ -1,0 +1,185 @@
+//! The GitHub App source: reads trees, blobs and branch heads through GitHub's REST API as an
+//! installation of the App.
+//!
+//! - `jwt`: the App JWT (RS256), signed with the App's private key.
+//! - `token`: installation tokens, exchanged with the JWT and cached per installation.
+//! - `http`: the one request helper: rate limits waited out, server and network errors retried.
+//! - `limits`: the rate-limit and backoff policy (pure).
+//! - `tree`, `blobs`: the git database endpoints; `path`: encoded API paths.
+//!
+//! The base URL is configurable for GitHub Enterprise Server and for tests (a fake GitHub).
+
+mod blobs;
+mod http;
+mod jwt;
+mod limits;
+mod path;
+mod token;
+mod tree;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use hooklog_domain::ids::{Branch, CommitSha, InstallationId};
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use self::http::{bearer, Answer, Http};
+use self::jwt::AppKey;
+use self::token::TokenCache;
+use super::{RepoRef, RepoSource, SourceError, TreeEntry};
+
+const NOT_CONFIGURED: &str = "the GitHub App is not configured: set HOOKLOG_GITHUB_APP_ID and \
+                              HOOKLOG_GITHUB_APP_PRIVATE_KEY (or HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE)";
+
+/// How to reach GitHub as the App.
+#[derive(Debug, Clone)]
+pub struct GithubAppConfig {
+    /// The REST API root: `https://api.github.com`, or `https://HOST/api/v3` on GitHub
+    /// Enterprise Server.
+    pub api_url: String,
+    /// The App's id. Without it (or the key) the source answers every call with a clear error.
+    pub app_id: Option<u64>,
+    /// The App's private key, PEM.
+    pub private_key: Option<SecretString>,
+    /// Blobs (and, on a truncated tree, subtrees) fetched at once.
+    pub blob_concurrency: usize,
+    /// Retries of a request that met a 5xx or a network error, before `Unavailable`.
+    pub retries: u32,
+    /// The longest a call waits out rate limits (in total) before answering `RateLimited`.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Default for GithubAppConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.github.com".to_owned(),
+            app_id: None,
+            private_key: None,
+            blob_concurrency: 8,
+            retries: 4,
+            max_rate_limit_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The `RepoSource` that reads repositories through the GitHub App.
+#[derive(Debug)]
+pub struct GithubApp {
+    http: Http,
+    /// `None` when the App id or key is not set.
+    app: Option<App>,
+    concurrency: usize,
+}
+
+#[derive(Debug)]
+struct App {
+    key: AppKey,
+    tokens: TokenCache,
+}
+
+impl GithubApp {
+    /// Checks the API URL and the key. An App without id or key is still built, so a server
+    /// that only reads git repositories starts; its GitHub calls fail with what to set.
+    pub fn new(config: GithubAppConfig) -> Result<Self, SourceError> {
+        let http = Http::new(&config.api_url, config.retries, config.max_rate_limit_wait)?;
+        let app = match (config.app_id, &config.private_key) {
+            (Some(app_id), Some(pem)) => Some(App {
+                key: AppKey::new(app_id, pem)?,
+                tokens: TokenCache::default(),
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            http,
+            app,
+            concurrency: config.blob_concurrency.max(1),
+        })
+    }
+
+    fn app(&self) -> Result<&App, SourceError> {
+        self.app
+            .as_ref()
+            .ok_or_else(|| SourceError::Invalid(NOT_CONFIGURED.to_owned()))
+    }
+
+    async fn token(&self, installation: InstallationId) -> Result<SecretString, SourceError> {
+        let app = self.app()?;
+        app.tokens
+            .get(installation, || {
+                token::exchange(&self.http, &app.key, installation)
+            })
+            .await
+    }
+
+    /// `GET path` as `installation`. A 401 means the cached token was revoked or expired early:
+    /// it is dropped and the call made once more with a new one.
+    async fn get(&self, installation: InstallationId, path: &str) -> Result<Answer, SourceError> {
+        let token = self.token(installation).await?;
+        let answer = self.http.send(Method::GET, path, &bearer(&token)?).await?;
+        if answer.status != StatusCode::UNAUTHORIZED {
+            return Ok(answer);
+        }
+        tracing::warn!(
+            installation = installation.0,
+            path = path.split('?').next().unwrap_or(path),
+            "GitHub refused the cached installation token; exchanging a new one"
+        );
+        self.app()?.tokens.forget(installation, &token).await;
+        let token = self.token(installation).await?;
+        self.http.send(Method::GET, path, &bearer(&token)?).await
+    }
+}
+
+#[async_trait]
+impl RepoSource for GithubApp {
+    #[tracing::instrument(skip_all, fields(repository = %repo.repository, commit = %commit))]
+    async fn tree(
+        &self,
+        repo: &RepoRef,
+        commit: &CommitSha,
+    ) -> Result<Vec<TreeEntry>, SourceError> {
+        self.fetch_tree(repo, commit).await
+    }
+
+    #[tracing::instrument(skip_all, fields(repository = %repo.repository, blobs = blob_shas.len()))]
+    async fn blobs(&self, repo: &RepoRef, blob_shas: &[String]) -> Vec<Result<Bytes, SourceError>> {
+        self.fetch_blobs(repo, blob_shas).await
+    }
+
+    #[tracing::instrument(skip_all, fields(repository = %repo.repository, branch = %branch))]
+    async fn branch_head(
+        &self,
+        repo: &RepoRef,
+        branch: &Branch,
+    ) -> Result<Option<CommitSha>, SourceError> {
+        #[derive(Deserialize)]
+        struct BranchAnswer {
+            commit: CommitRef,
+        }
+        #[derive(Deserialize)]
+        struct CommitRef {
+            sha: String,
+        }
+
+        let what = format!("branch {branch} of {}", repo.repository);
+        let path = format!(
+            "{}/branches/{}",
+            path::repo_path(repo)?,
+            path::segment(branch.as_str())
+        );
+        let answer = self.get(repo.installation_id, &path).await?;
+        match answer.status {
+            StatusCode::OK => {
+                let sha = answer.json::<BranchAnswer>(&what)?.commit.sha;
+                CommitSha::parse(&sha)
+                    .map(Some)
+                    .map_err(|err| SourceError::Invalid(format!("{what}: {err}")))
+            }
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(answer.error(&what)),
+        }
+    }
+}

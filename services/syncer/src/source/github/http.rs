@@ -1,0 +1,326 @@
+//! The one way the GitHub App source talks HTTP: a request helper that waits out rate limits (up
+//! to a bound), retries server and network errors with backoff, and hands every other answer back
+//! as a status and body for the caller to read. Logs name the method, path and status, never a
+//! header, token or body.
+
+use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::limits::{backoff, jitter, rate_limit_wait};
+use crate::source::SourceError;
+
+const USER_AGENT: &str = concat!("hooklog/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Between two reads of a body; a stalled connection fails here and is retried.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// A whole request, body included: a 100 MB blob over a slow link still fits.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// GitHub's `message` is quoted in errors up to this many characters.
+const MESSAGE_CHARS: usize = 200;
+
+/// An HTTP client bound to one GitHub API base URL, with the retry policy of the source.
+#[derive(Debug)]
+pub(super) struct Http {
+    client: reqwest::Client,
+    base: String,
+    retries: u32,
+    max_rate_limit_wait: Duration,
+}
+
+/// An answer that is neither a rate limit nor a server error: the caller decides what it means.
+#[derive(Debug)]
+pub(super) struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Http {
+    pub(super) fn new(
+        api_url: &str,
+        retries: u32,
+        max_rate_limit_wait: Duration,
+    ) -> Result<Self, SourceError> {
+        let base = api_url.trim_end_matches('/');
+        let parsed = reqwest::Url::parse(base).map_err(|_| bad_url(api_url))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(bad_url(api_url));
+        }
+        // reqwest is built without a crypto provider; the process gets ring's, once. Another
+        // component may have installed one already, which is just as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|err| {
+                SourceError::Invalid(format!(
+                    "the GitHub HTTP client could not be built: {}",
+                    chain(&err)
+                ))
+            })?;
+        Ok(Self {
+            client,
+            base: base.to_owned(),
+            retries,
+            max_rate_limit_wait,
+        })
+    }
+
+    /// Sends `method path` (path from the API root, starting with `/`) with `authorization`.
+    /// Rate limits are waited out while the total wait stays within `max_rate_limit_wait`; 5xx
+    /// and network errors are retried `retries` times. Any other answer is returned as is.
+    pub(super) async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &HeaderValue,
+    ) -> Result<Answer, SourceError> {
+        let url = format!("{}{path}", self.base);
+        let shown = path.split('?').next().unwrap_or(path);
+        let mut retry = 0u32;
+        let mut waited = Duration::ZERO;
+        loop {
+            let attempt = retry + 1;
+            let (status, failure) = match self.once(method.clone(), &url, authorization).await {
+                Err(err) => (
+                    None,
+                    format!("GitHub did not answer: {}", chain(&err.without_url())),
+                ),
+                Ok((answer, _)) if answer.status.is_server_error() => (
+                    Some(answer.status.as_u16()),
+                    format!("GitHub answered {}", answer.status),
+                ),
+                Ok((answer, headers)) => {
+                    let Some(wait) = answer.rate_limit_wait(&headers) else {
+                        return Ok(answer);
+                    };
+                    if waited + wait > self.max_rate_limit_wait {
+                        return Err(SourceError::RateLimited {
+                            message: format!(
+                                "GitHub asks to wait {}s before {method} {shown}, over the {}s \
+                                 the syncer waits",
+                                wait.as_secs(),
+                                self.max_rate_limit_wait.as_secs()
+                            ),
+                            retry_after: Some(wait),
+                        });
+                    }
+                    tracing::warn!(
+                        %method,
+                        path = shown,
+                        status = answer.status.as_u16(),
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "GitHub rate limit; waiting before trying again"
+                    );
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    continue;
+                }
+            };
+            if retry >= self.retries {
+                return Err(SourceError::Unavailable(format!(
+                    "{method} {shown} after {attempt} attempts: {failure}"
+                )));
+            }
+            let pause = backoff(retry, jitter());
+            tracing::warn!(
+                %method,
+                path = shown,
+                status,
+                attempt,
+                error = %failure,
+                backoff_ms = pause.as_millis() as u64,
+                "GitHub request failed; retrying"
+            );
+            tokio::time::sleep(pause).await;
+            retry += 1;
+        }
+    }
+
+    /// One request, body read in full (a body cut short is a network error, retried).
+    async fn once(
+        &self,
+        method: Method,
+        url: &str,
+        authorization: &HeaderValue,
+    ) -> Result<(Answer, HeaderMap), reqwest::Error> {
+        let response = self
+            .client
+            .request(method, url)
+            .header(AUTHORIZATION, authorization.clone())
+            .send()
+            .await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?;
+        Ok((Answer { status, body }, headers))
+    }
+}
+
+impl Answer {
+    /// The wait GitHub asks for when this answer is a rate limit.
+    fn rate_limit_wait(&self, headers: &HeaderMap) -> Option<Duration> {
+        let message = match self.status {
+            StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS => self.message(),
+            _ => return None,
+        };
+        rate_limit_wait(self.status, headers, &message, SystemTime::now())
+    }
+
+    /// The body as `T`. Parse errors say where, never what: a body may hold a token.
+    pub(super) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, SourceError> {
+        serde_json::from_slice(&self.body).map_err(|err| {
+            SourceError::Invalid(format!(
+                "GitHub's answer to {what} is not the JSON expected ({:?} error at line {}, \
+                 column {})",
+                err.classify(),
+                err.line(),
+                err.column()
+            ))
+        })
+    }
+
+    /// GitHub's `message`, shortened and on one line; empty when there is none.
+    pub(super) fn message(&self) -> String {
+        #[derive(Deserialize)]
+        struct Body {
+            message: Option<String>,
+        }
+        serde_json::from_slice::<Body>(&self.body)
+            .ok()
+            .and_then(|body| body.message)
+            .map(|m| {
+                m.chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(MESSAGE_CHARS)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// `404 Not Found: Branch not found`, or just the status when GitHub gave no message.
+    pub(super) fn describe(&self) -> String {
+        match self.message() {
+            m if m.is_empty() => self.status.to_string(),
+            m => format!("{}: {m}", self.status),
+        }
+    }
+
+    /// The usual meaning of an unexpected status for a call about `what`.
+    pub(super) fn error(&self, what: &str) -> SourceError {
+        let desc = self.describe();
+        match self.status {
+            StatusCode::UNAUTHORIZED => SourceError::Auth(format!(
+                "GitHub refused the credentials for {what} ({desc})"
+            )),
+            StatusCode::FORBIDDEN => SourceError::Auth(format!(
+                "GitHub forbade {what} ({desc}); check the App's permissions and the \
+                 installation's repositories"
+            )),
+            StatusCode::NOT_FOUND => SourceError::NotFound(format!("{what} ({desc})")),
+            _ => SourceError::Invalid(format!("GitHub answered {desc} to {what}")),
+        }
+    }
+}
+
+/// An `Authorization: Bearer` value, marked sensitive so no `Debug` of a request shows it.
+pub(super) fn bearer(secret: &SecretString) -> Result<HeaderValue, SourceError> {
+    let mut value =
+        HeaderValue::from_str(&format!("Bearer {}", secret.expose_secret())).map_err(|_| {
+            SourceError::Invalid("a GitHub credential is not a valid header value".to_owned())
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn bad_url(api_url: &str) -> SourceError {
+    SourceError::Invalid(format!(
+        "the GitHub API URL {api_url:?} is not an http(s) URL"
+    ))
+}
+
+/// An error and its sources, `outer: inner: innermost`.
+fn chain(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_the_source_errors_they_mean() {
+        let forbidden = answer(
+            403,
+            r#"{"message":"Resource not accessible by integration"}"#,
+        );
+        assert!(matches!(forbidden.error("x"), SourceError::Auth(_)));
+        assert!(matches!(answer(401, "{}").error("x"), SourceError::Auth(_)));
+        assert!(matches!(
+            answer(404, "").error("x"),
+            SourceError::NotFound(_)
+        ));
+        let other = answer(400, r#"{"message":"Problems parsing JSON"}"#).error("x");
+        assert_eq!(
+            other,
+            SourceError::Invalid(
+                "GitHub answered 400 Bad Request: Problems parsing JSON to x".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_body_that_does_not_parse_is_invalid_without_quoting_it() {
+        let err = answer(201, r#"{"token": 12345678}"#)
+            .json::<std::collections::HashMap<String, String>>("the exchange")
+            .unwrap_err();
+        assert!(!err.to_string().contains("12345678"), "{err}");
+    }
+
+    #[test]
+    fn a_bearer_header_is_marked_sensitive() {
+        let value = bearer(&SecretString::from("ghs_secret")).unwrap();
+        assert!(value.is_sensitive());
+        assert!(!format!("{value:?}").contains("ghs_secret"));
+    }
+
+    #[test]
+    fn an_api_url_that_is_not_http_is_refused() {
+        assert!(Http::new("ftp://example.com", 0, Duration::ZERO).is_err());
+        assert!(Http::new("not a url", 0, Duration::ZERO).is_err());
+    }
+}
