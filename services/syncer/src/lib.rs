@@ -12,6 +12,8 @@
 //!   `SyncStarted`, `SyncCompleted` and `SyncFailed` through the target aggregate.
 //! - `reconcile`: the loop that re-runs syncs never started, catches heads that moved without a
 //!   push, and retries failed syncs with backoff.
+//! - `testing` (feature `testing`): a fake GitHub and test git repositories, for hooklog's own
+//!   tests and benchmarks.
 #![forbid(unsafe_code)]
 
 pub mod config;
@@ -24,6 +26,8 @@ pub mod reconcile;
 pub mod source;
 pub mod store;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use config::{ReconcileConfig, SyncerConfig};
 pub use executor::{Executor, Settled};

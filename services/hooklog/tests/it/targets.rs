@@ -80,6 +80,16 @@ fn a_tracked_branch_is_listed_and_untracking_it_removes_it() {
 }
 
 #[test]
+fn a_branch_tracked_with_a_git_source_lists_it() {
+    let cli = Cli::new();
+    let mut track = TRACK.to_vec();
+    track.extend(["--source", "/srv/git/docs.git"]);
+    assert_eq!(cli.json_lines(&track)[0]["status"], "tracked");
+    let listed = cli.json_lines(&["list"]);
+    assert_eq!(listed[0]["source"], "/srv/git/docs.git");
+}
+
+#[test]
 fn bad_arguments_are_refused_with_the_flag_they_concern() {
     let cli = Cli::new();
     let mut bad_repo = TRACK;
@@ -96,6 +106,14 @@ fn bad_arguments_are_refused_with_the_flag_they_concern() {
     bad_branch[8] = "refs/heads/main";
     let stderr = text(&cli.run(&bad_branch).stderr);
     assert!(stderr.contains("--branch"), "{stderr}");
+
+    let mut bad_source = TRACK.to_vec();
+    bad_source.extend(["--source", "ext::sh -c touch% /tmp/owned"]);
+    let stderr = text(&cli.run(&bad_source).stderr);
+    assert!(
+        stderr.contains("--source") && stderr.contains("not a git repository path or URL"),
+        "{stderr}"
+    );
 
     let stderr = text(&cli.run(&["untrack", "--target", "not-a-uuid"]).stderr);
     assert!(

@@ -12,9 +12,9 @@ use hooklog_syncer::config::ReconcileConfig;
 use hooklog_syncer::reconcile;
 use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
 use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, TreeEntry};
+use hooklog_syncer::testing::TestRepo;
 use hooklog_syncer::SyncerConfig;
 
-use crate::repo::TestRepo;
 use crate::support::{Harness, ZERO};
 
 fn unconfigured_github() -> Arc<dyn RepoSource> {

@@ -1,33 +1,31 @@
 //! The `GithubApp` source against the fake GitHub over real HTTP, serving a real git repository:
-//! App JWT and installation tokens, trees and blobs byte for byte, rate limits, retries, the
-//! truncated-tree walk, and the errors a sync reports.
+//! App JWT and installation tokens, trees and blobs byte for byte, branch heads, and the auth and
+//! configuration errors a sync reports. `World` and the helpers here are shared with
+//! `github_faults`.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hooklog_domain::ids::{Branch, CommitSha, InstallationId, RepositoryId, RepositoryName};
 use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
 use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, TreeEntry};
+use hooklog_syncer::testing::{FakeGithub, TestRepo, APP_ID, PUBLIC_KEY};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::SecretString;
 
-use crate::fake_github::{FakeGithub, Fault, APP_ID, PUBLIC_KEY};
-use crate::repo::TestRepo;
-
 /// A repository with nested directories, a binary file, an executable and a symlink, committed,
 /// and the fake GitHub serving it.
-struct World {
-    repo: TestRepo,
-    commit: CommitSha,
+pub struct World {
+    pub repo: TestRepo,
+    pub commit: CommitSha,
     /// Path to the bytes git stores for it.
-    files: BTreeMap<String, Vec<u8>>,
-    fake: FakeGithub,
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub fake: FakeGithub,
 }
 
 impl World {
-    async fn new() -> Self {
+    pub async fn new() -> Self {
         let repo = TestRepo::new();
         let binary: Vec<u8> = (0..=255u8).rev().cycle().take(1500).collect();
         let mut files = BTreeMap::new();
@@ -68,16 +66,16 @@ impl World {
         }
     }
 
-    fn config(&self) -> GithubAppConfig {
+    pub fn config(&self) -> GithubAppConfig {
         self.fake.app_config()
     }
 
-    fn app(&self) -> GithubApp {
+    pub fn app(&self) -> GithubApp {
         self.fake.app()
     }
 
     /// Git's own listing of the commit's files, in path order.
-    fn git_listing(&self) -> Vec<TreeEntry> {
+    pub fn git_listing(&self) -> Vec<TreeEntry> {
         let out = self
             .repo
             .git(&["ls-tree", "-r", "-l", "-z", self.commit.as_str()]);
@@ -100,7 +98,7 @@ impl World {
     }
 }
 
-fn repo_ref() -> RepoRef {
+pub fn repo_ref() -> RepoRef {
     RepoRef {
         installation_id: InstallationId(7),
         repository_id: RepositoryId(99),
@@ -109,11 +107,11 @@ fn repo_ref() -> RepoRef {
     }
 }
 
-fn shas(entries: &[TreeEntry]) -> Vec<String> {
+pub fn shas(entries: &[TreeEntry]) -> Vec<String> {
     entries.iter().map(|e| e.blob_sha.clone()).collect()
 }
 
-fn unwrap_all(blobs: Vec<Result<Bytes, SourceError>>) -> Vec<Bytes> {
+pub fn unwrap_all(blobs: Vec<Result<Bytes, SourceError>>) -> Vec<Bytes> {
     blobs.into_iter().map(|b| b.expect("a blob")).collect()
 }
 
@@ -263,129 +261,6 @@ async fn a_branch_head_is_read_and_a_missing_branch_is_none() {
         .branch_head(&repo_ref(), &branch("no-such-branch"))
         .await;
     assert_eq!(gone.unwrap(), None);
-}
-
-#[tokio::test]
-async fn a_403_rate_limit_with_a_reset_1_s_ahead_is_waited_out_and_the_call_succeeds() {
-    let world = World::new().await;
-    let app = world.app();
-    world
-        .fake
-        .fail_next("/git/trees/", Fault::RateLimit403 { reset_in_secs: 1 }, 1);
-
-    let started = Instant::now();
-    let tree = app.tree(&repo_ref(), &world.commit).await.expect("a tree");
-
-    assert_eq!(tree, world.git_listing());
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn a_429_with_retry_after_is_waited_out_and_the_call_succeeds() {
-    let world = World::new().await;
-    let app = world.app();
-    let listing = world.git_listing();
-    world.fake.fail_next(
-        "/git/blobs/",
-        Fault::TooMany429 {
-            retry_after_secs: 1,
-        },
-        1,
-    );
-
-    let started = Instant::now();
-    let blobs = unwrap_all(app.blobs(&repo_ref(), &shas(&listing)).await);
-
-    assert_eq!(blobs.len(), listing.len());
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-}
-
-#[tokio::test]
-async fn a_rate_limit_longer_than_the_wait_allowed_is_rate_limited_and_retryable() {
-    let world = World::new().await;
-    let app = world.app();
-    world
-        .fake
-        .fail_next("/git/trees/", Fault::RateLimit403 { reset_in_secs: 600 }, 1);
-
-    let started = Instant::now();
-    let err = app.tree(&repo_ref(), &world.commit).await.unwrap_err();
-
-    let SourceError::RateLimited { retry_after, .. } = &err else {
-        panic!("expected RateLimited, got {err:?}");
-    };
-    assert!(retry_after.unwrap() > Duration::from_secs(500), "{err:?}");
-    assert!(err.is_retryable());
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "it does not wait"
-    );
-}
-
-#[tokio::test]
-async fn a_502_twice_is_retried_and_the_call_succeeds() {
-    let world = World::new().await;
-    let app = world.app();
-    world.fake.fail_next("/branches/", Fault::BadGateway, 2);
-
-    let head = app
-        .branch_head(&repo_ref(), &Branch::parse("main").unwrap())
-        .await;
-
-    assert_eq!(head.unwrap(), Some(world.commit.clone()));
-}
-
-#[tokio::test]
-async fn a_502_that_outlasts_the_retries_is_unavailable_and_retryable() {
-    let world = World::new().await;
-    let app = GithubApp::new(GithubAppConfig {
-        retries: 1,
-        ..world.config()
-    })
-    .unwrap();
-    world.fake.fail_next("/git/trees/", Fault::BadGateway, 10);
-
-    let err = app.tree(&repo_ref(), &world.commit).await.unwrap_err();
-
-    assert!(matches!(err, SourceError::Unavailable(_)), "{err:?}");
-    assert!(err.is_retryable());
-    assert!(err.to_string().contains("502"), "{err}");
-}
-
-#[tokio::test]
-async fn a_truncated_tree_is_completed_by_the_walk_and_equals_the_full_listing() {
-    let world = World::new().await;
-    let app = world.app();
-    world.fake.set_truncated(true);
-
-    let tree = app.tree(&repo_ref(), &world.commit).await.expect("a tree");
-
-    assert_eq!(tree, world.git_listing());
-    assert!(
-        world.fake.tree_fetches() > 2,
-        "the walk listed each directory"
-    );
-}
-
-#[tokio::test]
-async fn an_unknown_commit_is_not_found_and_not_retryable() {
-    let world = World::new().await;
-    let app = world.app();
-    let unknown = CommitSha::parse(&"d".repeat(40)).unwrap();
-
-    let err = app.tree(&repo_ref(), &unknown).await.unwrap_err();
-
-    assert!(matches!(err, SourceError::NotFound(_)), "{err:?}");
-    assert!(!err.is_retryable());
-    assert!(err.to_string().contains(unknown.as_str()), "{err}");
 }
 
 #[tokio::test]

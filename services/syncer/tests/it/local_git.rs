@@ -9,8 +9,7 @@ use hooklog_domain::ids::{
 };
 use hooklog_syncer::source::local::LocalGit;
 use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, TreeEntry};
-
-use crate::repo::TestRepo;
+use hooklog_syncer::testing::TestRepo;
 
 fn repo_ref(source: &str) -> RepoRef {
     RepoRef {

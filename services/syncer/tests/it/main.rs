@@ -2,9 +2,8 @@
 //! PostgreSQL.
 
 mod consumer;
-mod fake_github;
 mod github;
+mod github_faults;
 mod local_git;
-mod repo;
 mod support;
 mod sync;

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use hooklog_domain::connector_target::SyncStatus;
 use hooklog_domain::ids::TargetId;
 use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
+use hooklog_syncer::testing::{FakeGithub, Fault, TestRepo};
 use hooklog_syncer::{Executor, Settled};
 
-use crate::fake_github::FakeGithub;
-use crate::repo::TestRepo;
 use crate::support::{Harness, ZERO};
 
 const MARKETPLACE: &str = r#"{"name": "tools", "owner": {"name": "octo"},
@@ -236,4 +235,82 @@ async fn a_sync_interrupted_after_its_commit_is_reported_once_with_its_first_fig
         (1, 1),
         "{types:?}"
     );
+}
+
+#[tokio::test]
+async fn a_sync_survives_a_rate_limit_a_bad_gateway_and_a_truncated_tree_from_github() {
+    let h = Harness::start().await;
+    let repo = TestRepo::new();
+    repo.write(".claude-plugin/marketplace.json", MARKETPLACE)
+        .write("plugins/hello/.claude-plugin/plugin.json", PLUGIN)
+        .write("plugins/hello/skills/greet/SKILL.md", SKILL)
+        .write("plugins/hello/skills/greet/assets/icon.bin", BINARY);
+    repo.commit("first");
+    let github = FakeGithub::start_for(&repo).await;
+    github.set_truncated(true);
+    github.fail_next("/git/trees/", Fault::BadGateway, 1);
+    github.fail_next("/git/blobs/", Fault::RateLimit403 { reset_in_secs: 1 }, 1);
+    github.fail_next("/git/blobs/", Fault::BadGateway, 2);
+    let target = h.track(None).await;
+    let executor = h.executor(h.sources(Arc::new(github.app())));
+    assert_eq!(
+        sync_push(&h, &executor, target, ZERO, &repo).await,
+        [4, 0, 0, 0]
+    );
+    let stored: Vec<u8> = sqlx::query_scalar(
+        "SELECT content FROM synced_files WHERE target_id = $1 AND path LIKE '%icon.bin'",
+    )
+    .bind(target.0)
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, BINARY);
+}
+
+#[tokio::test]
+async fn files_that_cannot_be_taken_make_a_partial_sync_that_lists_each_with_its_reason() {
+    let h = Harness::start().await;
+    let repo = TestRepo::new();
+    repo.write("ok.md", "fine\n")
+        .write("skills/bad/SKILL.md", "no front matter\n")
+        .write("agents/latin1.md", [0x2d, 0x2d, 0x2d, 0x0a, 0xe9, 0x0a])
+        .write("big.bin", vec![7u8; 2 * 1024 * 1024]);
+    repo.commit("first");
+    let target = h.track(Some(&repo.path().display().to_string())).await;
+    let unused = Arc::new(GithubApp::new(GithubAppConfig::default()).unwrap());
+    let executor = h.executor(h.sources(unused));
+    let sync = h.push(target, ZERO, &repo.head()).await.unwrap();
+    let Settled::Completed(result) = executor.execute(target, sync, "test").await.unwrap() else {
+        panic!("the sync should complete");
+    };
+    assert_eq!(result.status, SyncStatus::Partial);
+    assert_eq!(
+        [
+            result.created,
+            result.updated,
+            result.deleted,
+            result.skipped
+        ],
+        [1, 0, 0, 0]
+    );
+    let failed: Vec<(&str, &str)> = result
+        .failures
+        .iter()
+        .map(|f| (f.path.as_str(), f.reason.as_str()))
+        .collect();
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(failed[0].0, "agents/latin1.md");
+    assert!(failed[0].1.contains("UTF-8"), "{failed:?}");
+    assert_eq!(failed[1].0, "big.bin");
+    assert!(failed[1].1.contains("too large"), "{failed:?}");
+    assert_eq!(failed[2].0, "skills/bad/SKILL.md");
+    assert!(failed[2].1.contains("front matter"), "{failed:?}");
+    // Failed files are not materialized: only ok.md is there.
+    assert_eq!(
+        h.live_files(target).await.len(),
+        1,
+        "{:?}",
+        h.live_files(target).await
+    );
+    h.until_run(sync, "partial").await;
 }

@@ -52,9 +52,6 @@ impl Http {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(bad_url(api_url));
         }
-        // reqwest is built without a crypto provider; the process gets ring's, once. Another
-        // component may have installed one already, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut headers = HeaderMap::new();
         headers.insert(
             ACCEPT,

@@ -70,6 +70,12 @@ impl TestRepo {
     }
 }
 
+impl Default for TestRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Runs git in `dir` and returns its standard output; panics when git fails.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

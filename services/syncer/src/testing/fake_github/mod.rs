@@ -3,34 +3,34 @@
 //! real git repository read with the `git` command. It verifies App JWTs with the App's public
 //! key, issues installation tokens and requires them, records what it was asked, and fails on
 //! demand (rate limits, bad gateways, truncated trees).
+//!
+//! This module owns the fake's state, its armed faults, its counters and start-up; `routes` holds
+//! the endpoint handlers.
+
+mod routes;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use axum::Router;
+use jsonwebtoken::DecodingKey;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
-use crate::repo::TestRepo;
+use self::routes::{access_tokens, blob, branch, message, not_found, tree};
+use super::TestRepo;
+use crate::source::github::{GithubApp, GithubAppConfig};
 
 /// The App the fake knows by default: its id and the throwaway key pair in `tests/fixtures`.
 pub const APP_ID: u64 = 4242;
-pub const PRIVATE_KEY: &str = include_str!("../fixtures/test-app-key.pem");
-pub const PUBLIC_KEY: &str = include_str!("../fixtures/test-app-key.pub.pem");
+pub const PRIVATE_KEY: &str = include_str!("../../../tests/fixtures/test-app-key.pem");
+pub const PUBLIC_KEY: &str = include_str!("../../../tests/fixtures/test-app-key.pub.pem");
 
 /// A failure the fake answers instead of the real thing.
 #[derive(Debug, Clone, Copy)]
@@ -270,210 +270,4 @@ fn fault_response(fault: Fault) -> Response {
         }
         Fault::BadGateway => message(StatusCode::BAD_GATEWAY, "Server Error"),
     }
-}
-
-#[derive(Deserialize)]
-struct AppClaims {
-    iat: i64,
-    exp: i64,
-}
-
-/// `POST /app/installations/{installation}/access_tokens`: a verified App JWT buys a token.
-async fn access_tokens(
-    State(shared): State<Arc<Shared>>,
-    Path(installation): Path<u64>,
-    headers: HeaderMap,
-) -> Response {
-    let jwt = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[shared.app_id.to_string()]);
-    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
-    let verified = jwt.and_then(|jwt| {
-        jsonwebtoken::decode::<AppClaims>(jwt, &shared.key, &validation)
-            .ok()
-            .map(|data| (jwt, data.claims))
-    });
-    let Some((jwt, claims)) = verified else {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            "A JSON web token could not be decoded",
-        );
-    };
-    if claims.exp - claims.iat > 600 {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            "'Expiration time' claim ('exp') is too far in the future",
-        );
-    }
-    let token = {
-        let mut record = shared.record();
-        record.exchanges += 1;
-        record.issued += 1;
-        record.verified_jwts.push(jwt.to_owned());
-        let token = format!("ghs_fake{installation}x{}", record.issued);
-        record.tokens.insert(token.clone());
-        token
-    };
-    let expires_at = (OffsetDateTime::now_utc() + time::Duration::hours(1))
-        .replace_nanosecond(0)
-        .expect("whole seconds")
-        .format(&Rfc3339)
-        .expect("RFC 3339");
-    let body = json!({
-        "token": token,
-        "expires_at": expires_at,
-        "permissions": { "contents": "read", "metadata": "read" },
-        "repository_selection": "all",
-    });
-    (StatusCode::CREATED, Json(body)).into_response()
-}
-
-#[derive(Deserialize)]
-struct TreeQuery {
-    recursive: Option<String>,
-}
-
-/// `GET /repos/{owner}/{repo}/git/trees/{sha}[?recursive=1]`, of a commit or a tree.
-async fn tree(
-    State(shared): State<Arc<Shared>>,
-    Path((owner, repo, sha)): Path<(String, String, String)>,
-    Query(query): Query<TreeQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
-    let Some(tree_sha) = resolve(&shared, &sha, "tree").await else {
-        return not_found("Not Found");
-    };
-    // GitHub recurses for any value of `recursive`.
-    let recursive = query.recursive.is_some();
-    let truncated = {
-        let mut record = shared.record();
-        record.tree_fetches += 1;
-        recursive && record.truncated
-    };
-    let args: &[&str] = if recursive && !truncated {
-        &["ls-tree", "-r", "-t", "-l", "-z", &tree_sha]
-    } else {
-        &["ls-tree", "-l", "-z", &tree_sha]
-    };
-    let listing = shared.git(args).await.expect("ls-tree of a resolved tree");
-    let api = format!("{}/repos/{owner}/{repo}/git", shared.url);
-    let entries: Vec<Value> = String::from_utf8(listing)
-        .expect("UTF-8 paths")
-        .split_terminator('\0')
-        .map(|record| {
-            let (meta, path) = record.split_once('\t').expect("a tab before the path");
-            let fields: Vec<&str> = meta.split_whitespace().collect();
-            let (mode, kind, sha, size) = (fields[0], fields[1], fields[2], fields[3]);
-            let mut entry = json!({ "path": path, "mode": mode, "type": kind, "sha": sha });
-            match kind {
-                "blob" => {
-                    entry["size"] = json!(size.parse::<u64>().expect("a blob size"));
-                    entry["url"] = json!(format!("{api}/blobs/{sha}"));
-                }
-                "tree" => entry["url"] = json!(format!("{api}/trees/{sha}")),
-                _ => {}
-            }
-            entry
-        })
-        .collect();
-    Json(json!({
-        "sha": tree_sha,
-        "url": format!("{api}/trees/{tree_sha}"),
-        "tree": entries,
-        "truncated": truncated,
-    }))
-    .into_response()
-}
-
-/// `GET /repos/{owner}/{repo}/git/blobs/{sha}`: base64 wrapped at 60 characters, like GitHub.
-async fn blob(
-    State(shared): State<Arc<Shared>>,
-    Path((owner, repo, sha)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
-    *shared.record().blob_fetches.entry(sha.clone()).or_default() += 1;
-    if resolve(&shared, &sha, "blob").await.as_deref() != Some(sha.as_str()) {
-        return not_found("Not Found");
-    }
-    let bytes = shared
-        .git(&["cat-file", "blob", &sha])
-        .await
-        .expect("a blob");
-    let encoded = STANDARD.encode(&bytes);
-    let mut content = String::with_capacity(encoded.len() + encoded.len() / 60 + 1);
-    for line in encoded.as_bytes().chunks(60) {
-        content.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        content.push('\n');
-    }
-    Json(json!({
-        "sha": sha,
-        "node_id": format!("B_{sha}"),
-        "size": bytes.len(),
-        "url": format!("{}/repos/{owner}/{repo}/git/blobs/{sha}", shared.url),
-        "content": content,
-        "encoding": "base64",
-    }))
-    .into_response()
-}
-
-/// `GET /repos/{owner}/{repo}/branches/{branch}`.
-async fn branch(
-    State(shared): State<Arc<Shared>>,
-    Path((owner, repo, branch)): Path<(String, String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    if !shared.authorized(&headers) {
-        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
-    let reference = format!("refs/heads/{branch}^{{commit}}");
-    let Some(out) = shared
-        .git(&["rev-parse", "--verify", "--quiet", &reference])
-        .await
-    else {
-        return not_found("Branch not found");
-    };
-    let sha = String::from_utf8(out).expect("hex").trim().to_owned();
-    Json(json!({
-        "name": branch,
-        "commit": {
-            "sha": sha,
-            "url": format!("{}/repos/{owner}/{repo}/commits/{sha}", shared.url),
-        },
-        "protected": false,
-    }))
-    .into_response()
-}
-
-/// The full SHA of `sha` peeled to `kind`, when `sha` is hex and names one.
-async fn resolve(shared: &Shared, sha: &str, kind: &str) -> Option<String> {
-    if sha.is_empty() || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let peeled = format!("{sha}^{{{kind}}}");
-    let out = shared
-        .git(&["rev-parse", "--verify", "--quiet", &peeled])
-        .await?;
-    Some(String::from_utf8(out).ok()?.trim().to_owned())
-}
-
-fn not_found(text: &str) -> Response {
-    message(StatusCode::NOT_FOUND, text)
-}
-
-fn message(status: StatusCode, text: &str) -> Response {
-    let body = json!({
-        "message": text,
-        "documentation_url": "https://docs.github.com/rest",
-        "status": status.as_u16().to_string(),
-    });
-    (status, Json(body)).into_response()
 }

@@ -1,0 +1,10 @@
+//! Helpers for hooklog's own tests and benchmarks, behind the `testing` feature: real git
+//! repositories built with the `git` command (`TestRepo`), and a fake GitHub over real HTTP
+//! that serves one (`FakeGithub`). Nothing here fakes anything but GitHub's HTTP edge: the
+//! repositories, git, NATS and PostgreSQL the tests use are real.
+
+mod fake_github;
+mod repo;
+
+pub use fake_github::{FakeGithub, Fault, APP_ID, PRIVATE_KEY, PUBLIC_KEY};
+pub use repo::{git, TestRepo};
