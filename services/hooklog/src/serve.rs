@@ -157,7 +157,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
         let executor = Executor::new(bus, sources, config.limits.clone());
         let syncer = hooklog_syncer::run(config, executor, js.clone(), shutdown.clone());
-        tasks.spawn(async move { Ok(syncer.await?) });
+        tasks.spawn(async move {
+            syncer.await;
+            Ok(())
+        });
     }
     tracing::info!(roles = ?roles, "hooklog serving");
 

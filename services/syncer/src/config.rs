@@ -94,12 +94,11 @@ impl SyncerConfig {
     }
 
     pub(crate) fn retry_delay(&self, attempts: i64) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(u32::MAX)
-            .min(16);
-        self.retry_delay
-            .saturating_mul(1 << doublings)
-            .min(Duration::from_secs(30))
+        hooklog_infra::nats::durable::retry_delay(
+            self.retry_delay,
+            attempts,
+            Duration::from_secs(30),
+        )
     }
 }
 

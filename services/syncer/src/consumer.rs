@@ -4,25 +4,17 @@
 //! not handed to another syncer; a crash leaves it unacked, and JetStream hands it out again
 //! after `ack_wait` (the executor then finishes it and reports it once).
 
-use std::time::Duration;
-
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind, Message};
-use futures::StreamExt;
 use hooklog_domain::connector_target::TargetEvent;
 use hooklog_domain::ids::TargetId;
 use hooklog_domain::metadata::keys;
+use hooklog_infra::nats::durable;
 use hooklog_infra::streams::{event_headers, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SyncerConfig;
 use crate::executor::{Executor, Settled};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumerError {
-    #[error("cannot create the syncer's consumer on {EVENTS_STREAM}: {0}")]
-    Consumer(String),
-}
 
 fn consumer_config(config: &SyncerConfig) -> pull::Config {
     pull::Config {
@@ -45,47 +37,17 @@ pub async fn run(
     executor: Executor,
     jetstream: jetstream::Context,
     shutdown: CancellationToken,
-) -> Result<(), ConsumerError> {
-    while !shutdown.is_cancelled() {
-        let messages = match messages(&config, &jetstream).await {
-            Ok(messages) => messages,
-            Err(err) => {
-                tracing::warn!(error = %err, "syncer cannot consume yet; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        tracing::info!(consumer = %config.durable_name, "syncer consuming sync requests");
-        messages
-            .take_until(shutdown.cancelled())
-            .for_each_concurrent(config.concurrency, |message| async {
-                match message {
-                    Ok(message) => handle(&config, &executor, message).await,
-                    Err(err) => tracing::warn!(error = %err, "syncer pull failed"),
-                }
-            })
-            .await;
-    }
+) {
+    durable::consume(
+        &jetstream,
+        EVENTS_STREAM,
+        consumer_config(&config),
+        config.concurrency,
+        shutdown,
+        |message| handle(&config, &executor, message),
+    )
+    .await;
     tracing::info!("syncer stopped");
-    Ok(())
-}
-
-async fn messages(
-    config: &SyncerConfig,
-    jetstream: &jetstream::Context,
-) -> Result<pull::Stream, ConsumerError> {
-    let error = |err: &dyn std::fmt::Display| ConsumerError::Consumer(err.to_string());
-    let stream = jetstream
-        .get_stream(EVENTS_STREAM)
-        .await
-        .map_err(|e| error(&e))?;
-    let consumer = stream
-        .get_or_create_consumer(&config.durable_name, consumer_config(config))
-        .await
-        .map_err(|e| error(&e))?;
-    consumer.messages().await.map_err(|e| error(&e))
 }
 
 #[tracing::instrument(skip_all, fields(stream_seq))]

@@ -38,15 +38,14 @@ pub async fn run(
     executor: Executor,
     jetstream: async_nats::jetstream::Context,
     shutdown: tokio_util::sync::CancellationToken,
-) -> Result<(), consumer::ConsumerError> {
+) {
     let reconcile = tokio::spawn(reconcile::run(
         config.reconcile.clone(),
         executor.clone(),
         shutdown.clone(),
     ));
-    let consumed = consumer::run(config, executor, jetstream, shutdown).await;
+    consumer::run(config, executor, jetstream, shutdown).await;
     if let Err(err) = reconcile.await {
         tracing::error!(error = %err, "the reconcile loop panicked");
     }
-    consumed
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind, Message};
-use futures::StreamExt;
 use hooklog_infra::metrics::{DEAD_LETTERS_RECORDED, WORKER_DELIVERIES};
+use hooklog_infra::nats::durable;
 use hooklog_infra::streams::{delivery_headers, DELIVERIES_STREAM, DELIVERIES_SUBJECT_PREFIX};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -63,12 +63,7 @@ impl WorkerConfig {
     }
 
     fn retry_delay(&self, attempts: i64) -> Duration {
-        let doublings = u32::try_from(attempts.saturating_sub(1))
-            .unwrap_or(u32::MAX)
-            .min(16);
-        self.retry_delay
-            .saturating_mul(1 << doublings)
-            .min(self.max_retry_delay)
+        durable::retry_delay(self.retry_delay, attempts, self.max_retry_delay)
     }
 }
 
@@ -92,46 +87,17 @@ pub async fn run(
         processor,
         pool,
     };
-    while !shutdown.is_cancelled() {
-        let messages = match consumer_messages(&worker.config, &jetstream).await {
-            Ok(messages) => messages,
-            Err(err) => {
-                tracing::warn!(error = %err, "worker cannot consume yet; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
-        tracing::info!(consumer = %worker.config.durable_name, "worker consuming deliveries");
-        messages
-            .take_until(shutdown.cancelled())
-            .for_each_concurrent(worker.config.concurrency, |message| async {
-                match message {
-                    Ok(message) => worker.handle(message).await,
-                    Err(err) => tracing::warn!(error = %err, "worker pull failed"),
-                }
-            })
-            .await;
-    }
+    durable::consume(
+        &jetstream,
+        DELIVERIES_STREAM,
+        worker.config.consumer_config(),
+        worker.config.concurrency,
+        shutdown,
+        |message| worker.handle(message),
+    )
+    .await;
     tracing::info!("worker stopped");
     Ok(())
-}
-
-async fn consumer_messages(
-    config: &WorkerConfig,
-    jetstream: &jetstream::Context,
-) -> Result<pull::Stream, WorkerError> {
-    let error = |err: &dyn std::fmt::Display| WorkerError::Consumer(err.to_string());
-    let stream = jetstream
-        .get_stream(DELIVERIES_STREAM)
-        .await
-        .map_err(|e| error(&e))?;
-    let consumer = stream
-        .get_or_create_consumer(&config.durable_name, config.consumer_config())
-        .await
-        .map_err(|e| error(&e))?;
-    consumer.messages().await.map_err(|e| error(&e))
 }
 
 struct Worker {

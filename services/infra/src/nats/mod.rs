@@ -1,5 +1,7 @@
-//! Connecting to NATS, and checking that the server can carry GitHub's largest deliveries.
+//! Connecting to NATS, checking that the server can carry GitHub's largest deliveries, and the
+//! loop of a durable pull consumer (`durable`).
 
+pub mod durable;
 mod embedded;
 
 use std::time::Duration;

@@ -2,38 +2,19 @@
 //! (`"source"`), commits to it, signed push deliveries naming the new heads, and the synced
 //! files, counts and discovery read back through the admin API.
 
-use std::path::Path;
-use std::process::Command;
+use hooklog_syncer::testing::TestRepo;
 
 use super::*;
 
-/// Runs git in `dir`; its trimmed standard output.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
-    text(&out.stdout).trim().to_owned()
-}
-
-/// Writes `files` (path, content; `None` removes the path) into the work tree and commits.
-fn commit(dir: &Path, files: &[(&str, Option<&[u8]>)]) -> String {
+/// Writes `files` (path, content; `None` removes the path) and commits; the new head.
+fn commit(repo: &TestRepo, files: &[(&str, Option<&[u8]>)]) -> String {
     for (path, content) in files {
-        let full = dir.join(path);
         match content {
-            Some(bytes) => {
-                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-                std::fs::write(&full, bytes).unwrap();
-            }
-            None => std::fs::remove_file(&full).unwrap(),
-        }
+            Some(bytes) => repo.write(path, bytes),
+            None => repo.remove(path),
+        };
     }
-    git(dir, &["add", "--all"]);
-    git(dir, &["commit", "--quiet", "-m", "change"]);
-    git(dir, &["rev-parse", "HEAD"])
+    repo.commit("change").to_string()
 }
 
 const MARKETPLACE: &[u8] = br#"{"name": "tools", "owner": {"name": "Codertocat"},
@@ -76,13 +57,7 @@ fn counts(run: &Value) -> [u64; 4] {
 
 #[tokio::test]
 async fn a_local_git_target_syncs_each_pushed_head_and_shows_its_files_and_discovery() {
-    let repo = tempfile::tempdir().unwrap();
-    git(repo.path(), &["init", "--quiet", "--initial-branch=main"]);
-    git(repo.path(), &["config", "user.name", "hooklog tests"]);
-    git(
-        repo.path(),
-        &["config", "user.email", "tests@hooklog.invalid"],
-    );
+    let repo = TestRepo::new();
     let cache = tempfile::tempdir().unwrap();
     let stack = Stack::start_with(
         &[],
@@ -124,7 +99,7 @@ async fn a_local_git_target_syncs_each_pushed_head_and_shows_its_files_and_disco
 
     // First head: a marketplace with a plugin, a skill, an agent, a README and a binary file.
     let first = commit(
-        repo.path(),
+        &repo,
         &[
             (".claude-plugin/marketplace.json", Some(MARKETPLACE)),
             ("plugins/hello/.claude-plugin/plugin.json", Some(PLUGIN)),
@@ -177,7 +152,7 @@ async fn a_local_git_target_syncs_each_pushed_head_and_shows_its_files_and_disco
 
     // Second head: one change, one deletion, one new file, one skill whose front matter breaks.
     let second = commit(
-        repo.path(),
+        &repo,
         &[
             ("README.md", Some(b"# tools, now with more\n")),
             ("assets/logo.png", None),

@@ -1,0 +1,92 @@
+//! The loop of a durable pull consumer, shared by the roles that own one (the worker on
+//! `GITHUB_DELIVERIES`, the syncer on `HOOKLOG_EVENTS`): get or create the consumer, hand its
+//! messages to `handle` with bounded concurrency until shutdown, and when NATS is away, wait and
+//! start again. What a message means, and how it is acked, is the role's.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull;
+use async_nats::jetstream::{self, Message};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+/// Consumes `stream` through the durable consumer `config` until `shutdown`, `concurrency`
+/// messages at a time; the messages in hand finish first.
+pub async fn consume<F, Fut>(
+    jetstream: &jetstream::Context,
+    stream: &str,
+    config: pull::Config,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let name = config.durable_name.clone().unwrap_or_default();
+    while !shutdown.is_cancelled() {
+        let messages = match messages(jetstream, stream, &config).await {
+            Ok(messages) => messages,
+            Err(err) => {
+                tracing::warn!(consumer = %name, stream, error = %err, "cannot consume yet; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        tracing::info!(consumer = %name, stream, "consuming");
+        messages
+            .take_until(shutdown.cancelled())
+            .for_each_concurrent(concurrency, |message| async {
+                match message {
+                    Ok(message) => handle(message).await,
+                    Err(err) => tracing::warn!(consumer = %name, error = %err, "pull failed"),
+                }
+            })
+            .await;
+    }
+}
+
+async fn messages(
+    jetstream: &jetstream::Context,
+    stream: &str,
+    config: &pull::Config,
+) -> Result<pull::Stream, String> {
+    let name = config.durable_name.clone().unwrap_or_default();
+    let stream = jetstream
+        .get_stream(stream)
+        .await
+        .map_err(|e| e.to_string())?;
+    let consumer = stream
+        .get_or_create_consumer(&name, config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    consumer.messages().await.map_err(|e| e.to_string())
+}
+
+/// The delay before a message's next attempt: `first`, doubling with each delivery so far, at
+/// most `max`.
+pub fn retry_delay(first: Duration, attempts: i64, max: Duration) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(16);
+    first.saturating_mul(1 << doublings).min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_double_up_to_the_limit() {
+        let (first, max) = (Duration::from_millis(500), Duration::from_secs(30));
+        assert_eq!(retry_delay(first, 1, max), Duration::from_millis(500));
+        assert_eq!(retry_delay(first, 2, max), Duration::from_secs(1));
+        assert_eq!(retry_delay(first, 4, max), Duration::from_secs(4));
+        assert_eq!(retry_delay(first, 50, max), max);
+        assert_eq!(retry_delay(first, i64::MAX, max), max);
+        assert_eq!(retry_delay(first, 0, max), first);
+    }
+}
