@@ -47,7 +47,7 @@ use crate::{error, health, metrics};
         document,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &UniqueOperationIds),
     security(("bearer" = [])),
     tags(
         (name = "instances", description = "GitHub App installations"),
@@ -62,6 +62,39 @@ use crate::{error, health, metrics};
 pub struct ApiDoc;
 
 struct BearerAuth;
+
+/// Operation ids are the handlers' names, which repeat across modules (`list`, `get`…);
+/// OpenAPI wants them unique, so each is prefixed with its first tag: `instances_list`.
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let tag = operation
+                    .tags
+                    .as_ref()
+                    .and_then(|tags| tags.first())
+                    .cloned();
+                if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+                    if !id.starts_with(&format!("{tag}_")) {
+                        *id = format!("{tag}_{id}");
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Latency benchmark: the time from the ingress's 202 for a signed push to the sync run it
 # requested being listed by the admin API (GET /v1/admin/syncs), at a steady rate. Starts its own
-# nats-server, a fresh database and `hooklog serve` (every role, release build); the load and the
+# nats-server, a fresh database and `hooklog serve` (every role but the syncer, release build:
+# with no GitHub App to reach, each run would only add a failure to the load; the runs measured
+# here are visible as soon as they are requested); the load and the
 # measurement are `examples/latency_bench.rs`: it first tracks one branch per push through the
 # admin API (a target has one sync in flight and later pushes only queue), waits for the
 # projector, then sends one push per target, open loop, while one observer polls the runs.
@@ -54,13 +56,14 @@ export HOOKLOG_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$admin_port" \
   HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
   HOOKLOG_ADMIN_TOKEN="$write_token" HOOKLOG_ADMIN_READ_TOKEN="$read_token" \
-  HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve 2> "$work/hooklog.log" &
+  HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve \
+  --role ingress,admin,worker,relay,projector 2> "$work/hooklog.log" &
 hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$admin_port"
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.05; done
 
-echo "$(nproc) cores shared by nats-server, PostgreSQL, hooklog serve (every role, one process) and the load generator"
+echo "$(nproc) cores shared by nats-server, PostgreSQL, hooklog serve (every role but the syncer, one process) and the load generator"
 status=0
 ./target/release/examples/latency_bench \
   --ingress-url "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" \

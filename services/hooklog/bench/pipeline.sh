@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Write-path benchmark: `hooklog serve` (ingress, worker, relay, admin) against a local
+# Write-path benchmark: `hooklog serve` (ingress, worker, relay, admin, projector; not the syncer,
+# which has no GitHub App to reach here and would turn each request into a failure) against a local
 # nats-server and PostgreSQL; 10,000 signed push deliveries for 100 tracked targets, a distinct
 # head each. Prints the ingress rate, the worker's commands/s and the time from the last 202 to
 # the last resulting event on HOOKLOG_EVENTS.
@@ -47,13 +48,14 @@ admin_port=$(free_port)
 export HOOKLOG_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$admin_port" \
   HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
-  HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve 2> "$work/hooklog.log" &
+  HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve \
+  --role ingress,admin,worker,relay,projector 2> "$work/hooklog.log" &
 hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$admin_port"
 for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$admin_port/readyz" >/dev/null && break; sleep 0.05; done
 
-echo "$(nproc) cores; hooklog serve with every role in one process"
+echo "$(nproc) cores; hooklog serve with every role but the syncer in one process"
 ./target/release/examples/pipeline_bench --url "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/github" \
   --secret "$secret" --database-url "$HOOKLOG_DATABASE_URL" --nats-url "nats://127.0.0.1:$nats_port" \
   --targets "$TARGETS" --deliveries "$DELIVERIES" --concurrency "$CONCURRENCY" --payload "$work/push.json"

@@ -16,6 +16,22 @@ pub fn nats_server_bin() -> PathBuf {
         .unwrap_or_else(|err| panic!("{err} (or run `source .ci/setup`)"))
 }
 
+/// The `openapi-spec-validator` that `.ci/setup` installs in `.tools/` (or
+/// `HOOKLOG_OPENAPI_VALIDATOR`). Panics with the install hint when there is none.
+pub fn openapi_validator_bin() -> PathBuf {
+    let installed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/openapi-spec-validator");
+    let bin = std::env::var_os("HOOKLOG_OPENAPI_VALIDATOR")
+        .map(PathBuf::from)
+        .unwrap_or(installed);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `source .ci/setup` to install openapi-spec-validator",
+        bin.display()
+    );
+    bin
+}
+
 /// The first example of `event` among the vendored `@octokit/webhooks-examples` payloads
 /// (`services/ingress/tests/fixtures/`) that `pick` accepts. Panics when there is none.
 pub fn octokit_example(

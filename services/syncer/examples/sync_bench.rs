@@ -53,8 +53,11 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let (url, _) = hooklog_infra::testing::fresh_database_url();
-    let pool = hooklog_infra::postgres::connect_and_migrate(&url).await?;
+    // Its own database, dropped at the end (the test suite's clean-up never touches it).
+    let server = hooklog_infra::testing::postgres_server_url();
+    let database = format!("hooklog_bench_{}", std::process::id());
+    let pool =
+        hooklog_infra::postgres::connect_and_migrate(&format!("{server}/{database}")).await?;
     let github = FakeGithub::start_for(&repo).await;
     let cache = tempfile::tempdir()?;
     let sources = Sources {
@@ -116,5 +119,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     pool.close().await;
+    let admin = sqlx::PgPool::connect(&format!("{server}/postgres")).await?;
+    sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+    ))
+    .execute(&admin)
+    .await?;
     Ok(())
 }

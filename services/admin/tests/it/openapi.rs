@@ -60,3 +60,31 @@ async fn the_openapi_document_lists_every_route_and_only_those() {
         assert_ne!(status, 405, "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn the_openapi_document_passes_an_openapi_validator() {
+    let app = App::start_with(Options {
+        pipeline: false,
+        ..Options::default()
+    })
+    .await;
+    let (status, doc) = app.get("/v1/admin/openapi.json").await;
+    assert_eq!(status, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let output = std::process::Command::new(hooklog_infra::testing::openapi_validator_bin())
+        .arg(&file)
+        .output()
+        .expect("openapi-spec-validator runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "the document does not validate:\n{said}"
+    );
+    assert!(said.contains("OK"), "{said}");
+}
