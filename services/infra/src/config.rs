@@ -122,6 +122,9 @@ pub struct Settings {
     /// Pause before the first automatic retry of a failed sync; doubles with each failure.
     #[serde(with = "humantime_serde")]
     pub syncer_retry_delay: Duration,
+    /// How often the reconcile pass asks each idle target's source for its branch head.
+    #[serde(with = "humantime_serde")]
+    pub syncer_head_check_interval: Duration,
     /// Where mirrors of remote git sources are kept. Unset: `<data_dir>/git`.
     pub syncer_git_cache_dir: Option<PathBuf>,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
@@ -161,6 +164,7 @@ impl Default for Settings {
             syncer_stale_after: Duration::from_secs(600),
             syncer_max_retries: 5,
             syncer_retry_delay: Duration::from_secs(30),
+            syncer_head_check_interval: Duration::from_secs(600),
             syncer_git_cache_dir: None,
             log: "info".to_owned(),
             log_format: LogFormat::Json,
@@ -345,6 +349,10 @@ impl Settings {
             ("syncer_reconcile_interval", self.syncer_reconcile_interval),
             ("syncer_stale_after", self.syncer_stale_after),
             ("syncer_retry_delay", self.syncer_retry_delay),
+            (
+                "syncer_head_check_interval",
+                self.syncer_head_check_interval,
+            ),
         ] {
             if value < Duration::from_secs(1) {
                 return Err(ConfigError::invalid(key, "must be at least 1s"));

@@ -38,6 +38,9 @@ pub struct ReconcileConfig {
     pub max_retries: u32,
     /// The pause before the first automatic retry; it doubles with each failure.
     pub retry_delay: Duration,
+    /// How often the pass also asks each idle target's source for its branch head (one API
+    /// call per target: GitHub counts them against the installation's rate limit).
+    pub head_check_interval: Duration,
 }
 
 impl Default for ReconcileConfig {
@@ -47,6 +50,7 @@ impl Default for ReconcileConfig {
             stale_after: Duration::from_secs(600),
             max_retries: 5,
             retry_delay: Duration::from_secs(30),
+            head_check_interval: Duration::from_secs(600),
         }
     }
 }
@@ -88,6 +92,7 @@ impl SyncerConfig {
                 stale_after: settings.syncer_stale_after,
                 max_retries: settings.syncer_max_retries,
                 retry_delay: settings.syncer_retry_delay,
+                head_check_interval: settings.syncer_head_check_interval,
             },
             ..defaults
         }

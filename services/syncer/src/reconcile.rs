@@ -5,8 +5,9 @@
 //! - retries failed syncs whose error was retryable, after a pause that doubles with each
 //!   failure of that head, at most `max_retries` times; then they stay failed until an admin
 //!   retries them;
-//! - asks each idle target's source for its branch head and requests a sync when the head
-//!   moved without a push arriving (a lost delivery, or a git source that has no webhooks).
+//! - every `head_check_interval`, asks each idle target's source for its branch head and
+//!   requests a sync when the head moved without a push arriving (a lost delivery, or a git
+//!   source that has no webhooks).
 //!
 //! It reads the `targets` and `sync_runs` read models to find candidates; every action goes
 //! through the target aggregate, which refuses what is no longer true.
@@ -39,16 +40,22 @@ pub struct Pass {
     pub head_moved: u64,
 }
 
-/// Runs a pass every `interval` until `shutdown`.
+/// Runs a pass every `interval` until `shutdown`; every `head_check_interval` the pass also
+/// checks branch heads.
 pub async fn run(config: ReconcileConfig, executor: Executor, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heads_checked: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        match pass(&config, &executor).await {
+        let check_heads = heads_checked.is_none_or(|at| at.elapsed() >= config.head_check_interval);
+        if check_heads {
+            heads_checked = Some(tokio::time::Instant::now());
+        }
+        match pass(&config, &executor, check_heads).await {
             Ok(pass) if pass.ran => tracing::debug!(?pass, "reconcile pass"),
             Ok(_) => tracing::debug!("another process reconciles"),
             Err(err) => {
@@ -58,8 +65,12 @@ pub async fn run(config: ReconcileConfig, executor: Executor, shutdown: Cancella
     }
 }
 
-/// One pass, when no other process is in one.
-pub async fn pass(config: &ReconcileConfig, executor: &Executor) -> Result<Pass, sqlx::Error> {
+/// One pass, when no other process is in one; `check_heads`: ask the sources for branch heads.
+pub async fn pass(
+    config: &ReconcileConfig,
+    executor: &Executor,
+    check_heads: bool,
+) -> Result<Pass, sqlx::Error> {
     let pool = executor.bus().pool();
     let mut lock = pool.acquire().await?;
     let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
@@ -69,7 +80,7 @@ pub async fn pass(config: &ReconcileConfig, executor: &Executor) -> Result<Pass,
     if !held {
         return Ok(Pass::default());
     }
-    let outcome = steps(config, executor, pool).await;
+    let outcome = steps(config, executor, pool, check_heads).await;
     // Released with the session too, should the unlock fail.
     if let Err(err) = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(RECONCILE_LOCK)
@@ -86,6 +97,7 @@ async fn steps(
     config: &ReconcileConfig,
     executor: &Executor,
     pool: &PgPool,
+    check_heads: bool,
 ) -> Result<Pass, sqlx::Error> {
     let mut pass = Pass {
         ran: true,
@@ -150,6 +162,9 @@ async fn steps(
         }
     }
 
+    if !check_heads {
+        return Ok(pass);
+    }
     let idle: Vec<TargetRow> = sqlx::query_as(
         "SELECT target_id, installation_id, repository_id, repository, branch, source, \
            last_synced_sha, last_requested_sha \

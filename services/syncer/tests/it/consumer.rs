@@ -176,7 +176,7 @@ async fn reconcile_runs_a_request_never_started_and_catches_a_head_moved_without
         ..ReconcileConfig::default()
     };
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let pass = reconcile::pass(&config, &executor).await.unwrap();
+    let pass = reconcile::pass(&config, &executor, true).await.unwrap();
     assert!(pass.ran);
     assert_eq!(pass.stale_run, 1, "{pass:?}");
     h.until_run(sync, "completed").await;
@@ -185,7 +185,7 @@ async fn reconcile_runs_a_request_never_started_and_catches_a_head_moved_without
     repo.write("b.md", "b");
     let moved = repo.commit("second");
     h.until_target_synced(target, &head).await;
-    let pass = reconcile::pass(&config, &executor).await.unwrap();
+    let pass = reconcile::pass(&config, &executor, true).await.unwrap();
     assert_eq!(pass.head_moved, 1, "{pass:?}");
     assert_eq!(h.until_run_of_head(target, &moved).await, "reconcile");
 }
@@ -218,11 +218,11 @@ async fn a_retryable_failure_is_retried_with_backoff_up_to_the_limit_then_stays_
         ..ReconcileConfig::default()
     };
     // Within the first pause: no retry yet.
-    let pass = reconcile::pass(&config, &executor).await.unwrap();
+    let pass = reconcile::pass(&config, &executor, true).await.unwrap();
     assert_eq!(pass.retried, 0, "{pass:?}");
     for failures in 1..=2u32 {
         tokio::time::sleep(config.backoff(failures) + Duration::from_millis(200)).await;
-        let pass = reconcile::pass(&config, &executor).await.unwrap();
+        let pass = reconcile::pass(&config, &executor, true).await.unwrap();
         assert_eq!(pass.retried, 1, "after failure {failures}: {pass:?}");
         let state = h.bus.load_target(target).await.unwrap();
         let retry = state.in_flight().expect("the retry is in flight").sync_id;
@@ -232,7 +232,7 @@ async fn a_retryable_failure_is_retried_with_backoff_up_to_the_limit_then_stays_
     }
     // Two retries after the first failure: the limit; it now waits for an admin.
     tokio::time::sleep(config.backoff(3) + Duration::from_millis(200)).await;
-    let pass = reconcile::pass(&config, &executor).await.unwrap();
+    let pass = reconcile::pass(&config, &executor, true).await.unwrap();
     assert_eq!(pass.retried, 0, "{pass:?}");
     let failed: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sync_runs WHERE target_id = $1 AND status = 'failed'",
