@@ -27,6 +27,12 @@ pub enum IdError {
          character, a leading `-`, or a scheme other than file, git, http, https and ssh)"
     )]
     Source(String),
+    /// Never echoes the URL: it holds a secret.
+    #[error(
+        "a source URL must not carry a password or token (it would be stored in the event \
+         record); give git its credentials through a credential helper or an SSH key"
+    )]
+    SourceCredentials,
 }
 
 /// A GitHub App installation id.
@@ -173,6 +179,15 @@ const SOURCE_SCHEMES: [&str; 5] = ["file", "git", "http", "https", "ssh"];
 
 impl SourceLocation {
     pub fn parse(value: &str) -> Result<Self, IdError> {
+        if let Some((_, rest)) = value.split_once("://") {
+            let authority = rest.split('/').next().unwrap_or_default();
+            if authority
+                .rsplit_once('@')
+                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+            {
+                return Err(IdError::SourceCredentials);
+            }
+        }
         let scheme_ok = match (value.split_once("://"), value.contains("::")) {
             (_, true) => false,
             (Some((scheme, _)), false) => SOURCE_SCHEMES.contains(&scheme),
@@ -189,8 +204,11 @@ impl SourceLocation {
 
     /// A URL git fetches from, rather than a path on this machine.
     pub fn is_remote(&self) -> bool {
-        self.0.contains("://") && !self.0.starts_with("file://")
-            || (!self.0.starts_with('/') && !self.0.starts_with('.') && self.0.contains(':'))
+        match self.0.split_once("://") {
+            Some((scheme, _)) => scheme != "file",
+            // scp-like `user@host:path`; a path never has a `:` before its first `/`.
+            None => self.0.split('/').next().is_some_and(|head| head.contains(':')),
+        }
     }
 }
 
@@ -305,6 +323,10 @@ mod tests {
         ] {
             assert!(SourceLocation::parse(bad).is_err(), "{bad:?}");
         }
+        let secret = SourceLocation::parse("https://bot:ghp_hunter2@git.example.com/a.git");
+        assert_eq!(secret, Err(IdError::SourceCredentials));
+        assert!(!secret.unwrap_err().to_string().contains("hunter2"));
+        assert!(SourceLocation::parse("ssh://git@host/a/b").is_ok());
         assert!(!SourceLocation::parse("/srv/a").unwrap().is_remote());
         assert!(!SourceLocation::parse("file:///srv/a").unwrap().is_remote());
         assert!(SourceLocation::parse("https://h/a").unwrap().is_remote());
