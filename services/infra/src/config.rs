@@ -442,7 +442,9 @@ mod tests {
 
     #[test]
     fn a_github_app_needs_both_its_id_and_its_key() {
-        let err = with(&[("github_app_id", "12")]).unwrap_err().to_string();
+        // The environment gives numbers as numbers (figment parses `HOOKLOG_GITHUB_APP_ID=12`).
+        let id_only = Figment::new().merge(Serialized::default("github_app_id", 12u64));
+        let err = Settings::from_figment(id_only).unwrap_err().to_string();
         assert!(err.contains("HOOKLOG_GITHUB_APP_ID"), "{err}");
         assert!(err.contains("HOOKLOG_GITHUB_APP_PRIVATE_KEY"), "{err}");
         let err = with(&[("github_app_private_key", "-----BEGIN hunter2")])
@@ -450,12 +452,15 @@ mod tests {
             .to_string();
         assert!(err.contains("HOOKLOG_GITHUB_APP_PRIVATE_KEY"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
-        let err = with(&[
-            ("github_app_id", "12"),
-            ("github_app_private_key_file", "/nonexistent/key.pem"),
-        ])
-        .unwrap_err()
-        .to_string();
+        let missing_file = Figment::new()
+            .merge(Serialized::default("github_app_id", 12u64))
+            .merge(Serialized::default(
+                "github_app_private_key_file",
+                "/nonexistent/key.pem",
+            ));
+        let err = Settings::from_figment(missing_file)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE"), "{err}");
     }
 

@@ -408,7 +408,11 @@ async fn two_worker_processes_share_the_deliveries_and_handle_each_once() {
         .collect();
     for worker in &workers {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !worker.logs().contains("worker consuming deliveries") {
+        while !worker
+            .logs()
+            .lines()
+            .any(|l| l.contains(r#""message":"consuming""#) && l.contains("hooklog-worker"))
+        {
             assert!(
                 Instant::now() < deadline,
                 "worker did not start:\n{}",

@@ -69,7 +69,7 @@ async fn messages(
 /// The delay before a message's next attempt: `first`, doubling with each delivery so far, at
 /// most `max`.
 pub fn retry_delay(first: Duration, attempts: i64, max: Duration) -> Duration {
-    let doublings = u32::try_from(attempts.saturating_sub(1))
+    let doublings = u32::try_from(attempts.saturating_sub(1).max(0))
         .unwrap_or(u32::MAX)
         .min(16);
     first.saturating_mul(1 << doublings).min(max)
