@@ -207,7 +207,11 @@ impl SourceLocation {
         match self.0.split_once("://") {
             Some((scheme, _)) => scheme != "file",
             // scp-like `user@host:path`; a path never has a `:` before its first `/`.
-            None => self.0.split('/').next().is_some_and(|head| head.contains(':')),
+            None => self
+                .0
+                .split('/')
+                .next()
+                .is_some_and(|head| head.contains(':')),
         }
     }
 }
