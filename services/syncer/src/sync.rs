@@ -20,15 +20,17 @@ use crate::store::{self, FileRow, SyncResult};
 pub struct SyncLimits {
     /// Files larger than this are not fetched: they are listed as failures.
     pub max_file_size: u64,
-    /// Blobs asked of the source at once.
-    pub fetch_batch: usize,
+    /// Bytes (by the tree's sizes) asked of the source at once. A source may answer a large
+    /// batch with one archive of the commit (GitHub's tarball), so most first syncs take one
+    /// request.
+    pub fetch_batch_bytes: u64,
 }
 
 impl Default for SyncLimits {
     fn default() -> Self {
         Self {
             max_file_size: 1024 * 1024,
-            fetch_batch: 256,
+            fetch_batch_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -88,9 +90,9 @@ pub async fn run(
     let mut failures: Vec<FileFailure> = plan.too_large;
     let (mut created, mut updated, mut fetched) = (0u64, 0u64, 0u64);
     let mut rows = Vec::with_capacity(plan.fetch.len());
-    for batch in plan.fetch.chunks(limits.fetch_batch.max(1)) {
+    for batch in batches(&plan.fetch, limits.fetch_batch_bytes) {
         let shas: Vec<String> = batch.iter().map(|f| f.entry.blob_sha.clone()).collect();
-        let blobs = source.blobs(&job.repo, &shas).await;
+        let blobs = source.blobs(&job.repo, &job.head_sha, &shas).await;
         fetched += shas.len() as u64;
         metrics::counter!(SYNC_BLOBS_FETCHED).increment(shas.len() as u64);
         for (fetch, blob) in batch.iter().zip(blobs) {
@@ -161,4 +163,51 @@ pub async fn run(
         "sync committed"
     );
     Ok(stored)
+}
+
+/// `fetches` cut into runs of at most `bytes` (by the tree's sizes), each at least one file.
+fn batches(fetches: &[plan::Fetch], bytes: u64) -> Vec<&[plan::Fetch]> {
+    let mut batches = Vec::new();
+    let (mut start, mut size) = (0, 0u64);
+    for (i, fetch) in fetches.iter().enumerate() {
+        if i > start && size + fetch.entry.size > bytes {
+            batches.push(&fetches[start..i]);
+            (start, size) = (i, 0);
+        }
+        size += fetch.entry.size;
+    }
+    if start < fetches.len() {
+        batches.push(&fetches[start..]);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::TreeEntry;
+
+    fn fetch(size: u64) -> plan::Fetch {
+        plan::Fetch {
+            entry: TreeEntry {
+                path: format!("f{size}"),
+                blob_sha: "a".repeat(40),
+                size,
+                mode: "100644".to_owned(),
+            },
+            change: Change::Create,
+        }
+    }
+
+    #[test]
+    fn batches_hold_at_most_the_byte_budget_and_at_least_one_file() {
+        let fetches: Vec<_> = [4, 4, 4, 10, 1, 1].map(fetch).into();
+        let sizes: Vec<Vec<u64>> = batches(&fetches, 8)
+            .iter()
+            .map(|b| b.iter().map(|f| f.entry.size).collect())
+            .collect();
+        assert_eq!(sizes, [vec![4, 4], vec![4], vec![10], vec![1, 1]]);
+        assert!(batches(&[], 8).is_empty());
+        assert_eq!(batches(&fetches, u64::MAX).len(), 1);
+    }
 }

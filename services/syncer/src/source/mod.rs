@@ -2,7 +2,8 @@
 //! tree of a commit, for the blobs that changed, and (for the reconcile loop) for a branch's
 //! head; it never knows whether GitHub or a git repository answered.
 //!
-//! - `github`: the GitHub App (App JWT, installation tokens, trees and blobs REST API).
+//! - `github`: the GitHub App (App JWT, installation tokens, trees and blobs REST API, commit
+//!   tarballs for many blobs at once).
 //! - `local`: a git repository path or URL, read with the `git` command.
 //! - `Sources` picks one per target: the target's `source` when it has one, else GitHub.
 
@@ -79,8 +80,14 @@ pub trait RepoSource: Send + Sync {
     async fn tree(&self, repo: &RepoRef, commit: &CommitSha)
         -> Result<Vec<TreeEntry>, SourceError>;
 
-    /// The contents of `blob_shas`, in the same order; each one may fail on its own.
-    async fn blobs(&self, repo: &RepoRef, blob_shas: &[String]) -> Vec<Result<Bytes, SourceError>>;
+    /// The contents of `blob_shas`, in the same order; each one may fail on its own. The blobs
+    /// are those of the tree of `commit`: a source may read them from that commit's archive.
+    async fn blobs(
+        &self,
+        repo: &RepoRef,
+        commit: &CommitSha,
+        blob_shas: &[String],
+    ) -> Vec<Result<Bytes, SourceError>>;
 
     /// The commit `branch` points at now; `None` when the branch does not exist.
     async fn branch_head(

@@ -101,8 +101,13 @@ impl RepoSource for HangsOnce {
         }
         self.inner.tree(repo, commit).await
     }
-    async fn blobs(&self, repo: &RepoRef, shas: &[String]) -> Vec<Result<Bytes, SourceError>> {
-        self.inner.blobs(repo, shas).await
+    async fn blobs(
+        &self,
+        repo: &RepoRef,
+        commit: &CommitSha,
+        shas: &[String],
+    ) -> Vec<Result<Bytes, SourceError>> {
+        self.inner.blobs(repo, commit, shas).await
     }
     async fn branch_head(
         &self,

@@ -169,12 +169,12 @@ async fn the_installation_token_is_exchanged_once_and_reused_across_calls() {
     let (tree, head, readme) = tokio::join!(
         app.tree(&repo, &world.commit),
         app.branch_head(&repo, &main),
-        app.blobs(&repo, &first),
+        app.blobs(&repo, &world.commit, &first),
     );
     let tree = tree.expect("a tree");
     assert_eq!(head.unwrap(), Some(world.commit.clone()));
     unwrap_all(readme);
-    unwrap_all(app.blobs(&repo, &shas(&tree)).await);
+    unwrap_all(app.blobs(&repo, &world.commit, &shas(&tree)).await);
     app.tree(&repo, &world.commit).await.expect("a tree");
 
     assert_eq!(world.fake.token_exchanges(), 1);
@@ -197,7 +197,7 @@ async fn tree_and_blobs_of_a_repository_with_nested_directories_and_a_binary_fil
     assert_eq!(mode("bin/tool"), "100755");
     assert_eq!(mode("links/readme"), "120000");
 
-    let blobs = unwrap_all(app.blobs(&repo_ref(), &shas(&tree)).await);
+    let blobs = unwrap_all(app.blobs(&repo_ref(), &world.commit, &shas(&tree)).await);
     for (entry, bytes) in tree.iter().zip(&blobs) {
         assert_eq!(
             bytes.as_ref(),
@@ -228,7 +228,7 @@ async fn one_missing_blob_fails_alone_and_the_others_keep_their_order() {
         listing[0].blob_sha.clone(),
     ];
 
-    let blobs = app.blobs(&repo_ref(), &asked).await;
+    let blobs = app.blobs(&repo_ref(), &world.commit, &asked).await;
 
     assert_eq!(blobs.len(), 3);
     assert_eq!(
@@ -288,7 +288,9 @@ async fn a_key_the_fake_does_not_know_is_refused_and_gives_auth() {
     let err = app.tree(&repo_ref(), &world.commit).await.unwrap_err();
     assert!(matches!(err, SourceError::Auth(_)), "{err:?}");
     assert!(!err.is_retryable());
-    let blobs = app.blobs(&repo_ref(), &shas(&world.git_listing())).await;
+    let blobs = app
+        .blobs(&repo_ref(), &world.commit, &shas(&world.git_listing()))
+        .await;
     assert!(blobs.iter().all(|b| matches!(b, Err(SourceError::Auth(_)))));
 
     assert_eq!(world.fake.token_exchanges(), 0);
@@ -348,7 +350,7 @@ async fn an_unconfigured_app_gives_the_clear_invalid_error() {
         Err(expected.clone())
     );
     assert_eq!(
-        app.blobs(&repo_ref(), &["b".repeat(40)]).await,
+        app.blobs(&repo_ref(), &commit, &["b".repeat(40)]).await,
         vec![Err(expected)]
     );
 }

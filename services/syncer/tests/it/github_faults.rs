@@ -43,7 +43,7 @@ async fn a_429_with_retry_after_is_waited_out_and_the_call_succeeds() {
     );
 
     let started = Instant::now();
-    let blobs = unwrap_all(app.blobs(&repo_ref(), &shas(&listing)).await);
+    let blobs = unwrap_all(app.blobs(&repo_ref(), &world.commit, &shas(&listing)).await);
 
     assert_eq!(blobs.len(), listing.len());
     assert!(

@@ -118,7 +118,7 @@ async fn tree_and_blobs_come_back_exactly_as_git_has_them() {
         "the submodule is not a file"
     );
 
-    let blobs = src.git.blobs(&by_path(&repo), &shas(&tree)).await;
+    let blobs = src.git.blobs(&by_path(&repo), &head, &shas(&tree)).await;
     let blobs: Vec<Bytes> = blobs.into_iter().map(Result::unwrap).collect();
     for (entry, blob) in tree.iter().zip(&blobs) {
         assert_eq!(blob.len() as u64, entry.size, "{}", entry.path);
@@ -140,8 +140,11 @@ async fn reading_by_path_and_by_file_url_agree() {
     let mirrored = src.git.tree(&by_url(&repo), &head).await.unwrap();
     assert_eq!(in_place, mirrored);
 
-    let from_path = src.git.blobs(&by_path(&repo), &shas(&in_place)).await;
-    let from_url = src.git.blobs(&by_url(&repo), &shas(&in_place)).await;
+    let from_path = src
+        .git
+        .blobs(&by_path(&repo), &head, &shas(&in_place))
+        .await;
+    let from_url = src.git.blobs(&by_url(&repo), &head, &shas(&in_place)).await;
     assert_eq!(from_path, from_url);
 
     let mirrors: Vec<_> = std::fs::read_dir(src.cache.path().join("mirrors"))
@@ -164,7 +167,7 @@ async fn a_commit_made_after_the_mirror_was_cloned_is_found_after_a_fetch() {
 
     let paths: Vec<_> = tree.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["a.md", "b.md"]);
-    let blobs = src.git.blobs(&by_url(&repo), &shas(&tree)).await;
+    let blobs = src.git.blobs(&by_url(&repo), &second, &shas(&tree)).await;
     assert_eq!(blobs[1].as_ref().unwrap().as_ref(), b"two\n");
 }
 
@@ -263,7 +266,7 @@ async fn a_blob_that_is_not_there_fails_on_its_own() {
     let tree = src.git.tree(&by_path(&repo), &head).await.unwrap();
     let asked = ["f".repeat(40), tree[0].blob_sha.clone(), "HEAD:a.md".into()];
 
-    let blobs = src.git.blobs(&by_path(&repo), &asked).await;
+    let blobs = src.git.blobs(&by_path(&repo), &head, &asked).await;
 
     assert!(
         matches!(blobs[0], Err(SourceError::NotFound(_))),
@@ -294,9 +297,9 @@ async fn a_path_that_is_not_a_repository_is_not_found() {
     for target in &targets {
         let tree = src.git.tree(target, &head).await;
         assert!(matches!(tree, Err(SourceError::NotFound(_))), "{tree:?}");
-        let head = src.git.branch_head(target, &branch("main")).await;
-        assert!(matches!(head, Err(SourceError::NotFound(_))), "{head:?}");
-        let blobs = src.git.blobs(target, &["a".repeat(40)]).await;
+        let main = src.git.branch_head(target, &branch("main")).await;
+        assert!(matches!(main, Err(SourceError::NotFound(_))), "{main:?}");
+        let blobs = src.git.blobs(target, &head, &["a".repeat(40)]).await;
         assert!(
             matches!(blobs[..], [Err(SourceError::NotFound(_))]),
             "{blobs:?}"
@@ -316,7 +319,7 @@ async fn two_thousand_blobs_come_back_in_order_through_one_batch() {
     let tree = src.git.tree(&by_path(&repo), &head).await.unwrap();
     assert_eq!(tree.len(), 2_000);
 
-    let blobs = src.git.blobs(&by_path(&repo), &shas(&tree)).await;
+    let blobs = src.git.blobs(&by_path(&repo), &head, &shas(&tree)).await;
 
     assert_eq!(blobs.len(), 2_000);
     for (entry, blob) in tree.iter().zip(&blobs) {

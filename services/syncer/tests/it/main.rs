@@ -3,6 +3,7 @@
 
 mod consumer;
 mod github;
+mod github_archive;
 mod github_faults;
 mod local_git;
 mod support;

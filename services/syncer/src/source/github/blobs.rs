@@ -1,10 +1,12 @@
 //! Blob contents through the git blobs API, a bounded number at a time, in the order asked, each
-//! one succeeding or failing on its own.
+//! one succeeding or failing on its own. Over the tarball threshold the commit's archive is read
+//! first (`archive`), and only what it did not give is asked of the blobs API.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::stream::{self, StreamExt};
+use hooklog_domain::ids::CommitSha;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
@@ -24,6 +26,7 @@ impl GithubApp {
     pub(super) async fn fetch_blobs(
         &self,
         repo: &RepoRef,
+        commit: &CommitSha,
         blob_shas: &[String],
     ) -> Vec<Result<Bytes, SourceError>> {
         // One token before fanning out: with bad credentials that is one refused exchange, not
@@ -36,11 +39,26 @@ impl GithubApp {
             Ok(base) => base,
             Err(err) => return blob_shas.iter().map(|_| Err(err.clone())).collect(),
         };
+        let from_archive = if blob_shas.len() > self.tarball_threshold {
+            self.fetch_from_archive(repo, &base, commit, blob_shas)
+                .await
+        } else {
+            Default::default()
+        };
         // Futures built up front (lazy until polled): a stream closure over borrowed SHAs trips
         // the `Send` check of the async trait.
         let fetches: Vec<_> = blob_shas
             .iter()
-            .map(|sha| self.fetch_blob(repo, &base, sha))
+            .map(|sha| {
+                let found = from_archive.get(sha).cloned();
+                let base = &base;
+                async move {
+                    match found {
+                        Some(bytes) => Ok(bytes),
+                        None => self.fetch_blob(repo, base, sha).await,
+                    }
+                }
+            })
             .collect();
         stream::iter(fetches)
             .buffered(self.concurrency)

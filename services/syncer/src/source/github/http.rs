@@ -41,6 +41,23 @@ pub(super) struct Answer {
     pub body: Bytes,
 }
 
+/// What a request came back with: an answer read in full, or (when the caller streams) a success
+/// whose body is left unread. Only a 2xx is ever left open; every other status is read, so rate
+/// limits and errors are handled the same whether the caller streams or not.
+#[derive(Debug)]
+pub(super) enum Reply {
+    Read(Answer),
+    Open(reqwest::Response),
+}
+
+/// Whether a successful answer's body is read before the helper returns, or handed to the caller
+/// to stream (a commit's archive: too big to hold, and read as it arrives).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Body {
+    Read,
+    Stream,
+}
+
 impl Http {
     pub(super) fn new(
         api_url: &str,
@@ -91,24 +108,42 @@ impl Http {
         path: &str,
         authorization: &HeaderValue,
     ) -> Result<Answer, SourceError> {
+        self.exchange(method, path, authorization, Body::Read)
+            .await?
+            .into_answer()
+            .await
+    }
+
+    /// `send`, with a successful answer's body read in full or left open as `body` says.
+    /// Redirects are followed by reqwest (at most 10), which drops `Authorization` when one leads
+    /// to another host, port or scheme: a token is never handed to a download host.
+    pub(super) async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &HeaderValue,
+        body: Body,
+    ) -> Result<Reply, SourceError> {
         let url = format!("{}{path}", self.base);
         let shown = path.split('?').next().unwrap_or(path);
         let mut retry = 0u32;
         let mut waited = Duration::ZERO;
         loop {
             let attempt = retry + 1;
-            let (status, failure) = match self.once(method.clone(), &url, authorization).await {
+            let reply = self.once(method.clone(), &url, authorization, body).await;
+            let (status, failure) = match reply {
                 Err(err) => (
                     None,
                     format!("GitHub did not answer: {}", chain(&err.without_url())),
                 ),
-                Ok((answer, _)) if answer.status.is_server_error() => (
+                Ok((Reply::Open(response), _)) => return Ok(Reply::Open(response)),
+                Ok((Reply::Read(answer), _)) if answer.status.is_server_error() => (
                     Some(answer.status.as_u16()),
                     format!("GitHub answered {}", answer.status),
                 ),
-                Ok((answer, headers)) => {
+                Ok((Reply::Read(answer), headers)) => {
                     let Some(wait) = answer.rate_limit_wait(&headers) else {
-                        return Ok(answer);
+                        return Ok(Reply::Read(answer));
                     };
                     if waited + wait > self.max_rate_limit_wait {
                         return Err(SourceError::RateLimited {
@@ -154,13 +189,15 @@ impl Http {
         }
     }
 
-    /// One request, body read in full (a body cut short is a network error, retried).
+    /// One request, body read in full (a body cut short is a network error, retried) unless it
+    /// is a success the caller streams.
     async fn once(
         &self,
         method: Method,
         url: &str,
         authorization: &HeaderValue,
-    ) -> Result<(Answer, HeaderMap), reqwest::Error> {
+        body: Body,
+    ) -> Result<(Reply, HeaderMap), reqwest::Error> {
         let response = self
             .client
             .request(method, url)
@@ -169,8 +206,30 @@ impl Http {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
+        if body == Body::Stream && status.is_success() {
+            return Ok((Reply::Open(response), headers));
+        }
         let body = response.bytes().await?;
-        Ok((Answer { status, body }, headers))
+        Ok((Reply::Read(Answer { status, body }), headers))
+    }
+}
+
+impl Reply {
+    /// The answer, its body read now when it was left open.
+    pub(super) async fn into_answer(self) -> Result<Answer, SourceError> {
+        match self {
+            Self::Read(answer) => Ok(answer),
+            Self::Open(response) => {
+                let status = response.status();
+                let body = response.bytes().await.map_err(|err| {
+                    SourceError::Unavailable(format!(
+                        "GitHub's answer broke off: {}",
+                        chain(&err.without_url())
+                    ))
+                })?;
+                Ok(Answer { status, body })
+            }
+        }
     }
 }
 
@@ -256,8 +315,9 @@ fn bad_url(api_url: &str) -> SourceError {
     ))
 }
 
-/// An error and its sources, `outer: inner: innermost`.
-fn chain(err: &reqwest::Error) -> String {
+/// An error and its sources, `outer: inner: innermost`. Callers strip the URL first
+/// (`without_url`): after a redirect it is the download host's, which may carry a token.
+pub(super) fn chain(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

@@ -143,7 +143,13 @@ impl RepoSource for LocalGit {
         parse_tree(&out.stdout, loc.shown())
     }
 
-    async fn blobs(&self, repo: &RepoRef, blob_shas: &[String]) -> Vec<Result<Bytes, SourceError>> {
+    /// One `git cat-file --batch` reads any number of blobs cheaply: `commit` is not needed.
+    async fn blobs(
+        &self,
+        repo: &RepoRef,
+        _commit: &CommitSha,
+        blob_shas: &[String],
+    ) -> Vec<Result<Bytes, SourceError>> {
         if blob_shas.is_empty() {
             return Vec::new();
         }

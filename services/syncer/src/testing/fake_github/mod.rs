@@ -4,8 +4,12 @@
 //! key, issues installation tokens and requires them, records what it was asked, and fails on
 //! demand (rate limits, bad gateways, truncated trees).
 //!
-//! This module owns the fake's state, its armed faults, its counters and start-up; `routes` holds
-//! the endpoint handlers.
+//! Like GitHub, it answers a commit's tarball with a redirect to a download host: the same server
+//! named `localhost` instead of `127.0.0.1`, so the client sees another host (and must not send
+//! its token there), with a download token in the URL as codeload has.
+//!
+//! This module owns the fake's state, its armed faults, its counters, its in-memory blob store
+//! and start-up; `routes` holds the endpoint handlers.
 
 mod routes;
 
@@ -20,10 +24,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use bytes::Bytes;
 use jsonwebtoken::DecodingKey;
 use secrecy::SecretString;
 
-use self::routes::{access_tokens, blob, branch, message, not_found, tree};
+use self::routes::{access_tokens, blob, branch, codeload, message, not_found, tarball, tree};
 use super::TestRepo;
 use crate::source::github::{GithubApp, GithubAppConfig};
 
@@ -55,7 +60,13 @@ struct Shared {
     app_id: u64,
     key: DecodingKey,
     url: String,
+    /// Where tarball redirects lead: this server under another host name.
+    download_url: String,
     record: Mutex<Record>,
+    /// Every blob of the repository by SHA, from one `git cat-file --batch-all-objects --batch`,
+    /// read again when a SHA is missing (a commit made since): a process per blob request made a
+    /// 10,000-blob sync take half a minute.
+    blobs: tokio::sync::RwLock<HashMap<String, Bytes>>,
 }
 
 #[derive(Default)]
@@ -66,6 +77,10 @@ struct Record {
     verified_jwts: Vec<String>,
     blob_fetches: HashMap<String, usize>,
     tree_fetches: usize,
+    tarball_fetches: usize,
+    archive_downloads: usize,
+    archive_downloads_with_credentials: usize,
+    download_tokens: HashSet<String>,
     faults: Vec<Armed>,
     truncated: bool,
 }
@@ -84,13 +99,16 @@ impl FakeGithub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let port = listener.local_addr().expect("address").port();
+        let url = format!("http://127.0.0.1:{port}");
         let shared = Arc::new(Shared {
             repo_dir,
             app_id,
             key,
             url: url.clone(),
+            download_url: format!("http://localhost:{port}"),
             record: Mutex::default(),
+            blobs: tokio::sync::RwLock::default(),
         });
         let app = Router::new()
             .route(
@@ -100,6 +118,11 @@ impl FakeGithub {
             .route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))
             .route("/repos/{owner}/{repo}/git/blobs/{sha}", get(blob))
             .route("/repos/{owner}/{repo}/branches/{*branch}", get(branch))
+            .route("/repos/{owner}/{repo}/tarball/{sha}", get(tarball))
+            .route(
+                "/codeload/{owner}/{repo}/legacy.tar.gz/{sha}",
+                get(codeload),
+            )
             .fallback(|| async { not_found("Not Found") })
             .layer(middleware::from_fn_with_state(shared.clone(), faults))
             .with_state(shared.clone());
@@ -185,6 +208,22 @@ impl FakeGithub {
     pub fn tree_fetches(&self) -> usize {
         self.shared.record().tree_fetches
     }
+
+    /// Tarball requests answered with a redirect to the download host.
+    pub fn tarball_fetches(&self) -> usize {
+        self.shared.record().tarball_fetches
+    }
+
+    /// Requests to the download host (with a valid download token or not).
+    pub fn archive_downloads(&self) -> usize {
+        self.shared.record().archive_downloads
+    }
+
+    /// Requests to the download host that carried an `Authorization` header: a client that
+    /// forwards its installation token across hosts.
+    pub fn archive_downloads_with_credentials(&self) -> usize {
+        self.shared.record().archive_downloads_with_credentials
+    }
 }
 
 impl Drop for FakeGithub {
@@ -210,6 +249,24 @@ impl Shared {
         presented.is_some_and(|token| self.record().tokens.contains(token))
     }
 
+    /// The blob `sha` (full, lowercase), from the store, which is read again from the
+    /// repository when it lacks `sha`.
+    async fn blob(&self, sha: &str) -> Option<Bytes> {
+        if let Some(bytes) = self.blobs.read().await.get(sha) {
+            return Some(bytes.clone());
+        }
+        let mut blobs = self.blobs.write().await;
+        // Another request may have read the repository again while this one waited.
+        if !blobs.contains_key(sha) {
+            let out = self
+                .git(&["cat-file", "--batch-all-objects", "--batch", "--unordered"])
+                .await
+                .expect("cat-file of every object");
+            *blobs = parse_batch(&out);
+        }
+        blobs.get(sha).cloned()
+    }
+
     async fn git(&self, args: &[&str]) -> Option<Vec<u8>> {
         let out = tokio::process::Command::new("git")
             .arg("-C")
@@ -220,6 +277,29 @@ impl Shared {
             .expect("git runs");
         out.status.success().then_some(out.stdout)
     }
+}
+
+/// The blobs of `git cat-file --batch` output: `<sha> <type> <size>\n<content>\n` per object.
+fn parse_batch(out: &[u8]) -> HashMap<String, Bytes> {
+    let out = Bytes::copy_from_slice(out);
+    let mut blobs = HashMap::new();
+    let mut at = 0;
+    while at < out.len() {
+        let line_end = at
+            + out[at..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .expect("a header");
+        let header = std::str::from_utf8(&out[at..line_end]).expect("an ASCII header");
+        let fields: Vec<&str> = header.split(' ').collect();
+        let size: usize = fields[2].parse().expect("an object size");
+        let content = line_end + 1;
+        if fields[1] == "blob" {
+            blobs.insert(fields[0].to_owned(), out.slice(content..content + size));
+        }
+        at = content + size + 1;
+    }
+    blobs
 }
 
 /// Answers an armed fault instead of the route, when one matches.

@@ -1,5 +1,6 @@
 //! The fake GitHub's endpoints, each in GitHub's documented shape: the installation-token
-//! exchange, trees, blobs and branches, answered from the served repository with `git`.
+//! exchange, trees, blobs, branches and tarballs (a redirect, then `git archive` from the
+//! download host), answered from the served repository with `git`.
 
 use std::sync::Arc;
 
@@ -146,13 +147,9 @@ pub(super) async fn blob(
         return message(StatusCode::UNAUTHORIZED, "Bad credentials");
     }
     *shared.record().blob_fetches.entry(sha.clone()).or_default() += 1;
-    if resolve(&shared, &sha, "blob").await.as_deref() != Some(sha.as_str()) {
+    let Some(bytes) = shared.blob(&sha).await else {
         return not_found("Not Found");
-    }
-    let bytes = shared
-        .git(&["cat-file", "blob", &sha])
-        .await
-        .expect("a blob");
+    };
     let encoded = STANDARD.encode(&bytes);
     let mut content = String::with_capacity(encoded.len() + encoded.len() / 60 + 1);
     for line in encoded.as_bytes().chunks(60) {
@@ -196,6 +193,78 @@ pub(super) async fn branch(
         "protected": false,
     }))
     .into_response()
+}
+
+/// `GET /repos/{owner}/{repo}/tarball/{sha}`: `302 Found` to the download host, whose URL carries
+/// a download token (codeload's `?token=`) rather than asking for the installation's.
+pub(super) async fn tarball(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !shared.authorized(&headers) {
+        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    shared.record().tarball_fetches += 1;
+    let Some(commit) = resolve(&shared, &sha, "commit").await else {
+        return not_found("Not Found");
+    };
+    let token = {
+        let mut record = shared.record();
+        record.issued += 1;
+        let token = format!("dl{}", record.issued);
+        record.download_tokens.insert(token.clone());
+        token
+    };
+    let location = format!(
+        "{}/codeload/{owner}/{repo}/legacy.tar.gz/{commit}?token={token}",
+        shared.download_url
+    );
+    (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
+}
+
+#[derive(Deserialize)]
+pub(super) struct DownloadQuery {
+    token: Option<String>,
+}
+
+/// `GET /codeload/{owner}/{repo}/legacy.tar.gz/{sha}?token=…`, the download host: the commit as
+/// GitHub archives it, every path under `{owner}-{repo}-{short sha}/`.
+pub(super) async fn codeload(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, repo, sha)): Path<(String, String, String)>,
+    Query(query): Query<DownloadQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let known = {
+        let mut record = shared.record();
+        record.archive_downloads += 1;
+        if headers.contains_key(header::AUTHORIZATION) {
+            record.archive_downloads_with_credentials += 1;
+        }
+        query
+            .token
+            .is_some_and(|t| record.download_tokens.contains(&t))
+    };
+    let commit = resolve(&shared, &sha, "commit").await;
+    let (true, Some(commit)) = (known, commit) else {
+        return not_found("Not Found");
+    };
+    let top = format!("{owner}-{repo}-{}", &commit[..7]);
+    let prefix = format!("--prefix={top}/");
+    let archive = shared
+        .git(&["archive", "--format=tar.gz", &prefix, &commit])
+        .await
+        .expect("git archive of a resolved commit");
+    let disposition = format!("attachment; filename={top}.tar.gz");
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-gzip".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        archive,
+    )
+        .into_response()
 }
 
 /// The full SHA of `sha` peeled to `kind`, when `sha` is hex and names one.
