@@ -11,7 +11,8 @@
 # Usage: services/hooklog/bench/latency.sh [rate/s, default 500] [seconds, default 60]
 # Environment: LATENCY_RATE, LATENCY_DURATION (instead of the arguments), LATENCY_INSTALLATIONS
 # (100), LATENCY_SETUP_CONCURRENCY (32), LATENCY_POLL_MS (5), LATENCY_DRAIN_SECS (300),
-# HOOKLOG_LOG (warn), BENCH_KEEP_LOG (copy hooklog's log there).
+# HOOKLOG_LOG (warn), BENCH_KEEP_LOG (copy hooklog's log there), BENCH_KEEP_DB (keep the database,
+# to look at where the time went).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../../.ci/setup"
 cd "$HOOKLOG_ROOT"
@@ -26,7 +27,11 @@ pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" postgres >/dev/null 2>&1 || true
+  if [ -n "${BENCH_KEEP_DB:-}" ]; then
+    echo "database kept: $db" >&2
+  else
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" postgres >/dev/null 2>&1 || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
