@@ -9,7 +9,7 @@ use async_nats::jetstream::{self, AckKind, Message};
 use hooklog_domain::connector_target::TargetEvent;
 use hooklog_domain::ids::TargetId;
 use hooklog_domain::metadata::keys;
-use hooklog_infra::nats::durable;
+use hooklog_infra::nats::durable::{self, Delivered};
 use hooklog_infra::streams::{event_headers, EVENTS_STREAM, EVENTS_SUBJECT_PREFIX};
 use tokio_util::sync::CancellationToken;
 
@@ -50,23 +50,13 @@ pub async fn run(
     tracing::info!("syncer stopped");
 }
 
-#[tracing::instrument(skip_all, fields(stream_seq))]
-async fn handle(config: &SyncerConfig, executor: &Executor, message: Message) {
-    let Ok(info) = message.info() else {
-        tracing::error!("message without JetStream metadata; leaving it to redelivery");
-        return;
-    };
-    let (sequence, attempts) = (info.stream_sequence, info.delivered);
-    tracing::Span::current().record("stream_seq", sequence);
-    let header = |name: &str| {
-        message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(name))
-            .map(|v| v.as_str().to_owned())
-    };
+#[tracing::instrument(skip_all, fields(stream_seq = delivered.stream_sequence))]
+async fn handle(config: &SyncerConfig, executor: &Executor, delivered: Delivered) {
+    let attempts = delivered.attempts;
+    let header = |name: &str| delivered.header(name);
+    let message = &delivered.message;
     if header(event_headers::EVENT_TYPE).as_deref() != Some("SyncRequested") {
-        ack(&message, AckKind::Ack).await;
+        ack(message, AckKind::Ack).await;
         return;
     }
     let request = header(event_headers::AGGREGATE_ID)
@@ -77,7 +67,7 @@ async fn handle(config: &SyncerConfig, executor: &Executor, message: Message) {
         _ => {
             // The reconcile loop finds the request in the read model and runs it.
             tracing::error!("a SyncRequested the syncer cannot read; left to the reconcile loop");
-            ack(&message, AckKind::Term).await;
+            ack(message, AckKind::Term).await;
             return;
         }
     };
@@ -95,7 +85,7 @@ async fn handle(config: &SyncerConfig, executor: &Executor, message: Message) {
     let outcome = loop {
         tokio::select! {
             outcome = &mut execute => break outcome,
-            _ = progress.tick() => ack(&message, AckKind::Progress).await,
+            _ = progress.tick() => ack(message, AckKind::Progress).await,
         }
     };
     let kind = match outcome {
@@ -110,7 +100,7 @@ async fn handle(config: &SyncerConfig, executor: &Executor, message: Message) {
             AckKind::Nak(Some(delay))
         }
     };
-    ack(&message, kind).await;
+    ack(message, kind).await;
 }
 
 async fn ack(message: &Message, kind: AckKind) {

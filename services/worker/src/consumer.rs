@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::{self, AckKind, Message};
+use async_nats::jetstream::{self, AckKind};
 use hooklog_infra::metrics::{DEAD_LETTERS_RECORDED, WORKER_DELIVERIES};
-use hooklog_infra::nats::durable;
+use hooklog_infra::nats::durable::{self, Delivered};
 use hooklog_infra::streams::{delivery_headers, DELIVERIES_STREAM, DELIVERIES_SUBJECT_PREFIX};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -107,21 +107,11 @@ struct Worker {
 }
 
 impl Worker {
-    #[tracing::instrument(skip_all, fields(stream_seq))]
-    async fn handle(&self, message: Message) {
-        let Ok(info) = message.info() else {
-            tracing::error!("message without JetStream metadata; leaving it to redelivery");
-            return;
-        };
-        let (sequence, attempts) = (info.stream_sequence, info.delivered);
-        tracing::Span::current().record("stream_seq", sequence);
-        let header = |name: &str| {
-            message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(name))
-                .map(|v| v.as_str().to_owned())
-        };
+    #[tracing::instrument(skip_all, fields(stream_seq = delivered.stream_sequence))]
+    async fn handle(&self, delivered: Delivered) {
+        let (sequence, attempts) = (delivered.stream_sequence, delivered.attempts);
+        let header = |name: &str| delivered.header(name);
+        let message = &delivered.message;
         let event = header(delivery_headers::EVENT).unwrap_or_default();
         let delivery_id =
             header(delivery_headers::DELIVERY).unwrap_or_else(|| format!("stream-seq-{sequence}"));

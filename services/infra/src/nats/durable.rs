@@ -11,8 +11,28 @@ use async_nats::jetstream::{self, Message};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+/// A message handed out by a durable consumer, with where it stands on its stream.
+pub struct Delivered {
+    pub message: Message,
+    pub stream_sequence: u64,
+    /// How often JetStream has handed it out (1 the first time).
+    pub attempts: i64,
+}
+
+impl Delivered {
+    /// The value of header `name`, when the message has it.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str().to_owned())
+    }
+}
+
 /// Consumes `stream` through the durable consumer `config` until `shutdown`, `concurrency`
-/// messages at a time; the messages in hand finish first.
+/// messages at a time; the messages in hand finish first. A message without JetStream metadata
+/// (never seen on a consumer) is logged and left to redelivery.
 pub async fn consume<F, Fut>(
     jetstream: &jetstream::Context,
     stream: &str,
@@ -21,7 +41,7 @@ pub async fn consume<F, Fut>(
     shutdown: CancellationToken,
     handle: F,
 ) where
-    F: Fn(Message) -> Fut,
+    F: Fn(Delivered) -> Fut,
     Fut: Future<Output = ()>,
 {
     let name = config.durable_name.clone().unwrap_or_default();
@@ -40,10 +60,24 @@ pub async fn consume<F, Fut>(
         messages
             .take_until(shutdown.cancelled())
             .for_each_concurrent(concurrency, |message| async {
-                match message {
-                    Ok(message) => handle(message).await,
-                    Err(err) => tracing::warn!(consumer = %name, error = %err, "pull failed"),
-                }
+                let message = match message {
+                    Ok(message) => message,
+                    Err(err) => {
+                        tracing::warn!(consumer = %name, error = %err, "pull failed");
+                        return;
+                    }
+                };
+                let Ok(info) = message.info() else {
+                    tracing::error!(consumer = %name, "message without JetStream metadata; leaving it to redelivery");
+                    return;
+                };
+                let (stream_sequence, attempts) = (info.stream_sequence, info.delivered);
+                handle(Delivered {
+                    message,
+                    stream_sequence,
+                    attempts,
+                })
+                .await;
             })
             .await;
     }
