@@ -85,6 +85,7 @@ impl SyncerConfig {
             concurrency: settings.syncer_concurrency,
             limits: SyncLimits {
                 max_file_size: settings.syncer_max_file_size,
+                timeout: settings.syncer_sync_timeout,
                 ..defaults.limits
             },
             reconcile: ReconcileConfig {

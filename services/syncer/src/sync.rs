@@ -24,6 +24,9 @@ pub struct SyncLimits {
     /// batch with one archive of the commit (GitHub's tarball), so most first syncs take one
     /// request.
     pub fetch_batch_bytes: u64,
+    /// A sync still running after this long is given up (`SyncFailed`, retryable), so a source
+    /// that hangs cannot hold its target forever.
+    pub timeout: std::time::Duration,
 }
 
 impl Default for SyncLimits {
@@ -31,6 +34,7 @@ impl Default for SyncLimits {
         Self {
             max_file_size: 1024 * 1024,
             fetch_batch_bytes: 64 * 1024 * 1024,
+            timeout: std::time::Duration::from_secs(30 * 60),
         }
     }
 }
@@ -56,6 +60,9 @@ pub enum SyncError {
     /// PostgreSQL failed: the sync is run again later, nothing was half-written.
     #[error("the syncer's tables are unavailable: {0}")]
     Store(#[from] sqlx::Error),
+    /// The sync ran longer than `SyncLimits::timeout`; nothing was written.
+    #[error("the sync did not finish within {0:?} (HOOKLOG_SYNCER_SYNC_TIMEOUT)")]
+    TimedOut(std::time::Duration),
 }
 
 impl SyncError {
@@ -64,14 +71,26 @@ impl SyncError {
         match self {
             Self::Source(err) => err.is_retryable(),
             Self::Filters(_) => false,
-            Self::Store(_) => true,
+            Self::Store(_) | Self::TimedOut(_) => true,
         }
     }
 }
 
-/// Runs `job` to its stored result; a sync that already committed returns its stored result.
+/// Runs `job` to its stored result, within `limits.timeout`; a sync that already committed
+/// returns its stored result.
 #[tracing::instrument(skip_all, fields(target_id = %job.target_id, sync_id = %job.sync_id, head_sha = %job.head_sha))]
 pub async fn run(
+    pool: &PgPool,
+    sources: &Sources,
+    limits: &SyncLimits,
+    job: &SyncJob,
+) -> Result<SyncResult, SyncError> {
+    tokio::time::timeout(limits.timeout, run_unbounded(pool, sources, limits, job))
+        .await
+        .unwrap_or(Err(SyncError::TimedOut(limits.timeout)))
+}
+
+async fn run_unbounded(
     pool: &PgPool,
     sources: &Sources,
     limits: &SyncLimits,

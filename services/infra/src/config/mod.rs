@@ -111,6 +111,9 @@ pub struct Settings {
     pub syncer_concurrency: usize,
     /// Largest file (bytes) the syncer copies; larger ones are listed as failures.
     pub syncer_max_file_size: u64,
+    /// A sync still running after this long is given up (failed, retryable).
+    #[serde(with = "humantime_serde")]
+    pub syncer_sync_timeout: Duration,
     /// Time between reconcile passes.
     #[serde(with = "humantime_serde")]
     pub syncer_reconcile_interval: Duration,
@@ -160,6 +163,7 @@ impl Default for Settings {
             github_api_url: "https://api.github.com".to_owned(),
             syncer_concurrency: 4,
             syncer_max_file_size: 1024 * 1024,
+            syncer_sync_timeout: Duration::from_secs(30 * 60),
             syncer_reconcile_interval: Duration::from_secs(60),
             syncer_stale_after: Duration::from_secs(600),
             syncer_max_retries: 5,
@@ -347,6 +351,7 @@ impl Settings {
         }
         for (key, value) in [
             ("syncer_reconcile_interval", self.syncer_reconcile_interval),
+            ("syncer_sync_timeout", self.syncer_sync_timeout),
             ("syncer_stale_after", self.syncer_stale_after),
             ("syncer_retry_delay", self.syncer_retry_delay),
             (

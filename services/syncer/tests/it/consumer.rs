@@ -248,3 +248,36 @@ async fn a_retryable_failure_is_retried_with_backoff_up_to_the_limit_then_stays_
     .unwrap();
     assert_eq!(failed, 3);
 }
+
+#[tokio::test]
+async fn a_sync_that_hangs_is_given_up_at_its_timeout_and_fails_retryably() {
+    let h = Harness::start().await;
+    let repo = TestRepo::new();
+    repo.write("a.md", "a");
+    let head = repo.commit("first");
+    let target = h.track(Some(&repo.path().display().to_string())).await;
+    let mut sources = h.sources(unconfigured_github());
+    sources.local = Arc::new(HangsOnce {
+        inner: sources.local.clone(),
+        hung: AtomicBool::new(false),
+    });
+    let limits = hooklog_syncer::sync::SyncLimits {
+        timeout: Duration::from_secs(1),
+        ..hooklog_syncer::sync::SyncLimits::default()
+    };
+    let executor = hooklog_syncer::Executor::new(h.bus.clone(), sources, limits);
+    let sync = h.push(target, ZERO, &head).await.unwrap();
+    let settled = executor.execute(target, sync, "test").await.unwrap();
+    let hooklog_syncer::Settled::Failed { error, retryable } = settled else {
+        panic!("the sync should fail: {settled:?}");
+    };
+    assert!(retryable);
+    assert!(error.contains("HOOKLOG_SYNCER_SYNC_TIMEOUT"), "{error}");
+    h.until_run(sync, "failed").await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM synced_files WHERE target_id = $1")
+        .bind(target.0)
+        .fetch_one(&h.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+}
