@@ -27,6 +27,16 @@ pub enum SyncStatus {
     Partial,
 }
 
+impl SyncStatus {
+    /// The name stored and shown for it (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Partial => "partial",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileFailure {
     pub path: String,

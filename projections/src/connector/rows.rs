@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use hooklog_domain::connector_instance::{InstanceEvent, Repository};
-use hooklog_domain::connector_target::{PathFilters, SyncStatus, TargetEvent};
+use hooklog_domain::connector_target::{PathFilters, TargetEvent};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -423,10 +423,7 @@ fn apply_target(
             failures,
             ..
         } => {
-            let status = match status {
-                SyncStatus::Completed => "completed",
-                SyncStatus::Partial => "partial",
-            };
+            let status = status.as_str();
             let counts = Counts {
                 created: *created,
                 updated: *updated,

@@ -103,6 +103,12 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         false => None,
     };
 
+    // One command bus for the roles in this process that write (worker, syncer): one aggregate
+    // cache, and commands to one aggregate take turns instead of conflicting.
+    let bus = db
+        .as_ref()
+        .map(|pool| CommandBus::new(pool.clone(), Arc::new(SystemClock)));
+
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     if let Some(listener) = ingress_listener {
         let config = IngressConfig::from_settings(&settings);
@@ -115,17 +121,17 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         let admin = hooklog_admin::run(state, listener, shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
     }
-    if let (true, Some(pool)) = (roles.contains(&Role::Worker), &db) {
+    if let (true, Some(bus)) = (roles.contains(&Role::Worker), &bus) {
         let config = WorkerConfig {
             max_ack_pending: settings.worker_max_ack_pending,
             concurrency: settings.worker_concurrency,
             ..WorkerConfig::default()
         };
-        let processor = Processor::new(CommandBus::new(pool.clone(), Arc::new(SystemClock)));
+        let processor = Processor::new(bus.clone());
         let worker = hooklog_worker::run(
             config,
             processor,
-            pool.clone(),
+            bus.pool().clone(),
             js.clone(),
             shutdown.clone(),
         );
@@ -149,13 +155,12 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         );
         tasks.spawn(async move { Ok(projector.await?) });
     }
-    if let (true, Some(pool)) = (roles.contains(&Role::Syncer), &db) {
+    if let (true, Some(bus)) = (roles.contains(&Role::Syncer), &bus) {
         let sources = hooklog_syncer::config::sources(&settings)
             .map_err(anyhow::Error::msg)
             .context("cannot set up the syncer's sources")?;
         let config = SyncerConfig::from_settings(&settings);
-        let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
-        let executor = Executor::new(bus, sources, config.limits.clone());
+        let executor = Executor::new(bus.clone(), sources, config.limits.clone());
         let syncer = hooklog_syncer::run(config, executor, js.clone(), shutdown.clone());
         tasks.spawn(async move {
             syncer.await;

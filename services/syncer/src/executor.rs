@@ -114,10 +114,7 @@ impl Executor {
                     failures: result.failures.clone(),
                 },
                 Settled::Completed(result.clone()),
-                match result.status {
-                    hooklog_domain::connector_target::SyncStatus::Completed => "completed",
-                    hooklog_domain::connector_target::SyncStatus::Partial => "partial",
-                },
+                result.status.as_str(),
             ),
             // Nothing was written: run the whole sync again later rather than report a
             // failure that only says the database was away.

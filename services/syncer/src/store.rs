@@ -35,7 +35,7 @@ pub struct SyncResult {
 pub struct FileRow {
     pub path: String,
     pub blob_sha: String,
-    pub content: Vec<u8>,
+    pub content: bytes::Bytes,
     pub kind: &'static str,
     pub metadata: Option<serde_json::Value>,
 }
@@ -87,11 +87,10 @@ fn decode_result(row: ResultRow) -> Result<SyncResult, sqlx::Error> {
         sync_id: SyncId(sync_id),
         target_id: TargetId(target_id),
         head_sha: CommitSha::parse(&head).map_err(|e| corrupt(e.to_string()))?,
-        status: match status.as_str() {
-            "completed" => SyncStatus::Completed,
-            "partial" => SyncStatus::Partial,
-            other => return Err(corrupt(format!("sync result status {other:?}"))),
-        },
+        status: [SyncStatus::Completed, SyncStatus::Partial]
+            .into_iter()
+            .find(|s| s.as_str() == status)
+            .ok_or_else(|| corrupt(format!("sync result status {status:?}")))?,
         created: count(created)?,
         updated: count(updated)?,
         deleted: count(deleted)?,
@@ -139,10 +138,6 @@ pub async fn commit(
         .execute(&mut *tx)
         .await?;
     }
-    let status = match result.status {
-        SyncStatus::Completed => "completed",
-        SyncStatus::Partial => "partial",
-    };
     let failures =
         serde_json::to_value(&result.failures).map_err(|err| sqlx::Error::Encode(Box::new(err)))?;
     sqlx::query(
@@ -153,7 +148,7 @@ pub async fn commit(
     .bind(result.sync_id.0)
     .bind(result.target_id.0)
     .bind(result.head_sha.as_str())
-    .bind(status)
+    .bind(result.status.as_str())
     .bind(signed(result.created))
     .bind(signed(result.updated))
     .bind(signed(result.deleted))
@@ -177,7 +172,7 @@ async fn upsert_files(
         .iter()
         .map(|f| signed(f.content.len() as u64))
         .collect();
-    let contents: Vec<&[u8]> = files.iter().map(|f| f.content.as_slice()).collect();
+    let contents: Vec<&[u8]> = files.iter().map(|f| f.content.as_ref()).collect();
     let kinds: Vec<&str> = files.iter().map(|f| f.kind).collect();
     let metadata: Vec<Option<String>> = files
         .iter()

@@ -146,7 +146,7 @@ async fn run_unbounded(
                     rows.push(FileRow {
                         path: path.clone(),
                         blob_sha: fetch.entry.blob_sha.clone(),
-                        content: content.to_vec(),
+                        content,
                         kind: classified.kind.as_str(),
                         metadata: classified.metadata,
                     });

@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use crate::routes::ROUTES;
 use crate::support::{App, Options};
 
-#[tokio::test]
-async fn the_openapi_document_lists_every_route_and_only_those() {
+/// A listener (without the pipeline) and the document it serves, which must answer 200.
+async fn served_document() -> (App, serde_json::Value) {
     let app = App::start_with(Options {
         pipeline: false,
         ..Options::default()
@@ -14,6 +14,12 @@ async fn the_openapi_document_lists_every_route_and_only_those() {
     .await;
     let (status, doc) = app.get("/v1/admin/openapi.json").await;
     assert_eq!(status, 200);
+    (app, doc)
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_and_only_those() {
+    let (app, doc) = served_document().await;
     let version = doc["openapi"].as_str().unwrap();
     assert!(version.starts_with("3."), "OpenAPI {version}");
     assert!(doc["components"]["securitySchemes"]["bearer"]["scheme"]
@@ -63,13 +69,7 @@ async fn the_openapi_document_lists_every_route_and_only_those() {
 
 #[tokio::test]
 async fn the_openapi_document_passes_an_openapi_validator() {
-    let app = App::start_with(Options {
-        pipeline: false,
-        ..Options::default()
-    })
-    .await;
-    let (status, doc) = app.get("/v1/admin/openapi.json").await;
-    assert_eq!(status, 200);
+    let (_app, doc) = served_document().await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hooklog_domain::ids::{Branch, CommitSha};
+use hooklog_domain::ids::{Branch, CommitSha, TargetId};
 use hooklog_syncer::config::ReconcileConfig;
 use hooklog_syncer::reconcile;
 use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
-use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, TreeEntry};
+use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, Sources, TreeEntry};
 use hooklog_syncer::testing::TestRepo;
 use hooklog_syncer::SyncerConfig;
 
@@ -83,6 +83,26 @@ async fn a_github_target_without_an_app_fails_with_an_error_naming_the_settings(
     assert!(!retryable);
 }
 
+/// A repository with one commit (`a.md`) and a target reading it: the repository (removed on
+/// drop), its head and the target.
+async fn one_commit_target(h: &Harness) -> (TestRepo, CommitSha, TargetId) {
+    let repo = TestRepo::new();
+    repo.write("a.md", "a");
+    let head = repo.commit("first");
+    let target = h.track(Some(&repo.path().display().to_string())).await;
+    (repo, head, target)
+}
+
+/// The harness's sources, with a git source whose first tree read never returns.
+fn hanging_once(h: &Harness) -> Sources {
+    let mut sources = h.sources(unconfigured_github());
+    sources.local = Arc::new(HangsOnce {
+        inner: sources.local.clone(),
+        hung: AtomicBool::new(false),
+    });
+    sources
+}
+
 /// A git source whose first tree read never returns: the syncer that took the request "hangs".
 struct HangsOnce {
     inner: Arc<dyn RepoSource>,
@@ -121,15 +141,8 @@ impl RepoSource for HangsOnce {
 #[tokio::test]
 async fn a_syncer_that_dies_mid_sync_leaves_the_request_to_another_which_reports_it_once() {
     let h = Harness::start().await;
-    let repo = TestRepo::new();
-    repo.write("a.md", "a");
-    let head = repo.commit("first");
-    let target = h.track(Some(&repo.path().display().to_string())).await;
-    let mut sources = h.sources(unconfigured_github());
-    sources.local = Arc::new(HangsOnce {
-        inner: sources.local.clone(),
-        hung: AtomicBool::new(false),
-    });
+    let (_repo, head, target) = one_commit_target(&h).await;
+    let sources = hanging_once(&h);
 
     // The first syncer takes the request and hangs in the tree read; then it "dies".
     let first = tokio_util::sync::CancellationToken::new();
@@ -168,10 +181,7 @@ async fn a_syncer_that_dies_mid_sync_leaves_the_request_to_another_which_reports
 #[tokio::test]
 async fn reconcile_runs_a_request_never_started_and_catches_a_head_moved_without_a_push() {
     let h = Harness::start().await;
-    let repo = TestRepo::new();
-    repo.write("a.md", "a");
-    let head = repo.commit("first");
-    let target = h.track(Some(&repo.path().display().to_string())).await;
+    let (repo, head, target) = one_commit_target(&h).await;
     // No consumer runs: the request is never picked up.
     let sync = h.push(target, ZERO, &head).await.unwrap();
     h.until_run(sync, "queued").await;
@@ -252,15 +262,8 @@ async fn a_retryable_failure_is_retried_with_backoff_up_to_the_limit_then_stays_
 #[tokio::test]
 async fn a_sync_that_hangs_is_given_up_at_its_timeout_and_fails_retryably() {
     let h = Harness::start().await;
-    let repo = TestRepo::new();
-    repo.write("a.md", "a");
-    let head = repo.commit("first");
-    let target = h.track(Some(&repo.path().display().to_string())).await;
-    let mut sources = h.sources(unconfigured_github());
-    sources.local = Arc::new(HangsOnce {
-        inner: sources.local.clone(),
-        hung: AtomicBool::new(false),
-    });
+    let (_repo, head, target) = one_commit_target(&h).await;
+    let sources = hanging_once(&h);
     let limits = hooklog_syncer::sync::SyncLimits {
         timeout: Duration::from_secs(1),
         ..hooklog_syncer::sync::SyncLimits::default()

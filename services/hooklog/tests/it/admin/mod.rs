@@ -283,20 +283,34 @@ fn items(page: &Value) -> &Vec<Value> {
     page["items"].as_array().expect("a page")
 }
 
-/// Tracks `branch` of `REPO` through the API; the target id and the command's position.
-async fn track(stack: &Stack, installation: u64, branch: &str) -> (String, u64) {
-    let answer = stack
+/// Connects `installation` (account `Codertocat`) through the API.
+async fn connect(stack: &Stack, installation: u64) {
+    stack
         .command(
             Method::POST,
-            "/v1/admin/targets",
-            json!({
-                "installation_id": installation,
-                "repository_id": REPOSITORY,
-                "repository": REPO,
-                "branch": branch,
-            }),
+            "/v1/admin/instances",
+            json!({ "installation_id": installation, "account": "Codertocat" }),
         )
         .await;
+}
+
+/// Tracks `branch` of `REPO` through the API; the target id and the command's position.
+async fn track(stack: &Stack, installation: u64, branch: &str) -> (String, u64) {
+    track_with(stack, installation, branch, json!({})).await
+}
+
+/// `track`, with `extra` fields in the body (e.g. `source`).
+async fn track_with(stack: &Stack, installation: u64, branch: &str, extra: Value) -> (String, u64) {
+    let mut body = json!({
+        "installation_id": installation,
+        "repository_id": REPOSITORY,
+        "repository": REPO,
+        "branch": branch,
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    let answer = stack.command(Method::POST, "/v1/admin/targets", body).await;
     assert_eq!(
         answer["instance_id"],
         format!("github-installation-{installation}")

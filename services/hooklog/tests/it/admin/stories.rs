@@ -72,13 +72,7 @@ async fn installation_created_story(stack: &Stack, installation: u64) {
 /// A target tracked through the API, then pushes: one sync run for the tracked branch, however
 /// often its delivery arrives; a push to an untracked branch is ignored.
 async fn push_story(stack: &Stack, installation: u64) {
-    stack
-        .command(
-            Method::POST,
-            "/v1/admin/instances",
-            json!({ "installation_id": installation, "account": "Codertocat" }),
-        )
-        .await;
+    connect(stack, installation).await;
     let (target, position) = track(stack, installation, "main").await;
     let tracked = stack
         .read(&format!(

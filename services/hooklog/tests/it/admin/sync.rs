@@ -68,28 +68,9 @@ async fn a_local_git_target_syncs_each_pushed_head_and_shows_its_files_and_disco
     )
     .await;
     let installation = 4100;
-    stack
-        .command(
-            Method::POST,
-            "/v1/admin/instances",
-            json!({ "installation_id": installation, "account": "Codertocat" }),
-        )
-        .await;
-    let answer = stack
-        .command(
-            Method::POST,
-            "/v1/admin/targets",
-            json!({
-                "installation_id": installation,
-                "repository_id": REPOSITORY,
-                "repository": REPO,
-                "branch": "main",
-                "source": repo.path().display().to_string(),
-            }),
-        )
-        .await;
-    let target = answer["target_id"].as_str().unwrap().to_owned();
-    let position = answer["position"].as_u64().unwrap();
+    connect(&stack, installation).await;
+    let source = json!({ "source": repo.path().display().to_string() });
+    let (target, position) = track_with(&stack, installation, "main", source).await;
     let shown = stack
         .read(&format!(
             "/v1/admin/targets/{target}?min_position={position}"
