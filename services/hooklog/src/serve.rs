@@ -135,7 +135,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             js.clone(),
             shutdown.clone(),
         );
-        tasks.spawn(async move { Ok(worker.await?) });
+        tasks.spawn(async move {
+            worker.await;
+            Ok(())
+        });
     }
     if let (true, Some(pool)) = (roles.contains(&Role::Relay), &db) {
         let relay = hooklog_relay::run(

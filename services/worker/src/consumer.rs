@@ -67,12 +67,6 @@ impl WorkerConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error("cannot create the worker's consumer on {DELIVERIES_STREAM}: {0}")]
-    Consumer(String),
-}
-
 /// Consumes until `shutdown`, then lets the messages in hand finish. Survives NATS and
 /// PostgreSQL outages: it waits and resumes.
 pub async fn run(
@@ -81,7 +75,7 @@ pub async fn run(
     pool: PgPool,
     jetstream: jetstream::Context,
     shutdown: CancellationToken,
-) -> Result<(), WorkerError> {
+) {
     let worker = Worker {
         config,
         processor,
@@ -97,7 +91,6 @@ pub async fn run(
     )
     .await;
     tracing::info!("worker stopped");
-    Ok(())
 }
 
 struct Worker {

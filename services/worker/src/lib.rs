@@ -16,5 +16,5 @@ pub mod records;
 pub mod store;
 
 pub use bus::{CommandBus, CommandError, Executed};
-pub use consumer::{run, WorkerConfig, WorkerError};
+pub use consumer::{run, WorkerConfig};
 pub use process::{Delivery, Failure, Outcome, OutcomeKind, Processor};
