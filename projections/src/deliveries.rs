@@ -94,16 +94,21 @@ pub(crate) async fn apply(
 ) -> Result<Applied, ProjectorError> {
     let mut rows: Vec<DeliveryRow> = batch.iter().map(row).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r.delivery_id.as_str()).collect();
-    let earlier: Vec<(String, i64)> = sqlx::query_as(
-        // A join on the ids, not `= ANY($1)`: a generic plan that scans the table would test
-        // every row against the whole array.
-        "SELECT d.delivery_id, min(d.stream_sequence) FROM unnest($1::text[]) AS ids(id) \
-         JOIN deliveries d ON d.delivery_id = ids.id GROUP BY d.delivery_id",
+    let earlier: Vec<(String, Option<i64>)> = sqlx::query_as(
+        // One index probe per id, written as a subquery per id so that no plan can scan the
+        // table instead: without statistics (a server without autovacuum never gathers them),
+        // a join on the ids is planned as a hash join over the whole, growing table.
+        "SELECT ids.id, (SELECT d.stream_sequence FROM deliveries d WHERE d.delivery_id = ids.id \
+                         ORDER BY d.stream_sequence LIMIT 1) \
+         FROM unnest($1::text[]) AS ids(id)",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    let mut first: HashMap<String, i64> = earlier.into_iter().collect();
+    let mut first: HashMap<String, i64> = earlier
+        .into_iter()
+        .filter_map(|(id, sequence)| Some((id, sequence?)))
+        .collect();
     for row in &mut rows {
         match first.get(&row.delivery_id) {
             Some(&sequence) => row.duplicate_of = Some(sequence),

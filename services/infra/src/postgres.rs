@@ -45,10 +45,20 @@ pub enum PostgresError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Connection options from `url`. Every statement is planned for its parameters
+/// (`plan_cache_mode = force_custom_plan`): hooklog's tables start empty and grow by the
+/// thousands, and a generic plan cached by a long-lived connection while a table was small (a
+/// sequential scan) would otherwise stay in use as the table grows, until the next `ANALYZE`,
+/// which a server without autovacuum never runs. Planning a short statement costs less than
+/// one such scan.
 fn options(url: &str) -> Result<PgConnectOptions, PostgresError> {
     PgConnectOptions::from_str(url)
         .map_err(PostgresError::BadUrl)
-        .map(|options| options.log_statements(tracing::log::LevelFilter::Debug))
+        .map(|options| {
+            options
+                .log_statements(tracing::log::LevelFilter::Debug)
+                .options([("plan_cache_mode", "force_custom_plan")])
+        })
 }
 
 /// Creates the database named in `url` when it does not exist, connecting to the `postgres`

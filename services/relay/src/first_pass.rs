@@ -45,14 +45,8 @@ impl FirstPass {
 
     /// How to treat the row `outbox_id` holding event `sequence` of the aggregate on `subject`.
     pub fn check(&mut self, outbox_id: i64, subject: &str, sequence: u64) -> Check {
-        match self.until_id {
-            Some(until_id) if outbox_id <= until_id => {}
-            _ => {
-                // Rows come in id order: once past the end, the pass is over.
-                self.until_id = None;
-                self.known = HashMap::new();
-                return Check::Publish;
-            }
+        if !self.covers(outbox_id) {
+            return Check::Publish;
         }
         match self.known.get(subject) {
             None => Check::AskStream,
@@ -60,6 +54,19 @@ impl FirstPass {
                 Check::AlreadyOnStream { last_sequence }
             }
             Some(_) => Check::Publish,
+        }
+    }
+
+    /// Whether the row `outbox_id` is part of the pass. Rows come in id order: once one is past
+    /// the end, the pass is over, and no later row is part of it.
+    pub fn covers(&mut self, outbox_id: i64) -> bool {
+        match self.until_id {
+            Some(until_id) if outbox_id <= until_id => true,
+            _ => {
+                self.until_id = None;
+                self.known = HashMap::new();
+                false
+            }
         }
     }
 
@@ -92,6 +99,19 @@ mod tests {
         assert_eq!(pass.check(11, "b", 2), Check::Publish);
         // Over: even a row with a lower id (committed late) is not checked again.
         assert_eq!(pass.check(9, "c", 1), Check::Publish);
+        assert!(!pass.covers(5));
+    }
+
+    #[test]
+    fn a_row_past_the_end_ends_the_pass() {
+        let mut pass = FirstPass::new(Some(10));
+        assert!(pass.covers(10));
+        assert!(!pass.covers(11));
+        assert!(
+            !pass.covers(3),
+            "a late row with a lower id is not part of the pass"
+        );
+        assert_eq!(pass.check(3, "a", 1), Check::Publish);
     }
 
     #[test]

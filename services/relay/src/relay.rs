@@ -1,8 +1,9 @@
 //! [`run`]: the relay loop. Take the lock, or stand by; while holding it, publish the outbox in
 //! order and delete what JetStream acknowledged; on any Postgres failure, start over.
 //!
-//! Per-aggregate order: rows are published one at a time in `id` order, each awaiting its PubAck
-//! before the next. That is each aggregate's sequence order because `events` has the primary key
+//! Per-aggregate order: an aggregate's rows are published in `id` order, each only once the one
+//! before it is acknowledged (rows of different aggregates share round trips, see
+//! [`relay_rows`]). That is each aggregate's sequence order because `events` has the primary key
 //! `(aggregate_type, aggregate_id, sequence)` and postgres-es appends event n+1 only after loading
 //! event n: either in the same transaction, after n's insert (so n+1's trigger draws the larger
 //! id from the `bigserial`), or in a later one, which can only see n once n has committed (and
@@ -12,6 +13,7 @@
 //! of order; rows are deleted (not tracked by a high-water mark), so a late commit is never
 //! skipped, only published after others.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use async_nats::jetstream;
@@ -142,9 +144,9 @@ async fn lead(
     }
 }
 
-/// Publishes `rows` in order, then deletes those JetStream acknowledged. Stops at a row that can
-/// never be published, or when the session is lost while a publish is pending, after deleting
-/// the rows before it (which fails too when the session is gone: they are checked against the
+/// Publishes `rows`, then deletes those JetStream acknowledged. Stops at a row that can never be
+/// published, or when the session is lost while a publish is pending, after deleting the rows
+/// published so far (which fails too when the session is gone: they are checked against the
 /// stream by the next lock holder).
 async fn relay_batch(
     session: &mut Session,
@@ -154,8 +156,33 @@ async fn relay_batch(
     first_pass: &mut FirstPass,
 ) -> Result<(), RelayError> {
     let mut done = Vec::with_capacity(rows.len());
-    let mut stopped_at = None;
-    for row in rows {
+    let relayed = tokio::select! {
+        relayed = relay_rows(publisher, rows, first_pass, &mut done) => relayed,
+        lost = watch_session(session, config) => Err(lost),
+    };
+    session.delete(&done).await?;
+    relayed
+}
+
+/// Publishes `rows` (in id order), pushing the id of each one stored onto `done`.
+///
+/// Rows of the first pass go one at a time, each checked against the stream as it comes. The
+/// others, which nobody else can have published, go in waves: wave k holds the k-th row of each
+/// aggregate in the batch, its PubAcks awaited together, and wave k+1 is sent only once all of
+/// wave k is stored. An aggregate's event n+1 is thus never sent before event n is on the
+/// stream, and a batch of events of different aggregates costs one round trip, not one each.
+/// Nothing at or after a row that can never be published is sent.
+async fn relay_rows(
+    publisher: &Publisher,
+    rows: &[OutboxRow],
+    first_pass: &mut FirstPass,
+    done: &mut Vec<i64>,
+) -> Result<(), RelayError> {
+    let mut rest = rows;
+    while let Some((row, tail)) = rest.split_first() {
+        if !first_pass.covers(row.id) {
+            break;
+        }
         let span = tracing::info_span!(
             "relay_event",
             outbox_id = row.id,
@@ -163,20 +190,47 @@ async fn relay_batch(
             aggregate_id = %row.aggregate_id,
             sequence = row.sequence,
         );
-        let relayed = tokio::select! {
-            relayed = relay_row(publisher, row, first_pass).instrument(span) => relayed,
-            lost = watch_session(session, config) => Err(lost),
-        };
-        match relayed {
-            Ok(()) => done.push(row.id),
+        relay_row(publisher, row, first_pass)
+            .instrument(span)
+            .await?;
+        done.push(row.id);
+        rest = tail;
+    }
+    let mut messages = Vec::with_capacity(rest.len());
+    let mut unpublishable = None;
+    for row in rest {
+        match EventMessage::from_row(row) {
+            Ok(message) => messages.push((row.id, message)),
             Err(err) => {
-                stopped_at = Some(err);
+                unpublishable = Some(err);
                 break;
             }
         }
     }
-    session.delete(&done).await?;
-    stopped_at.map_or(Ok(()), Err)
+    for wave in waves(&messages) {
+        let wave: Vec<&(i64, EventMessage)> = wave.into_iter().map(|i| &messages[i]).collect();
+        let sent: Vec<&EventMessage> = wave.iter().map(|(_, message)| message).collect();
+        let published = publisher.publish_wave(&sent).await;
+        tracing::debug!(events = published.len(), "wave of events published");
+        done.extend(wave.iter().map(|(id, _)| *id));
+    }
+    unpublishable.map_or(Ok(()), Err)
+}
+
+/// Splits messages (in id order) into waves: the indices of each subject's first message, then
+/// of each subject's second, and so on, each wave in id order.
+fn waves(messages: &[(i64, EventMessage)]) -> Vec<Vec<usize>> {
+    let mut depth: HashMap<&str, usize> = HashMap::new();
+    let mut waves: Vec<Vec<usize>> = vec![];
+    for (index, (_, message)) in messages.iter().enumerate() {
+        let depth = depth.entry(message.subject.as_str()).or_default();
+        if waves.len() == *depth {
+            waves.push(vec![]);
+        }
+        waves[*depth].push(index);
+        *depth += 1;
+    }
+    waves
 }
 
 async fn relay_row(
@@ -235,4 +289,37 @@ async fn wait_for_commits(
         () = tokio::time::sleep(config.poll_interval) => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: i64, aggregate: &str, sequence: i64) -> (i64, EventMessage) {
+        let row = OutboxRow {
+            id,
+            aggregate_type: "ConnectorTarget".to_owned(),
+            aggregate_id: aggregate.to_owned(),
+            sequence,
+            event_type: "PushRecorded".to_owned(),
+            event_version: "1".to_owned(),
+            payload: "{}".to_owned(),
+            metadata: "{}".to_owned(),
+        };
+        (id, EventMessage::from_row(&row).expect("a publishable row"))
+    }
+
+    #[test]
+    fn each_wave_holds_at_most_one_event_per_aggregate_in_sequence_order() {
+        let messages = [
+            message(1, "a", 1),
+            message(2, "a", 2),
+            message(3, "b", 7),
+            message(4, "c", 1),
+            message(5, "a", 3),
+            message(6, "b", 8),
+        ];
+        assert_eq!(waves(&messages), vec![vec![0, 2, 3], vec![1, 5], vec![4]]);
+        assert!(waves(&[]).is_empty());
+    }
 }

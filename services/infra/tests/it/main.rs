@@ -1,4 +1,6 @@
-//! The embedded `nats-server` as a real child process.
+//! The embedded `nats-server` as a real child process; PostgreSQL sessions (`postgres`).
+
+mod postgres;
 
 use std::time::Duration;
 

@@ -7,7 +7,8 @@ use hooklog_infra::streams::event_headers as h;
 use hooklog_relay::RelayConfig;
 
 use crate::support::{
-    eventually, fast_config, header, payload, TestEnv, INSTANCE, INSTANCE_ID, TARGET, TARGET_ID,
+    eventually, fast_config, header, insert_event, payload, TestEnv, INSTANCE, INSTANCE_ID, TARGET,
+    TARGET_ID,
 };
 
 #[tokio::test]
@@ -68,6 +69,44 @@ async fn events_are_published_to_their_aggregate_subject_in_sequence_order_with_
     }
     assert_eq!(instance_sequences, [1, 2, 3, 4]);
     assert_eq!(target_sequences, [1, 2]);
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn interleaved_events_of_many_aggregates_published_together_keep_each_aggregates_order() {
+    let env = TestEnv::start().await;
+    let relay = env.spawn_relay(fast_config(), env.pool.clone());
+    // Committed after the relay took the lock and read the end of the outbox, so no first
+    // pass: the rows go in waves of one event per aggregate.
+    eventually("the relay holds the lock", || async {
+        env.lock_holder().await.is_some()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let aggregates: Vec<String> = (0..40).map(|i| format!("aggregate-{i:02}")).collect();
+    let mut tx = env.pool.begin().await.unwrap();
+    for sequence in 1..=5 {
+        for aggregate in &aggregates {
+            insert_event(&mut tx, TARGET, aggregate, sequence).await;
+        }
+    }
+    tx.commit().await.unwrap();
+    hooklog_infra::postgres::wake_outbox(&env.pool)
+        .await
+        .unwrap();
+    env.wait_until_relayed(200).await;
+
+    let published = env.published().await;
+    assert_eq!(published.len(), 200, "each event once");
+    for aggregate in &aggregates {
+        let subject = format!("hooklog.events.{TARGET}.{aggregate}");
+        let sequences: Vec<u64> = published
+            .iter()
+            .filter(|(s, _)| *s == subject)
+            .map(|(_, sequence)| *sequence)
+            .collect();
+        assert_eq!(sequences, [1, 2, 3, 4, 5], "{subject} in sequence order");
+    }
     relay.stop().await;
 }
 
