@@ -103,8 +103,8 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         false => None,
     };
 
-    // One command bus for the roles in this process that write (worker, syncer): one aggregate
-    // cache, and commands to one aggregate take turns instead of conflicting.
+    // One command bus for the roles in this process that write (worker, syncer, admin): one
+    // aggregate cache, and commands to one aggregate take turns instead of conflicting.
     let bus = db
         .as_ref()
         .map(|pool| CommandBus::new(pool.clone(), Arc::new(SystemClock)));
@@ -117,7 +117,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     if let Some(listener) = admin_listener {
         let pool = db.clone().context("the admin role needs PostgreSQL")?;
-        let state = AdminState::new(pool, client.clone(), Tokens::from_settings(&settings))?;
+        let bus = bus.clone().context("the admin role needs PostgreSQL")?;
+        let state = AdminState::with_bus(
+            pool,
+            client.clone(),
+            bus,
+            Tokens::from_settings(&settings),
+            hooklog_infra::metrics::install()?,
+        );
         let admin = hooklog_admin::run(state, listener, shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
     }

@@ -7,8 +7,8 @@ use crate::RelayError;
 /// Settings of the relay. Every field has a sensible default; see [`RelayConfig::default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RelayConfig {
-    /// Outbox rows read per query (default 256). Rows are still published one at a time, each
-    /// awaiting its PubAck; this only bounds memory and the size of one delete.
+    /// Outbox rows read per query (default 256). It bounds memory, the size of one delete and
+    /// of one wave of publishes (at most one event per aggregate, PubAcks awaited together).
     pub batch_size: usize,
     /// How often the outbox is read when no notification arrives (default 1 s). Notifications
     /// wake the relay at once; this is the fallback for one lost while the listener reconnected,

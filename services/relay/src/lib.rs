@@ -2,9 +2,10 @@
 //! JetStream stream, in order per aggregate, exactly once (DESIGN.md, "Relay (outbox)").
 //!
 //! A trigger on the postgres-es `events` table copies each event into `event_outbox` in the
-//! committing transaction and notifies `hooklog_outbox`. One relay at a time, elected with a
-//! Postgres advisory lock, reads the outbox in id order, publishes each row with `Nats-Msg-Id`
-//! `<type>:<id>:<sequence>`, awaits its PubAck and then deletes it. A crash can only leave rows
+//! committing transaction; writers notify `hooklog_outbox` after committing. One relay at a
+//! time, elected with a Postgres advisory lock, reads the outbox in id order, publishes each row
+//! with `Nats-Msg-Id` `<type>:<id>:<sequence>` (in waves of one event per aggregate, whose PubAcks
+//! are awaited together), and deletes it once acknowledged. A crash can only leave rows
 //! that were published but not deleted; the next lock holder checks those against the stream
 //! before publishing (see `first_pass`), so an event is stored once even after JetStream's
 //! duplicate window.
