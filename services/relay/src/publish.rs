@@ -85,7 +85,7 @@ impl Publisher {
     /// `publish_timeout`, goes through [`publish`](Self::publish), checked against the stream,
     /// until stored. Being one per aggregate, no message of the wave can overtake another event
     /// of its aggregate.
-    pub async fn publish_wave(&self, messages: &[&EventMessage]) -> Vec<Published> {
+    pub async fn publish_wave(&self, messages: &[&EventMessage]) {
         let deadline = tokio::time::Instant::now() + self.publish_timeout;
         let mut sent = Vec::with_capacity(messages.len());
         for message in messages {
@@ -97,29 +97,22 @@ impl Publisher {
             .await;
             sent.push(attempt);
         }
-        let mut published = Vec::with_capacity(messages.len());
         for (message, attempt) in messages.iter().zip(sent) {
             let acked = match attempt {
                 Ok(Ok(ack)) => match tokio::time::timeout_at(deadline, ack).await {
-                    Ok(Ok(ack)) => Ok(ack),
+                    Ok(Ok(_)) => Ok(()),
                     Ok(Err(err)) => Err(err.to_string()),
                     Err(_) => Err(format!("no PubAck within {:?}", self.publish_timeout)),
                 },
                 Ok(Err(err)) => Err(err.to_string()),
                 Err(_) => Err(format!("not sent within {:?}", self.publish_timeout)),
             };
-            published.push(match acked {
-                Ok(ack) => Published::Stored {
-                    stream_seq: ack.sequence,
-                    duplicate: ack.duplicate,
-                },
-                Err(error) => {
-                    tracing::warn!(%error, subject = %message.subject, sequence = message.sequence, "publishing the event failed; retrying with the same message id");
-                    self.publish(message, true).await
-                }
-            });
+            if let Err(error) = acked {
+                tracing::warn!(%error, subject = %message.subject, sequence = message.sequence, "publishing the event failed; retrying with the same message id");
+                self.publish(message, true).await;
+            }
         }
-        published
+        tracing::debug!(events = messages.len(), "wave of events published");
     }
 
     /// One publish, waiting at most `publish_timeout` for the PubAck.

@@ -208,11 +208,9 @@ async fn relay_rows(
         }
     }
     for wave in waves(&messages) {
-        let wave: Vec<&(i64, EventMessage)> = wave.into_iter().map(|i| &messages[i]).collect();
-        let sent: Vec<&EventMessage> = wave.iter().map(|(_, message)| message).collect();
-        let published = publisher.publish_wave(&sent).await;
-        tracing::debug!(events = published.len(), "wave of events published");
-        done.extend(wave.iter().map(|(id, _)| *id));
+        let sent: Vec<&EventMessage> = wave.iter().map(|&i| &messages[i].1).collect();
+        publisher.publish_wave(&sent).await;
+        done.extend(wave.iter().map(|&i| messages[i].0));
     }
     unpublishable.map_or(Ok(()), Err)
 }
