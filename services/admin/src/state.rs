@@ -31,11 +31,8 @@ impl Default for Waits {
     }
 }
 
-/// Cheap handles shared by every request. `hooklog serve` builds it once:
-///
-/// ```text
-/// let state = AdminState::new(pool.clone(), client.clone(), Tokens::from_settings(&settings))?;
-/// ```
+/// Cheap handles shared by every request, built once per listener: `AdminState::new` over its own
+/// command bus, or `AdminState::with_bus` (as `hooklog serve` does) sharing the process's.
 #[derive(Clone)]
 pub struct AdminState {
     pub(crate) db: PgPool,

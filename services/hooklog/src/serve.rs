@@ -49,7 +49,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
     // Before any role records a metric, so the admin listener's `/metrics` sees them all.
-    hooklog_infra::metrics::install()?;
+    let metrics = hooklog_infra::metrics::install()?;
 
     // Listen first, so a taken port fails before anything else starts.
     let ingress_listener = match roles.contains(&Role::Ingress) {
@@ -123,7 +123,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             client.clone(),
             bus,
             Tokens::from_settings(&settings),
-            hooklog_infra::metrics::install()?,
+            metrics.clone(),
         );
         let admin = hooklog_admin::run(state, listener, shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
