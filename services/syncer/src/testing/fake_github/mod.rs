@@ -110,15 +110,23 @@ impl FakeGithub {
             record: Mutex::default(),
             blobs: tokio::sync::RwLock::default(),
         });
+        // The repository API takes an installation token; the token exchange takes the App
+        // JWT, and the download host a download token (both checked by their handlers).
+        let repository_api = Router::new()
+            .route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))
+            .route("/repos/{owner}/{repo}/git/blobs/{sha}", get(blob))
+            .route("/repos/{owner}/{repo}/branches/{*branch}", get(branch))
+            .route("/repos/{owner}/{repo}/tarball/{sha}", get(tarball))
+            .route_layer(middleware::from_fn_with_state(
+                shared.clone(),
+                installation_token,
+            ));
         let app = Router::new()
             .route(
                 "/app/installations/{installation}/access_tokens",
                 post(access_tokens),
             )
-            .route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))
-            .route("/repos/{owner}/{repo}/git/blobs/{sha}", get(blob))
-            .route("/repos/{owner}/{repo}/branches/{*branch}", get(branch))
-            .route("/repos/{owner}/{repo}/tarball/{sha}", get(tarball))
+            .merge(repository_api)
             .route(
                 "/codeload/{owner}/{repo}/legacy.tar.gz/{sha}",
                 get(codeload),
@@ -303,6 +311,19 @@ fn parse_batch(out: &[u8]) -> HashMap<String, Bytes> {
 }
 
 /// Answers an armed fault instead of the route, when one matches.
+/// Answers 401 `Bad credentials`, as GitHub does, unless the request carries an installation
+/// token this fake issued.
+async fn installation_token(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !shared.authorized(request.headers()) {
+        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    next.run(request).await
+}
+
 async fn faults(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let target = request
         .uri()
