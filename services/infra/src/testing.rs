@@ -1,5 +1,6 @@
-//! Helpers for hooklog's own test suites (feature `testing`): which `nats-server` to start and
-//! where the test PostgreSQL is. Tests start real servers; nothing here fakes one.
+//! Helpers for hooklog's own test suites (feature `testing`): which `nats-server` to start,
+//! where the test PostgreSQL is, and both together for one test ([`Backends`]). Tests start real
+//! servers; nothing here fakes one.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,55 @@ pub fn fresh_database_url() -> (String, String) {
         .as_nanos();
     let name = format!("hooklog_test_{}_{nanos}", std::process::id());
     (format!("{}/{name}", postgres_server_url()), name)
+}
+
+/// What one integration test runs against: its own `nats-server` in a temporary directory, with
+/// both streams, and a fresh migrated database. Dropping it stops the server and removes the
+/// directory; the database is left to `.ci/test`, which drops `hooklog_test_%` databases.
+pub struct Backends {
+    pub js: async_nats::jetstream::Context,
+    pub client: async_nats::Client,
+    pub pool: sqlx::PgPool,
+    /// The database's URL and name.
+    pub database_url: String,
+    pub database: String,
+    pub nats: crate::nats::EmbeddedNats,
+    // Last: removed once the server is stopped.
+    pub dir: tempfile::TempDir,
+}
+
+impl Backends {
+    /// Starts the server, connects as `client_name` and creates `GITHUB_DELIVERIES` (duplicate
+    /// window 1 h) and `HOOKLOG_EVENTS` (10 min), then creates and migrates the database.
+    pub async fn start(client_name: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let nats = crate::nats::EmbeddedNats::start(&nats_server_bin(), dir.path())
+            .await
+            .expect("nats-server starts");
+        let client = crate::nats::connect(&nats.url(), client_name)
+            .await
+            .expect("connected to nats-server");
+        let js = async_nats::jetstream::new(client.clone());
+        crate::streams::ensure_deliveries_stream(&js, std::time::Duration::from_secs(3600))
+            .await
+            .expect("the deliveries stream");
+        crate::streams::ensure_events_stream(&js, std::time::Duration::from_secs(600))
+            .await
+            .expect("the events stream");
+        let (database_url, database) = fresh_database_url();
+        let pool = crate::postgres::connect_and_migrate(&database_url)
+            .await
+            .expect("a migrated database");
+        Self {
+            js,
+            client,
+            pool,
+            database_url,
+            database,
+            nats,
+            dir,
+        }
+    }
 }
 
 /// A TCP proxy in front of the test PostgreSQL that a test can cut and restore, so a service

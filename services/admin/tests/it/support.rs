@@ -9,9 +9,8 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hooklog_admin::{AdminState, Tokens, Waits};
 use hooklog_domain::clock::SystemClock;
-use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::streams::{self, delivery_headers};
-use hooklog_infra::testing::{fresh_database_url, nats_server_bin};
+use hooklog_infra::testing::Backends;
 use hooklog_worker::{CommandBus, Processor, WorkerConfig};
 use reqwest::Method;
 use serde_json::Value;
@@ -29,8 +28,7 @@ pub struct App {
     pub nats: async_nats::Client,
     pub bus: CommandBus,
     shutdown: CancellationToken,
-    _server: EmbeddedNats,
-    _dir: tempfile::TempDir,
+    _backends: Backends,
 }
 
 impl Drop for App {
@@ -63,24 +61,12 @@ impl App {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let server = EmbeddedNats::start(&nats_server_bin(), dir.path())
-            .await
-            .unwrap();
-        let nats = nats::connect(&server.url(), "hooklog-admin-test")
-            .await
-            .unwrap();
-        let js = jetstream::new(nats.clone());
-        streams::ensure_deliveries_stream(&js, Duration::from_secs(3600))
-            .await
-            .unwrap();
-        streams::ensure_events_stream(&js, Duration::from_secs(600))
-            .await
-            .unwrap();
-        let (url, _) = fresh_database_url();
-        let pool = hooklog_infra::postgres::connect_and_migrate(&url)
-            .await
-            .unwrap();
+        let backends = Backends::start("hooklog-admin-test").await;
+        let (js, nats, pool) = (
+            backends.js.clone(),
+            backends.client.clone(),
+            backends.pool.clone(),
+        );
         let shutdown = CancellationToken::new();
         if options.pipeline {
             tokio::spawn(hooklog_relay::run(
@@ -123,8 +109,7 @@ impl App {
             js,
             nats,
             shutdown,
-            _server: server,
-            _dir: dir,
+            _backends: backends,
         }
     }
 

@@ -13,12 +13,24 @@ use hooklog_syncer::reconcile;
 use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
 use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, Sources, TreeEntry};
 use hooklog_syncer::testing::TestRepo;
-use hooklog_syncer::SyncerConfig;
+use hooklog_syncer::{Executor, SyncerConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::support::{Harness, ZERO};
 
 fn unconfigured_github() -> Arc<dyn RepoSource> {
     Arc::new(GithubApp::new(GithubAppConfig::default()).unwrap())
+}
+
+/// A syncer with `quick` settings on the harness's stream, until `shutdown`.
+fn spawn_syncer(h: &Harness, executor: Executor, shutdown: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(hooklog_syncer::run(
+        quick(),
+        executor,
+        h.js.clone(),
+        shutdown,
+    ))
 }
 
 fn quick() -> SyncerConfig {
@@ -38,12 +50,7 @@ async fn a_pushed_head_is_synced_by_the_consumer_and_reported_completed() {
     let head = repo.commit("first");
     let target = h.track(Some(&repo.path().display().to_string())).await;
     let executor = h.executor(h.sources(unconfigured_github()));
-    tokio::spawn(hooklog_syncer::run(
-        quick(),
-        executor,
-        h.js.clone(),
-        h.shutdown(),
-    ));
+    spawn_syncer(&h, executor, h.shutdown());
 
     let sync = h.push(target, ZERO, &head).await.unwrap();
     h.until_run(sync, "completed").await;
@@ -64,12 +71,7 @@ async fn a_github_target_without_an_app_fails_with_an_error_naming_the_settings(
     let h = Harness::start().await;
     let target = h.track(None).await;
     let executor = h.executor(h.sources(unconfigured_github()));
-    tokio::spawn(hooklog_syncer::run(
-        quick(),
-        executor,
-        h.js.clone(),
-        h.shutdown(),
-    ));
+    spawn_syncer(&h, executor, h.shutdown());
     let head = CommitSha::parse(&"a".repeat(40)).unwrap();
     let sync = h.push(target, ZERO, &head).await.unwrap();
     h.until_run(sync, "failed").await;
@@ -145,24 +147,14 @@ async fn a_syncer_that_dies_mid_sync_leaves_the_request_to_another_which_reports
     let sources = hanging_once(&h);
 
     // The first syncer takes the request and hangs in the tree read; then it "dies".
-    let first = tokio_util::sync::CancellationToken::new();
-    let dying = tokio::spawn(hooklog_syncer::run(
-        quick(),
-        h.executor(sources.clone()),
-        h.js.clone(),
-        first.clone(),
-    ));
+    let first = CancellationToken::new();
+    let dying = spawn_syncer(&h, h.executor(sources.clone()), first.clone());
     let sync = h.push(target, ZERO, &head).await.unwrap();
     h.until_events(target, "SyncStarted", 1).await;
     dying.abort();
 
     // A second syncer gets the unacked request after ack_wait and finishes it.
-    tokio::spawn(hooklog_syncer::run(
-        quick(),
-        h.executor(sources),
-        h.js.clone(),
-        h.shutdown(),
-    ));
+    spawn_syncer(&h, h.executor(sources), h.shutdown());
     h.until_run(sync, "completed").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let types = h.event_types(target).await;
@@ -268,7 +260,7 @@ async fn a_sync_that_hangs_is_given_up_at_its_timeout_and_fails_retryably() {
         timeout: Duration::from_secs(1),
         ..hooklog_syncer::sync::SyncLimits::default()
     };
-    let executor = hooklog_syncer::Executor::new(h.bus.clone(), sources, limits);
+    let executor = Executor::new(h.bus.clone(), sources, limits);
     let sync = h.push(target, ZERO, &head).await.unwrap();
     let settled = executor.execute(target, sync, "test").await.unwrap();
     let hooklog_syncer::Settled::Failed { error, retryable } = settled else {

@@ -111,6 +111,20 @@ pub fn shas(entries: &[TreeEntry]) -> Vec<String> {
     entries.iter().map(|e| e.blob_sha.clone()).collect()
 }
 
+/// Each entry's content is the file's (`files`: path to bytes), byte for byte, and its size.
+pub fn assert_contents(files: &BTreeMap<String, Vec<u8>>, tree: &[TreeEntry], blobs: &[Bytes]) {
+    assert_eq!(tree.len(), blobs.len());
+    for (entry, bytes) in tree.iter().zip(blobs) {
+        assert_eq!(
+            bytes.as_ref(),
+            files[&entry.path].as_slice(),
+            "{}",
+            entry.path
+        );
+        assert_eq!(bytes.len() as u64, entry.size, "{}", entry.path);
+    }
+}
+
 pub fn unwrap_all(blobs: Vec<Result<Bytes, SourceError>>) -> Vec<Bytes> {
     blobs.into_iter().map(|b| b.expect("a blob")).collect()
 }
@@ -198,14 +212,8 @@ async fn tree_and_blobs_of_a_repository_with_nested_directories_and_a_binary_fil
     assert_eq!(mode("links/readme"), "120000");
 
     let blobs = unwrap_all(app.blobs(&repo_ref(), &world.commit, &shas(&tree)).await);
-    for (entry, bytes) in tree.iter().zip(&blobs) {
-        assert_eq!(
-            bytes.as_ref(),
-            world.files[&entry.path].as_slice(),
-            "{}",
-            entry.path
-        );
-        assert_eq!(bytes.len() as u64, entry.size, "{}", entry.path);
+    assert_contents(&world.files, &tree, &blobs);
+    for entry in &tree {
         assert_eq!(
             world.fake.blob_fetches_of(&entry.blob_sha),
             1,

@@ -12,7 +12,7 @@ use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
 use hooklog_syncer::source::{RepoSource, SourceError, TreeEntry};
 use hooklog_syncer::testing::{FakeGithub, Fault, TestRepo};
 
-use crate::github::{repo_ref, shas, unwrap_all};
+use crate::github::{assert_contents, repo_ref, shas, unwrap_all};
 
 /// A first sync's worth of files: 300, in nested directories, with a binary file, an executable,
 /// an empty file, two files with the same content (one blob asked for twice), a symlink and a
@@ -84,16 +84,7 @@ impl Big {
 
     /// Each entry's content is the file's, byte for byte.
     fn assert_contents(&self, tree: &[TreeEntry], blobs: &[bytes::Bytes]) {
-        assert_eq!(tree.len(), blobs.len());
-        for (entry, bytes) in tree.iter().zip(blobs) {
-            assert_eq!(
-                bytes.as_ref(),
-                self.files[&entry.path].as_slice(),
-                "{}",
-                entry.path
-            );
-            assert_eq!(bytes.len() as u64, entry.size, "{}", entry.path);
-        }
+        assert_contents(&self.files, tree, blobs);
     }
 }
 

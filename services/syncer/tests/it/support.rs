@@ -13,9 +13,7 @@ use hooklog_domain::ids::{
     TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
-use hooklog_infra::nats::{self, EmbeddedNats};
-use hooklog_infra::streams;
-use hooklog_infra::testing::{fresh_database_url, nats_server_bin};
+use hooklog_infra::testing::Backends;
 use hooklog_syncer::source::local::LocalGit;
 use hooklog_syncer::source::{RepoSource, Sources};
 use hooklog_syncer::sync::SyncLimits;
@@ -31,13 +29,12 @@ pub const REPO: &str = "octo/plugins";
 pub const WAIT: Duration = Duration::from_secs(30);
 
 pub struct Harness {
-    _nats: EmbeddedNats,
     pub js: jetstream::Context,
     pub pool: PgPool,
     pub bus: CommandBus,
     pub cache: tempfile::TempDir,
     shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _backends: Backends,
 }
 
 impl Drop for Harness {
@@ -48,24 +45,8 @@ impl Drop for Harness {
 
 impl Harness {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
-            .await
-            .unwrap();
-        let client = nats::connect(&nats.url(), "hooklog-syncer-test")
-            .await
-            .unwrap();
-        let js = jetstream::new(client);
-        streams::ensure_events_stream(&js, Duration::from_secs(600))
-            .await
-            .unwrap();
-        streams::ensure_deliveries_stream(&js, Duration::from_secs(600))
-            .await
-            .unwrap();
-        let (url, _) = fresh_database_url();
-        let pool = hooklog_infra::postgres::connect_and_migrate(&url)
-            .await
-            .unwrap();
+        let backends = Backends::start("hooklog-syncer-test").await;
+        let (js, pool) = (backends.js.clone(), backends.pool.clone());
         let shutdown = CancellationToken::new();
         tokio::spawn(hooklog_relay::run(
             hooklog_relay::RelayConfig::default(),
@@ -80,13 +61,12 @@ impl Harness {
             shutdown.clone(),
         ));
         Self {
-            _nats: nats,
             js,
             bus: CommandBus::new(pool.clone(), Arc::new(SystemClock)),
             pool,
             cache: tempfile::tempdir().unwrap(),
             shutdown,
-            _dir: dir,
+            _backends: backends,
         }
     }
 

@@ -12,9 +12,8 @@ use hooklog_domain::ids::{
     Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
-use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::streams::{self, delivery_headers, DELIVERIES_STREAM};
-use hooklog_infra::testing::{fresh_database_url, nats_server_bin, octokit_example, TcpOutage};
+use hooklog_infra::testing::{octokit_example, Backends, TcpOutage};
 use hooklog_worker::{CommandBus, Processor, WorkerConfig};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -24,14 +23,13 @@ pub const INSTALLATION: u64 = 4242;
 pub const REPOSITORY: u64 = 1296269;
 
 pub struct Harness {
-    _nats: EmbeddedNats,
     pub js: jetstream::Context,
     pub pool: PgPool,
     pub bus: CommandBus,
     /// In front of PostgreSQL for the workers, when the test cuts it.
     pub outage: Option<TcpOutage>,
     shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    _backends: Backends,
 }
 
 impl Drop for Harness {
@@ -56,21 +54,9 @@ impl Harness {
     /// `workers` worker tasks sharing one durable consumer; `behind_outage`: the workers reach
     /// PostgreSQL through a proxy the test can cut.
     pub async fn start_with(workers: usize, behind_outage: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
-            .await
-            .unwrap();
-        let client = nats::connect(&nats.url(), "hooklog-worker-test")
-            .await
-            .unwrap();
-        let js = jetstream::new(client);
-        streams::ensure_deliveries_stream(&js, Duration::from_secs(3600))
-            .await
-            .unwrap();
-        let (url, name) = fresh_database_url();
-        let pool = hooklog_infra::postgres::connect_and_migrate(&url)
-            .await
-            .unwrap();
+        let backends = Backends::start("hooklog-worker-test").await;
+        let (js, pool) = (backends.js.clone(), backends.pool.clone());
+        let name = &backends.database;
         let outage = match behind_outage {
             true => Some(TcpOutage::start("127.0.0.1:5432").await),
             false => None,
@@ -94,13 +80,12 @@ impl Harness {
             ));
         }
         Self {
-            _nats: nats,
             js,
             bus: CommandBus::new(pool.clone(), Arc::new(SystemClock)),
             pool,
             outage,
             shutdown,
-            _dir: dir,
+            _backends: backends,
         }
     }
 
