@@ -17,7 +17,7 @@ use hooklog_syncer::{Executor, SyncerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::support::{Harness, ZERO};
+use crate::support::{Harness, WAIT, ZERO};
 
 fn unconfigured_github() -> Arc<dyn RepoSource> {
     Arc::new(GithubApp::new(GithubAppConfig::default()).unwrap())
@@ -95,20 +95,22 @@ async fn one_commit_target(h: &Harness) -> (TestRepo, CommitSha, TargetId) {
     (repo, head, target)
 }
 
-/// The harness's sources, with a git source whose first tree read never returns.
-fn hanging_once(h: &Harness) -> Sources {
+/// The harness's sources, with a git source whose first tree read never returns, and the flag
+/// that read sets as it starts hanging.
+fn hanging_once(h: &Harness) -> (Sources, Arc<AtomicBool>) {
     let mut sources = h.sources(unconfigured_github());
+    let hung = Arc::new(AtomicBool::new(false));
     sources.local = Arc::new(HangsOnce {
         inner: sources.local.clone(),
-        hung: AtomicBool::new(false),
+        hung: hung.clone(),
     });
-    sources
+    (sources, hung)
 }
 
 /// A git source whose first tree read never returns: the syncer that took the request "hangs".
 struct HangsOnce {
     inner: Arc<dyn RepoSource>,
-    hung: AtomicBool,
+    hung: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -144,13 +146,22 @@ impl RepoSource for HangsOnce {
 async fn a_syncer_that_dies_mid_sync_leaves_the_request_to_another_which_reports_it_once() {
     let h = Harness::start().await;
     let (_repo, head, target) = one_commit_target(&h).await;
-    let sources = hanging_once(&h);
+    let (sources, hung) = hanging_once(&h);
 
     // The first syncer takes the request and hangs in the tree read; then it "dies".
     let first = CancellationToken::new();
     let dying = spawn_syncer(&h, h.executor(sources.clone()), first.clone());
     let sync = h.push(target, ZERO, &head).await.unwrap();
     h.until_events(target, "SyncStarted", 1).await;
+    // `SyncStarted` commits before the tree read: abort only once the first syncer hangs in it,
+    // or the second syncer would take the hanging read instead.
+    tokio::time::timeout(WAIT, async {
+        while !hung.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the first syncer reaches the tree read");
     dying.abort();
 
     // A second syncer gets the unacked request after ack_wait and finishes it.
@@ -255,7 +266,7 @@ async fn a_retryable_failure_is_retried_with_backoff_up_to_the_limit_then_stays_
 async fn a_sync_that_hangs_is_given_up_at_its_timeout_and_fails_retryably() {
     let h = Harness::start().await;
     let (_repo, head, target) = one_commit_target(&h).await;
-    let sources = hanging_once(&h);
+    let (sources, _) = hanging_once(&h);
     let limits = hooklog_syncer::sync::SyncLimits {
         timeout: Duration::from_secs(1),
         ..hooklog_syncer::sync::SyncLimits::default()
