@@ -10,6 +10,8 @@ pub mod keys {
     pub const CORRELATION_ID: &str = "correlation_id";
     pub const CAUSATION_ID: &str = "causation_id";
     pub const ACTOR: &str = "actor";
+    /// Set on commands that run at most once per aggregate (see `CommandMetadata::idempotency_key`).
+    pub const IDEMPOTENCY_KEY: &str = "idempotency_key";
 }
 
 /// Who issued a command.
@@ -39,6 +41,9 @@ pub struct CommandMetadata {
     pub correlation_id: String,
     pub causation_id: String,
     pub actor: Actor,
+    /// For a process manager's command: which step of its reaction to the causing event
+    /// (`causation_id`) this is, so each step runs once.
+    pub reaction_step: Option<u32>,
 }
 
 impl CommandMetadata {
@@ -49,6 +54,7 @@ impl CommandMetadata {
             correlation_id: delivery_id.to_owned(),
             causation_id: delivery_id.to_owned(),
             actor: Actor::Github,
+            reaction_step: None,
         }
     }
 
@@ -59,6 +65,47 @@ impl CommandMetadata {
             correlation_id: request_id.to_owned(),
             causation_id: request_id.to_owned(),
             actor: Actor::Operator(name.to_owned()),
+            reaction_step: None,
+        }
+    }
+
+    /// A command hooklog itself issues (the syncer, the reconcile loop).
+    pub fn from_system(name: &str, correlation_id: &str, causation_id: &str) -> Self {
+        Self {
+            delivery_id: None,
+            correlation_id: correlation_id.to_owned(),
+            causation_id: causation_id.to_owned(),
+            actor: Actor::System(name.to_owned()),
+            reaction_step: None,
+        }
+    }
+
+    /// Step `step` of the process manager's reaction to the event `event_id`
+    /// (`<aggregate type>:<aggregate id>:<sequence>`), keeping that event's correlation and
+    /// delivery.
+    pub fn reacting_to(
+        event_id: &str,
+        correlation_id: &str,
+        delivery_id: Option<&str>,
+        step: u32,
+    ) -> Self {
+        Self {
+            delivery_id: delivery_id.map(str::to_owned),
+            correlation_id: correlation_id.to_owned(),
+            causation_id: event_id.to_owned(),
+            actor: Actor::System("process-manager".to_owned()),
+            reaction_step: Some(step),
+        }
+    }
+
+    /// What makes a command run at most once per aggregate, if anything: a process manager's
+    /// step of its reaction to one event, or a delivery and its cause. Operator and syncer
+    /// commands have none: sending one twice is asking twice.
+    pub fn idempotency_key(&self) -> Option<String> {
+        match (self.reaction_step, &self.delivery_id) {
+            (Some(step), _) => Some(format!("event:{}/{step}", self.causation_id)),
+            (None, Some(delivery)) => Some(format!("delivery:{delivery}/{}", self.causation_id)),
+            (None, None) => None,
         }
     }
 
@@ -79,6 +126,9 @@ impl CommandMetadata {
         if let Some(delivery) = &self.delivery_id {
             map.insert(keys::DELIVERY_ID.to_owned(), delivery.clone());
         }
+        if let Some(key) = self.idempotency_key() {
+            map.insert(keys::IDEMPOTENCY_KEY.to_owned(), key);
+        }
         map
     }
 }
@@ -96,6 +146,32 @@ mod tests {
         let cascade = CommandMetadata::from_delivery("d-1").caused_by("github-installation-1:4");
         assert_eq!(cascade.correlation_id, "d-1");
         assert_eq!(cascade.causation_id, "github-installation-1:4");
+    }
+
+    #[test]
+    fn delivery_commands_and_reactions_have_idempotency_keys_and_operator_commands_none() {
+        let delivery = CommandMetadata::from_delivery("d-1");
+        assert_eq!(
+            delivery.idempotency_key().as_deref(),
+            Some("delivery:d-1/d-1")
+        );
+        let cascade = delivery.caused_by("github-installation-1");
+        assert_eq!(
+            cascade.idempotency_key().as_deref(),
+            Some("delivery:d-1/github-installation-1")
+        );
+        let reaction = CommandMetadata::reacting_to("ConnectorInstance:i:3", "c", Some("d-1"), 2);
+        assert_eq!(
+            reaction.idempotency_key().as_deref(),
+            Some("event:ConnectorInstance:i:3/2")
+        );
+        assert_eq!(
+            reaction.to_map()[keys::IDEMPOTENCY_KEY],
+            "event:ConnectorInstance:i:3/2"
+        );
+        let operator = CommandMetadata::from_operator("cli", "r-1");
+        assert_eq!(operator.idempotency_key(), None);
+        assert!(!operator.to_map().contains_key(keys::IDEMPOTENCY_KEY));
     }
 
     #[test]

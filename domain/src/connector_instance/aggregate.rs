@@ -70,6 +70,11 @@ impl ConnectorInstance {
         self.targets.keys().copied().collect()
     }
 
+    /// Why the installation takes no targets now (it was deleted or disconnected), if so.
+    pub fn refuses_targets(&self) -> Option<InstanceError> {
+        self.ensure_alive().err()
+    }
+
     /// Refuses commands on an installation that is gone.
     fn ensure_alive(&self) -> Result<(), InstanceError> {
         match self.status {
@@ -111,6 +116,7 @@ impl ConnectorInstance {
             installation_id,
             target,
             auto_tracked,
+            push: None,
             at,
         }]
     }
@@ -163,6 +169,7 @@ impl ConnectorInstance {
                 account,
                 repository_selection,
                 repositories,
+                auto_track,
             } => {
                 self.ensure_installation(installation_id)?;
                 match self.status {
@@ -172,13 +179,17 @@ impl ConnectorInstance {
                     }
                     _ => {}
                 }
-                vec![E::InstanceConnected {
+                let mut events = vec![E::InstanceConnected {
                     installation_id,
                     account,
                     repository_selection,
                     repositories,
                     at,
-                }]
+                }];
+                if let Some(enabled) = auto_track.filter(|on| *on != self.auto_track) {
+                    events.push(E::AutoTrackChanged { enabled, at });
+                }
+                events
             }
             C::Suspend => {
                 self.ensure_connected()?;
@@ -235,7 +246,10 @@ impl ConnectorInstance {
                     }]
                 }
             }
-            C::RemoveRepositories { repository_ids } => {
+            C::RemoveRepositories {
+                repository_ids,
+                deleted,
+            } => {
                 self.ensure_connected()?;
                 let disabled_targets = repository_ids
                     .iter()
@@ -244,6 +258,7 @@ impl ConnectorInstance {
                 vec![E::RepositoriesRemoved {
                     repository_ids,
                     disabled_targets,
+                    deleted,
                     at,
                 }]
             }
@@ -283,6 +298,7 @@ impl ConnectorInstance {
                 repository,
                 branch,
                 default_branch,
+                push,
             } => {
                 self.ensure_connected()?;
                 if !self.auto_track {
@@ -296,9 +312,17 @@ impl ConnectorInstance {
                     });
                 }
                 let installation_id = self.installation_id.ok_or(InstanceError::NotConnected)?;
+                // Recorded even when the target is attached already (a second push raced the
+                // first one's tracking): the event carries this push to the target.
                 let target =
                     AttachedTarget::new(installation_id, repository_id, repository, branch);
-                self.attach(installation_id, target, true, at)
+                vec![E::TargetAttached {
+                    installation_id,
+                    target,
+                    auto_tracked: true,
+                    push: Some(push),
+                    at,
+                }]
             }
             C::RenameAccount { login } => {
                 self.ensure_connected()?;

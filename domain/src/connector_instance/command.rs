@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use crate::ids::{Branch, InstallationId, RepositoryId, RepositoryName, TargetId};
 
 use super::event::Repository;
+use crate::connector_target::Push;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum InstanceCommand {
@@ -16,6 +17,8 @@ pub enum InstanceCommand {
         account: String,
         repository_selection: Option<String>,
         repositories: Vec<Repository>,
+        /// Also turn `auto_track` on or off (operators connecting by hand).
+        auto_track: Option<bool>,
     },
     Suspend,
     Unsuspend,
@@ -29,9 +32,11 @@ pub enum InstanceCommand {
     AddRepositories {
         repositories: Vec<Repository>,
     },
-    /// The installation lost access to these repositories. Their targets are disabled.
+    /// The installation lost access to these repositories (`deleted`: they were deleted). Their
+    /// targets are disabled (removed).
     RemoveRepositories {
         repository_ids: Vec<RepositoryId>,
+        deleted: bool,
     },
     SetAutoTrack {
         enabled: bool,
@@ -51,12 +56,13 @@ pub enum InstanceCommand {
         target_id: TargetId,
     },
     /// A push reached a repository's branch that no target follows: with `auto_track` on and
-    /// the branch the default one, a target is attached.
+    /// the branch the default one, a target is attached, carrying the push for it.
     AutoTrack {
         repository_id: RepositoryId,
         repository: RepositoryName,
         branch: Branch,
         default_branch: Branch,
+        push: Push,
     },
     /// The account the App is installed on was renamed (`installation_target.renamed`): the
     /// full names of its repositories change with it.

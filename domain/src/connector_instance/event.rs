@@ -7,6 +7,7 @@ use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
+use crate::connector_target::Push;
 use crate::ids::{Branch, InstallationId, RepositoryId, RepositoryName, TargetId};
 
 /// A repository the installation grants access to.
@@ -75,10 +76,13 @@ pub enum InstanceEvent {
         repositories: Vec<Repository>,
         at: Timestamp,
     },
-    /// Access lost; `disabled_targets` are to be disabled.
+    /// Access lost; `disabled_targets` are to be disabled (removed when the repositories were
+    /// `deleted`; absent in events stored before: false).
     RepositoriesRemoved {
         repository_ids: Vec<RepositoryId>,
         disabled_targets: Vec<TargetId>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
         at: Timestamp,
     },
     AutoTrackChanged {
@@ -90,10 +94,14 @@ pub enum InstanceEvent {
         zen: Option<String>,
         at: Timestamp,
     },
+    /// `push`: with `auto_tracked`, the push to track the target for (the process manager
+    /// tracks the target, then records the push on it).
     TargetAttached {
         installation_id: InstallationId,
         target: AttachedTarget,
         auto_tracked: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        push: Option<Push>,
         at: Timestamp,
     },
     TargetDetached {

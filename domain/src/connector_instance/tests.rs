@@ -10,7 +10,8 @@ use cqrs_es::Aggregate;
 
 use super::*;
 use crate::clock::{FixedClock, Timestamp};
-use crate::ids::{Branch, InstallationId, RepositoryId, RepositoryName, TargetId};
+use crate::connector_target::Push;
+use crate::ids::{Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, TargetId};
 
 use InstanceCommand as C;
 use InstanceEvent as E;
@@ -57,6 +58,7 @@ fn connect(installation_id: InstallationId) -> InstanceCommand {
         account: "octo".to_owned(),
         repository_selection: Some("selected".to_owned()),
         repositories: vec![docs(), site()],
+        auto_track: None,
     }
 }
 
@@ -97,6 +99,7 @@ fn attached(repository: &Repository, branch_name: &str, auto_tracked: bool) -> I
         installation_id: INSTALLATION,
         target: target(repository, branch_name),
         auto_tracked,
+        push: None,
         at: at(),
     }
 }
@@ -124,6 +127,18 @@ fn auto_track(branch_name: &str) -> InstanceCommand {
         repository: docs().full_name,
         branch: branch(branch_name),
         default_branch: branch("main"),
+        push: push(),
+    }
+}
+
+/// The push that asks auto-track for a target.
+fn push() -> Push {
+    Push {
+        head_sha: CommitSha::parse(&"1".repeat(40)).unwrap(),
+        before_sha: CommitSha::parse(&"0".repeat(40)).unwrap(),
+        forced: false,
+        deleted: false,
+        delivery_id: "delivery-1".to_owned(),
     }
 }
 
@@ -159,6 +174,7 @@ fn every_command_but_connect() -> Vec<InstanceCommand> {
         },
         C::RemoveRepositories {
             repository_ids: vec![docs().id],
+            deleted: false,
         },
         C::SetAutoTrack { enabled: true },
         C::RecordPing {
@@ -470,12 +486,43 @@ fn removing_repositories_disables_the_targets_of_those_repositories_only() {
     given(with_targets())
         .when(C::RemoveRepositories {
             repository_ids: vec![docs().id],
+            deleted: false,
         })
         .then_expect_events(vec![E::RepositoriesRemoved {
             repository_ids: vec![docs().id],
             disabled_targets,
+            deleted: false,
             at: at(),
         }]);
+}
+
+#[test]
+fn deleting_repositories_says_so_for_their_targets_to_be_removed() {
+    given(with_targets())
+        .when(C::RemoveRepositories {
+            repository_ids: vec![site().id],
+            deleted: true,
+        })
+        .then_expect_events(vec![E::RepositoriesRemoved {
+            repository_ids: vec![site().id],
+            disabled_targets: vec![target_id(&site(), "main")],
+            deleted: true,
+            at: at(),
+        }]);
+}
+
+#[test]
+fn connecting_with_auto_track_turns_it_on_in_the_same_command() {
+    let command = C::Connect {
+        installation_id: INSTALLATION,
+        account: "octo".to_owned(),
+        repository_selection: Some("selected".to_owned()),
+        repositories: vec![docs(), site()],
+        auto_track: Some(true),
+    };
+    given(vec![])
+        .when(command)
+        .then_expect_events(vec![connected(), auto_track_on()]);
 }
 
 #[test]
@@ -640,16 +687,37 @@ fn auto_tracking_on_an_installation_not_connected_is_refused() {
 fn auto_tracking_the_default_branch_attaches_an_auto_tracked_target() {
     given(vec![connected(), auto_track_on()])
         .when(auto_track("main"))
-        .then_expect_events(vec![attached(&docs(), "main", true)]);
+        .then_expect_events(vec![auto_attached()]);
+}
+
+/// The target of docs@main attached by auto-track, carrying `push()`.
+fn auto_attached() -> InstanceEvent {
+    match attached(&docs(), "main", true) {
+        E::TargetAttached {
+            installation_id,
+            target,
+            auto_tracked,
+            at,
+            ..
+        } => E::TargetAttached {
+            installation_id,
+            target,
+            auto_tracked,
+            push: Some(push()),
+            at,
+        },
+        _ => unreachable!(),
+    }
 }
 
 #[test]
-fn auto_tracking_a_branch_already_attached_records_nothing() {
+fn auto_tracking_a_branch_already_attached_carries_the_push_again() {
+    // A second push raced the first one's tracking: its head must still reach the target.
     given(vec![
         connected(),
         auto_track_on(),
         attached(&docs(), "main", false),
     ])
     .when(auto_track("main"))
-    .then_expect_events(vec![]);
+    .then_expect_events(vec![auto_attached()]);
 }

@@ -11,8 +11,9 @@ use super::event::{
     DisableReason, FileFailure, PathFilters, RemovalReason, SyncReason, SyncStatus,
 };
 
-/// A `push` delivery, reduced to what the target decides on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A `push` delivery, reduced to what the target decides on (stored in `TargetAttached` when a
+/// push made auto-track attach its target).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Push {
     pub head_sha: CommitSha,
     pub before_sha: CommitSha,
@@ -32,6 +33,8 @@ pub enum TargetCommand {
         auto_sync: bool,
         /// A git repository to read files from instead of the GitHub App (`None`: GitHub).
         source: Option<SourceLocation>,
+        /// Which paths are synced (already checked by `PathFilters::parse`; default: all).
+        path_filters: PathFilters,
     },
     RecordPush(Push),
     /// `head_sha` None: the last head seen. `Retry` re-requests the head of the failed sync.

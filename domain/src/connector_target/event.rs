@@ -57,6 +57,11 @@ pub const MAX_GLOBS: usize = 100;
 pub const MAX_GLOB_LEN: usize = 256;
 
 impl PathFilters {
+    /// No filter: every path is synced.
+    pub fn is_all(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
     /// Filters that are well-formed: bounded, no empty glob, no NUL, no absolute path, no `..`.
     pub fn parse(include: Vec<String>, exclude: Vec<String>) -> Result<Self, String> {
         for (list, globs) in [("include", &include), ("exclude", &exclude)] {
@@ -120,18 +125,39 @@ pub enum TargetEvent {
         /// stored before sources existed, too) means GitHub.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<SourceLocation>,
+        /// Which paths are synced from the start (absent, in events stored before filters could
+        /// be given when tracking, too: every path).
+        #[serde(default, skip_serializing_if = "PathFilters::is_all")]
+        path_filters: PathFilters,
         at: Timestamp,
     },
     /// A push recorded without requesting a sync (`auto_sync` off).
     PushRecorded {
         head_sha: CommitSha,
+        /// The push's `before`: the head it moved the branch from (absent in events stored before
+        /// the target learned push chains, and on requests from operators or reconcile).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_sha: Option<CommitSha>,
         forced: bool,
+        delivery_id: String,
+        at: Timestamp,
+    },
+    /// A push whose head the `before`/`after` chain already shows older than a head seen (a
+    /// late or out-of-order delivery): it moves neither the copy nor the last head, and is
+    /// recorded only because it teaches the target one more link, `before_sha`, of that chain.
+    PushSuperseded {
+        head_sha: CommitSha,
+        before_sha: CommitSha,
         delivery_id: String,
         at: Timestamp,
     },
     SyncRequested {
         sync_id: SyncId,
         head_sha: CommitSha,
+        /// The push's `before`: the head it moved the branch from (absent in events stored before
+        /// the target learned push chains, and on requests from operators or reconcile).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_sha: Option<CommitSha>,
         delivery_id: Option<String>,
         reason: SyncReason,
         forced: bool,
@@ -141,6 +167,10 @@ pub enum TargetEvent {
     /// older queued head (`replaces`).
     SyncQueued {
         head_sha: CommitSha,
+        /// The push's `before`: the head it moved the branch from (absent in events stored before
+        /// the target learned push chains, and on requests from operators or reconcile).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_sha: Option<CommitSha>,
         delivery_id: Option<String>,
         reason: SyncReason,
         forced: bool,
@@ -202,6 +232,7 @@ impl DomainEvent for TargetEvent {
         let name = match self {
             Self::TargetTracked { .. } => "TargetTracked",
             Self::PushRecorded { .. } => "PushRecorded",
+            Self::PushSuperseded { .. } => "PushSuperseded",
             Self::SyncRequested { .. } => "SyncRequested",
             Self::SyncQueued { .. } => "SyncQueued",
             Self::SyncStarted { .. } => "SyncStarted",

@@ -274,6 +274,7 @@ fn target_at(event: &TargetEvent) -> hooklog_domain::clock::Timestamp {
     match event {
         E::TargetTracked { at, .. }
         | E::PushRecorded { at, .. }
+        | E::PushSuperseded { at, .. }
         | E::SyncRequested { at, .. }
         | E::SyncQueued { at, .. }
         | E::SyncStarted { at, .. }
@@ -304,6 +305,7 @@ fn apply_target(
         branch,
         auto_sync,
         source,
+        path_filters,
         ..
     } = event
     {
@@ -321,7 +323,7 @@ fn apply_target(
                 repository: repository.to_string(),
                 branch: branch.to_string(),
                 auto_sync: *auto_sync,
-                path_filters: PathFilters::default(),
+                path_filters: path_filters.clone(),
                 source: source.as_ref().map(ToString::to_string),
                 status: "idle".to_owned(),
                 sync_state: "idle".to_owned(),
@@ -352,6 +354,10 @@ fn apply_target(
     match event {
         E::TargetTracked { .. } => unreachable!("handled above"),
         E::PushRecorded { head_sha, .. } => target.last_push_sha = Some(head_sha.to_string()),
+        // A push the chain showed older than a head seen (late or out of order): it moves
+        // nothing (not the branch head, the copy nor any sync), so only the `updated_*`
+        // bookkeeping every target event advances (above) changes.
+        E::PushSuperseded { .. } => {}
         E::SyncRequested {
             sync_id,
             head_sha,

@@ -178,6 +178,7 @@ async fn removing_a_target_with_a_sync_in_flight_fails_its_run() {
             delivery_id: None,
             reason: hooklog_domain::connector_target::SyncReason::Manual,
             forced: false,
+            before_sha: None,
             at,
         },
         None,

@@ -81,7 +81,59 @@ impl AdminState {
         request: &Request,
         aggregates: &[(&str, String)],
     ) -> Result<Receipt, ApiError> {
+        self.receipt_with_cascade(request, aggregates, &[]).await
+    }
+
+    /// The receipt of `request` once the process manager's steps on the `cascaded` aggregates
+    /// committed too (they carry the request's correlation id), so a client reading with
+    /// `position` sees them. The request only waits: the steps run in the process manager,
+    /// whether or not anybody waits. Not done within the publish wait: `published: false`.
+    pub(crate) async fn receipt_with_cascade(
+        &self,
+        request: &Request,
+        aggregates: &[(&str, String)],
+        cascaded: &[(&str, String)],
+    ) -> Result<Receipt, ApiError> {
         let deadline = Instant::now() + self.waits.publish;
+        let mut waiting = cascaded.to_vec();
+        loop {
+            let mut still = Vec::new();
+            for (aggregate_type, aggregate_id) in waiting {
+                let committed = self
+                    .committed(aggregate_type, &aggregate_id, request.correlation_id())
+                    .await?;
+                if committed.is_empty() {
+                    still.push((aggregate_type, aggregate_id));
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        if !waiting.is_empty() {
+            tracing::warn!(
+                pending = waiting.len(),
+                "the process manager did not finish a request's cascade in time"
+            );
+        }
+        let mut aggregates = aggregates.to_vec();
+        aggregates.extend(cascaded.iter().cloned());
+        let mut receipt = self.receipt_until(request, &aggregates, deadline).await?;
+        if !waiting.is_empty() {
+            receipt.published = false;
+            receipt.position = None;
+        }
+        Ok(receipt)
+    }
+
+    async fn receipt_until(
+        &self,
+        request: &Request,
+        aggregates: &[(&str, String)],
+        deadline: Instant,
+    ) -> Result<Receipt, ApiError> {
         let mut events = Vec::new();
         let mut position = None;
         let mut published = true;

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hooklog_projections::query::QueryError;
-use hooklog_worker::CommandError;
+use hooklog_write::{CommandError, ErrorClass, UseCaseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -162,18 +162,33 @@ impl From<QueryError> for ApiError {
     }
 }
 
-/// A command the aggregate refused is the client's conflict (409, with the domain's reason);
-/// the rest are the store's trouble.
+impl ApiError {
+    /// The admin API's one mapping of the write side's classification: a refusal is the
+    /// client's conflict (409, with the domain's reason), bad input 422, no such aggregate 404,
+    /// conflicts and outages 503 (retry), stored events that cannot be read 500.
+    fn classified(class: ErrorClass, code: &'static str, message: String) -> Self {
+        match class {
+            ErrorClass::Refused => Self::conflict(code, message),
+            ErrorClass::Invalid => Self::invalid(code, message),
+            ErrorClass::NotFound => {
+                let what = message.strip_suffix(" not found").unwrap_or(&message);
+                Self::not_found(code, what)
+            }
+            ErrorClass::Conflict | ErrorClass::Retryable => Self::Unavailable(message),
+            ErrorClass::Corrupt => Self::Internal(message),
+        }
+    }
+}
+
 impl<E: std::error::Error> From<CommandError<E>> for ApiError {
     fn from(err: CommandError<E>) -> Self {
-        match err {
-            CommandError::Rejected(reason) => {
-                Self::conflict("command_rejected", reason.to_string())
-            }
-            CommandError::Conflict => Self::Unavailable(err.to_string()),
-            CommandError::Unavailable(_) => Self::Unavailable(err.to_string()),
-            CommandError::Corrupt(_) => Self::Internal(err.to_string()),
-        }
+        Self::classified(err.class(), "command_rejected", err.to_string())
+    }
+}
+
+impl From<UseCaseError> for ApiError {
+    fn from(err: UseCaseError) -> Self {
+        Self::classified(err.class, err.code, err.message)
     }
 }
 

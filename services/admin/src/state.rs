@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hooklog_domain::clock::SystemClock;
 use hooklog_infra::metrics::{MetricsError, PrometheusHandle};
-use hooklog_worker::CommandBus;
+use hooklog_write::CommandBus;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

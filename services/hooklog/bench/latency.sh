@@ -62,7 +62,7 @@ HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$ad
   HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
   HOOKLOG_ADMIN_TOKEN="$write_token" HOOKLOG_ADMIN_READ_TOKEN="$read_token" \
   HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve \
-  --role ingress,admin,worker,relay,projector 2> "$work/hooklog.log" &
+  --role ingress,admin,worker,relay,projector,process-manager 2> "$work/hooklog.log" &
 hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$admin_port"

@@ -49,7 +49,7 @@ export HOOKLOG_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$admin_port" \
   HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
   HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve \
-  --role ingress,admin,worker,relay,projector 2> "$work/hooklog.log" &
+  --role ingress,admin,worker,relay,projector,process-manager 2> "$work/hooklog.log" &
 hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$admin_port"

@@ -15,7 +15,7 @@ use hooklog_domain::ids::{
     Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
-use hooklog_worker::CommandBus;
+use hooklog_write::CommandBus;
 use serde_json::{json, Value};
 
 const INSTALLATION: u64 = 9001;
@@ -66,6 +66,7 @@ async fn main() {
             branch: branch.clone(),
             auto_sync: true,
             source: None,
+            path_filters: Default::default(),
         };
         bus.target(
             TargetId::for_branch(installation, RepositoryId(REPOSITORY), &branch),

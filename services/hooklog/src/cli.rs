@@ -115,6 +115,8 @@ pub enum Role {
     Projector,
     /// Runs requested syncs (GitHub App or git source) and the reconcile loop.
     Syncer,
+    /// Runs every cross-aggregate step (cascades) from the events on HOOKLOG_EVENTS.
+    ProcessManager,
 }
 
 #[derive(Debug, Args)]

@@ -15,10 +15,12 @@ use hooklog_infra::config::Settings;
 use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
 use hooklog_infra::{postgres, streams};
 use hooklog_ingress::IngressConfig;
+use hooklog_process_manager::ProcessManagerConfig;
 use hooklog_projections::ProjectorConfig;
 use hooklog_relay::RelayConfig;
 use hooklog_syncer::{Executor, SyncerConfig};
-use hooklog_worker::{CommandBus, Processor, WorkerConfig};
+use hooklog_worker::{Processor, WorkerConfig};
+use hooklog_write::CommandBus;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -41,6 +43,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Role::Relay,
             Role::Projector,
             Role::Syncer,
+            Role::ProcessManager,
         ]
         .into()
     } else {
@@ -103,7 +106,8 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         false => None,
     };
 
-    // One command bus for the roles in this process that write (worker, syncer, admin): one
+    // One command bus for the roles in this process that write (worker, syncer, admin, process
+    // manager): one
     // aggregate cache, and commands to one aggregate take turns instead of conflicting.
     let bus = db
         .as_ref()
@@ -174,6 +178,18 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         let syncer = hooklog_syncer::run(config, executor, js.clone(), shutdown.clone());
         tasks.spawn(async move {
             syncer.await;
+            Ok(())
+        });
+    }
+    if let (true, Some(bus)) = (roles.contains(&Role::ProcessManager), &bus) {
+        let manager = hooklog_process_manager::run(
+            ProcessManagerConfig::default(),
+            bus.clone(),
+            js.clone(),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            manager.await;
             Ok(())
         });
     }

@@ -1,21 +1,19 @@
-//! `hooklog targets track|untrack|list`: operate on targets through the same command bus the
-//! worker uses, before (and besides) any admin API.
+//! `hooklog targets track|untrack|list`: the write side's use cases, the same the admin API
+//! calls, so the two answer a repeated command alike.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use cqrs_es::Aggregate;
 use hooklog_domain::clock::SystemClock;
-use hooklog_domain::connector_instance::InstanceCommand;
-use hooklog_domain::connector_target::{
-    ConnectorTarget, RemovalReason, TargetCommand, TargetError, TargetStatus,
-};
-use hooklog_domain::ids::{
-    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, SourceLocation, TargetId,
-};
-use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::connector_target::{ConnectorTarget, TargetStatus};
+use hooklog_domain::ids::TargetId;
+use hooklog_domain::metadata::{keys, CommandMetadata};
 use hooklog_infra::config::Settings;
-use hooklog_worker::{CommandBus, CommandError};
+use hooklog_infra::streams::event_msg_id;
+use hooklog_write::reactions::{self, Committed};
+use hooklog_write::{usecases, CommandBus, ErrorClass, UseCaseError};
 use secrecy::ExposeSecret;
 use serde_json::json;
 
@@ -35,10 +33,47 @@ pub async fn run(settings: &Settings, command: TargetsCommand) -> anyhow::Result
     outcome
 }
 
-/// A refused command is the user's answer, not a fault: print it and exit 1.
-fn refused(what: &str, err: impl std::fmt::Display) -> anyhow::Result<ExitCode> {
-    eprintln!("hooklog: {what}: {err}");
-    Ok(ExitCode::FAILURE)
+/// The CLI's one mapping of the write side's classification: refusals and unknown targets exit
+/// 1 with the reason, bad input 2 naming the flag, outages 75 (try again), unreadable history 70.
+fn failed(err: UseCaseError) -> ExitCode {
+    match (err.class, err.field) {
+        (ErrorClass::Invalid, Some(field)) => eprintln!("hooklog: --{field}: {}", err.message),
+        _ => eprintln!("hooklog: {}", err.message),
+    }
+    ExitCode::from(match err.class {
+        ErrorClass::Refused | ErrorClass::NotFound => 1,
+        ErrorClass::Invalid => 2,
+        ErrorClass::Conflict | ErrorClass::Retryable => 75,
+        ErrorClass::Corrupt => 70,
+    })
+}
+
+/// Runs the process manager's steps for the events this command committed on `target`, so the
+/// CLI leaves nothing half done even when no `hooklog serve` runs; the steps are keyed, so a
+/// process manager that reaches the same events later changes nothing, and one that gets there
+/// first leaves nothing to do here.
+async fn finish_cascade(
+    bus: &CommandBus,
+    target: TargetId,
+    meta: &CommandMetadata,
+) -> anyhow::Result<()> {
+    let events = bus
+        .target_events(target)
+        .await
+        .context("cannot read the target's events")?;
+    for envelope in events {
+        if envelope.metadata.get(keys::CORRELATION_ID) != Some(&meta.correlation_id) {
+            continue;
+        }
+        let id = event_msg_id(
+            ConnectorTarget::TYPE,
+            &target.to_string(),
+            envelope.sequence as u64,
+        );
+        let committed = Committed::target(bus, target, envelope.payload).await?;
+        reactions::run(bus, &id, &meta.correlation_id, None, &committed).await?;
+    }
+    Ok(())
 }
 
 async fn track(
@@ -46,51 +81,25 @@ async fn track(
     args: TrackArgs,
     meta: &CommandMetadata,
 ) -> anyhow::Result<ExitCode> {
-    let installation = InstallationId(args.installation);
-    let repository_id = RepositoryId(args.repository_id);
-    let repository = RepositoryName::parse(&args.repository).context("--repository")?;
-    let branch = Branch::parse(&args.branch).context("--branch")?;
-    let source = args
-        .source
-        .as_deref()
-        .map(SourceLocation::parse)
-        .transpose()
-        .context("--source")?;
-    let instance = InstanceId(installation);
-    let attach = InstanceCommand::AttachTarget {
-        installation_id: installation,
-        repository_id,
-        repository: repository.clone(),
-        branch: branch.clone(),
-    };
-    match bus.instance(instance, attach, meta).await {
-        Ok(_) => {}
-        Err(CommandError::Rejected(err)) => {
-            return refused(&format!("installation {installation}"), err)
-        }
-        Err(err) => return Err(err).context("cannot attach the target to its installation"),
-    }
-    let target = TargetId::for_branch(installation, repository_id, &branch);
-    let command = TargetCommand::Track {
-        installation_id: installation,
-        repository_id,
-        repository,
-        branch,
+    let request = usecases::TrackBranch {
+        installation_id: args.installation,
+        repository_id: args.repository_id,
+        repository: args.repository,
+        branch: args.branch,
         auto_sync: !args.no_auto_sync,
-        source,
+        source: args.source,
+        path_filters: None,
     };
-    let status = match bus
-        .target(target, command, &meta.caused_by(&instance.to_string()))
+    let tracked = match usecases::track(bus, request, meta).await {
+        Ok(tracked) => tracked,
+        Err(err) => return Ok(failed(err)),
+    };
+    finish_cascade(bus, tracked.target, meta)
         .await
-    {
-        Ok(_) => "tracked",
-        Err(CommandError::Rejected(TargetError::AlreadyTracked)) => "already tracked",
-        Err(CommandError::Rejected(err)) => return refused(&format!("target {target}"), err),
-        Err(err) => return Err(err).context("cannot track the target"),
-    };
+        .context("the target is tracked, but attaching it to its installation failed; the process manager finishes it")?;
     println!(
         "{}",
-        json!({ "target_id": target.to_string(), "status": status })
+        json!({ "target_id": tracked.target.to_string(), "status": "tracked" })
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -101,28 +110,13 @@ async fn untrack(
     meta: &CommandMetadata,
 ) -> anyhow::Result<ExitCode> {
     let target = TargetId::parse(&args.target).context("--target")?;
-    let state = bus
-        .load_target(target)
-        .await
-        .context("cannot read the target")?;
-    let command = TargetCommand::Remove {
-        reason: RemovalReason::Operator,
+    let untracked = match usecases::untrack(bus, target, meta).await {
+        Ok(untracked) => untracked,
+        Err(err) => return Ok(failed(err)),
     };
-    match bus.target(target, command, meta).await {
-        Ok(_) => {}
-        Err(CommandError::Rejected(err)) => return refused(&format!("target {target}"), err),
-        Err(err) => return Err(err).context("cannot remove the target"),
-    }
-    if let Some(installation) = state.installation_id() {
-        let detach = InstanceCommand::DetachTarget { target_id: target };
-        bus.instance(
-            InstanceId(installation),
-            detach,
-            &meta.caused_by(&target.to_string()),
-        )
+    finish_cascade(bus, untracked.target, meta)
         .await
-        .context("the target is removed, but detaching it from its installation failed")?;
-    }
+        .context("the target is removed, but detaching it from its installation failed; the process manager finishes it")?;
     println!(
         "{}",
         json!({ "target_id": target.to_string(), "status": "removed" })

@@ -26,6 +26,11 @@ pub const SYNCER_SYNC_DURATION: &str = "hooklog_syncer_sync_duration_seconds";
 pub const SYNC_BLOBS_FETCHED: &str = "hooklog_syncer_blobs_fetched_total";
 /// Syncs the reconcile loop requested or re-ran, by why (`stale`, `retry`, `head_moved`).
 pub const RECONCILE_ACTIONS: &str = "hooklog_syncer_reconcile_actions_total";
+/// Events the process manager handled, by what came of them (`reacted`, `none`, `retry`,
+/// `unreadable`).
+pub const PROCESS_MANAGER_EVENTS: &str = "hooklog_process_manager_events_total";
+/// Commands the process manager sent, by result (`done`, `refused`, `compensated`).
+pub const PROCESS_MANAGER_STEPS: &str = "hooklog_process_manager_steps_total";
 
 /// Buckets for request latencies: a stored delivery answers in milliseconds, a slow JetStream in
 /// seconds (GitHub gives up after 10 s).

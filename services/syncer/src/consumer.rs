@@ -79,15 +79,7 @@ async fn handle(config: &SyncerConfig, executor: &Executor, delivered: Delivered
     .unwrap_or_else(|| sync_id.to_string());
 
     let execute = executor.execute(target, sync_id, &correlation);
-    tokio::pin!(execute);
-    let mut progress = tokio::time::interval(config.progress_interval);
-    progress.tick().await;
-    let outcome = loop {
-        tokio::select! {
-            outcome = &mut execute => break outcome,
-            _ = progress.tick() => ack(message, AckKind::Progress).await,
-        }
-    };
+    let outcome = durable::with_progress(message, config.progress_interval, execute).await;
     let kind = match outcome {
         Ok(Settled::Completed(result)) => {
             tracing::debug!(status = ?result.status, "sync reported");

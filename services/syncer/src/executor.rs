@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use hooklog_domain::connector_target::{ConnectorTarget, TargetCommand, TargetError};
 use hooklog_domain::ids::{SyncId, TargetId};
-use hooklog_domain::metadata::{Actor, CommandMetadata};
+use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::metrics::{SYNCER_SYNCS, SYNCER_SYNC_DURATION};
-use hooklog_worker::{CommandBus, CommandError};
+use hooklog_write::{CommandBus, CommandError};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
 
@@ -78,12 +78,7 @@ impl Executor {
     ) -> Result<Settled, Retry> {
         let stripe = (target.0.as_u128() % STRIPES as u128) as usize;
         let _one_at_a_time = self.stripes[stripe].lock().await;
-        let meta = CommandMetadata {
-            delivery_id: None,
-            correlation_id: correlation_id.to_owned(),
-            causation_id: sync_id.to_string(),
-            actor: Actor::System("syncer".to_owned()),
-        };
+        let meta = CommandMetadata::from_system("syncer", correlation_id, &sync_id.to_string());
         let state = self
             .bus
             .load_target(target)

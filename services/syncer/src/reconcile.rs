@@ -6,8 +6,8 @@
 //!   failure of that head, at most `max_retries` times; then they stay failed until an admin
 //!   retries them;
 //! - every `head_check_interval`, asks each idle target's source for its branch head and
-//!   requests a sync when the head moved without a push arriving (a lost delivery, or a git
-//!   source that has no webhooks).
+//!   requests a sync when the copy does not hold it (a lost or out-of-order delivery, or a git
+//!   source that has no webhooks); the aggregate decides whether that head is requested.
 //!
 //! It reads the `targets` and `sync_runs` read models to find candidates; every action goes
 //! through the target aggregate, which refuses what is no longer true.
@@ -17,9 +17,9 @@ use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
     TargetId,
 };
-use hooklog_domain::metadata::{Actor, CommandMetadata};
+use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::metrics::RECONCILE_ACTIONS;
-use hooklog_worker::CommandError;
+use hooklog_write::CommandError;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -104,12 +104,7 @@ async fn steps(
         ..Pass::default()
     };
     let correlation = uuid::Uuid::new_v4().to_string();
-    let meta = CommandMetadata {
-        delivery_id: None,
-        correlation_id: correlation.clone(),
-        causation_id: correlation.clone(),
-        actor: Actor::System("reconcile".to_owned()),
-    };
+    let meta = CommandMetadata::from_system("reconcile", &correlation, &correlation);
 
     let stale: Vec<(uuid::Uuid, uuid::Uuid)> = sqlx::query_as(
         "SELECT target_id, sync_id FROM sync_runs WHERE status = 'queued' \
@@ -167,7 +162,7 @@ async fn steps(
     }
     let idle: Vec<TargetRow> = sqlx::query_as(
         "SELECT target_id, installation_id, repository_id, repository, branch, source, \
-           last_synced_sha, last_requested_sha \
+           last_synced_sha \
          FROM targets WHERE status = 'idle' AND auto_sync ORDER BY position",
     )
     .fetch_all(pool)
@@ -185,11 +180,10 @@ async fn steps(
                 continue;
             }
         };
-        let known = [&row.last_synced_sha, &row.last_requested_sha];
-        if known
-            .iter()
-            .any(|sha| sha.as_deref() == Some(head.as_str()))
-        {
+        // Only the copy's head (the last completed sync's) settles it: a head requested, even
+        // synced, before may be what the branch went back to. The aggregate refuses the rest
+        // (a head in flight or queued, or the one whose sync last failed).
+        if row.last_synced_sha.as_deref() == Some(head.as_str()) {
             continue;
         }
         let command = TargetCommand::RequestSync {
@@ -239,7 +233,6 @@ struct TargetRow {
     branch: String,
     source: Option<String>,
     last_synced_sha: Option<String>,
-    last_requested_sha: Option<String>,
 }
 
 impl TargetRow {

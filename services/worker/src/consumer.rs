@@ -1,5 +1,6 @@
 //! The delivery worker: a durable pull consumer on `GITHUB_DELIVERIES`. Each message is acked
-//! only after its commands committed and its outcome was recorded; a retryable failure (the
+//! only after its commands committed and its outcome was recorded, and reported in progress
+//! while it runs (so a slow one is not handed to a second worker); a retryable failure (the
 //! event store down, an aggregate conflict) is `nak`ed with a growing delay; a poison message is
 //! recorded as a dead letter, then `term`inated. Several workers may share the durable consumer:
 //! JetStream hands each message to one of them at a time.
@@ -29,6 +30,9 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// How long JetStream waits for an ack before handing the message out again.
     pub ack_wait: Duration,
+    /// How often a delivery still being handled is reported in progress, well below
+    /// `ack_wait`, so a slow one is never handed to a second worker meanwhile.
+    pub progress_interval: Duration,
     /// The first `nak` delay; it doubles with each attempt up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
@@ -41,6 +45,7 @@ impl Default for WorkerConfig {
             max_ack_pending: 1024,
             concurrency: 32,
             ack_wait: Duration::from_secs(30),
+            progress_interval: Duration::from_secs(10),
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
         }
@@ -122,7 +127,12 @@ impl Worker {
             body: &message.payload,
         };
         let started = std::time::Instant::now();
-        let settled = self.settle(position, delivery).await;
+        let settled = durable::with_progress(
+            message,
+            self.config.progress_interval,
+            self.settle(position, delivery),
+        )
+        .await;
         tracing::debug!(delivery_id = %delivery_id, elapsed_us = started.elapsed().as_micros() as u64, "delivery settled");
         let ack = match settled {
             Ok(()) => AckKind::Ack,

@@ -1,6 +1,7 @@
-//! What one delivery makes happen: decode the payload, send the commands it implies through the
-//! bus, follow the cascades its events ask for, and say what came of it. Nothing here touches
-//! JetStream; `consumer` owns acks and redeliveries.
+//! What one delivery makes happen: decode the payload, send the one command it implies through
+//! the bus, and say what came of it. What that command's events ask of other aggregates (a
+//! deleted installation's targets removed, an auto-tracked target tracked) is the process
+//! manager's. Nothing here touches JetStream; `consumer` owns acks and redeliveries.
 //!
 //! Push refs, deliberately:
 //! - `refs/tags/*` and any other non-branch ref: ignored (targets follow branches).
@@ -9,19 +10,18 @@
 //! - a forced push: synced like any other (a sync diffs the tree at the head SHA against the last
 //!   synced snapshot, not against `before`, so rewritten history is safe); `forced` is recorded.
 //! - a push to a branch no target follows: ignored, unless the installation has `auto_track` on
-//!   and the branch is the repository's default one: then a target is attached, tracked and synced.
+//!   and the branch is the repository's default one: then the instance attaches a target with
+//!   the push, and the process manager tracks it and records the push (which syncs it).
 
-use hooklog_domain::connector_instance::{InstanceCommand, InstanceEvent, Repository};
-use hooklog_domain::connector_target::{
-    DisableReason, Push, RemovalReason, TargetCommand, TargetError,
-};
+use hooklog_domain::connector_instance::{InstanceCommand, InstanceError, Repository};
+use hooklog_domain::connector_target::{Push, TargetCommand, TargetError};
 use hooklog_domain::github::events::{self as gh, EventPayloadError};
 use hooklog_domain::ids::{
     Branch, CommitSha, IdError, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
 
-use crate::bus::{CommandBus, CommandError};
+use hooklog_write::{CommandBus, CommandError};
 
 /// A delivery as read from `GITHUB_DELIVERIES`.
 #[derive(Debug, Clone, Copy)]
@@ -93,15 +93,16 @@ impl From<IdError> for Failure {
     }
 }
 
-/// Splits a command's result into a decision (`Ok(Ok|Err)`) and a failure to act.
+/// The worker's one mapping of the write side's classification: a refusal is a decision
+/// (`Ok(Err)`), a retryable failure is tried again later, the rest can never be processed.
 fn settle<T, E: std::error::Error>(
     result: Result<T, CommandError<E>>,
 ) -> Result<Result<T, E>, Failure> {
     match result {
         Ok(done) => Ok(Ok(done)),
         Err(CommandError::Rejected(err)) => Ok(Err(err)),
-        Err(err @ CommandError::Corrupt(_)) => Err(Failure::Poison(err.to_string())),
-        Err(err) => Err(Failure::Retry(err.to_string())),
+        Err(err) if err.is_retryable() => Err(Failure::Retry(err.to_string())),
+        Err(err) => Err(Failure::Poison(err.to_string())),
     }
 }
 
@@ -145,7 +146,7 @@ impl Processor {
                 let command = InstanceCommand::RenameAccount {
                     login: e.account.login,
                 };
-                self.instance(InstallationId(e.installation.id), command, &meta, None)
+                self.instance(InstallationId(e.installation.id), command, &meta)
                     .await
             }
             "ping" => {
@@ -156,8 +157,7 @@ impl Processor {
                             hook_id: e.hook_id,
                             zen: e.zen,
                         };
-                        self.instance(InstallationId(i.id), command, &meta, None)
-                            .await
+                        self.instance(InstallationId(i.id), command, &meta).await
                     }
                     None => Ok(Outcome::processed(format!(
                         "webhook ping (hook {}) with no installation: recorded on the stream only",
@@ -213,7 +213,9 @@ impl Processor {
         }
     }
 
-    /// A push to the default branch of a repository no target follows.
+    /// A push to the default branch of a repository no target follows: the instance decides
+    /// whether auto-track attaches a target for it; the process manager tracks it and hands it
+    /// the push.
     async fn auto_track(
         &self,
         installation: InstallationId,
@@ -224,50 +226,24 @@ impl Processor {
     ) -> Result<Outcome, Failure> {
         let instance = InstanceId(installation);
         let label = format!("{}@{branch}", repo.full_name);
-        let state = settle(self.bus.load_instance(instance).await)?
-            .map_err(|err| Failure::Retry(err.to_string()))?;
-        if !state.auto_track() {
-            return Ok(Outcome::ignored(format!(
-                "no target tracks {label} and auto_track is off"
-            )));
-        }
+        let target = TargetId::for_branch(installation, repo.id, &branch);
         let attach = InstanceCommand::AutoTrack {
             repository_id: repo.id,
-            repository: repo.full_name.clone(),
-            default_branch: branch.clone(),
-            branch: branch.clone(),
-        };
-        if let Err(err) = settle(self.bus.instance(instance, attach, meta).await)? {
-            return Ok(Outcome::ignored(format!(
-                "{label} not tracked automatically: {err}"
-            )));
-        }
-        let target = TargetId::for_branch(installation, repo.id, &branch);
-        let track = TargetCommand::Track {
-            installation_id: installation,
-            repository_id: repo.id,
             repository: repo.full_name,
+            default_branch: branch.clone(),
             branch,
-            auto_sync: true,
-            source: None,
+            push,
         };
-        match settle(
-            self.bus
-                .target(target, track, &meta.caused_by(&instance.to_string()))
-                .await,
-        )? {
-            Ok(_) | Err(TargetError::AlreadyTracked) => {}
-            Err(err) => return Ok(Outcome::ignored(format!("{label}: {err}"))),
-        }
-        match settle(
-            self.bus
-                .target(target, TargetCommand::RecordPush(push), meta)
-                .await,
-        )? {
+        match settle(self.bus.instance(instance, attach, meta).await)? {
             Ok(_) => Ok(Outcome::processed(format!(
-                "{label} tracked automatically (target {target})"
+                "{label} attached for auto-track (target {target})"
             ))),
-            Err(err) => Ok(Outcome::ignored(format!("{label}: {err}"))),
+            Err(InstanceError::AutoTrackOff) => Ok(Outcome::ignored(format!(
+                "no target tracks {label} and auto_track is off"
+            ))),
+            Err(err) => Ok(Outcome::ignored(format!(
+                "{label} not tracked automatically: {err}"
+            ))),
         }
     }
 
@@ -279,6 +255,7 @@ impl Processor {
         let id = InstallationId(e.installation.id);
         let command = match e.action.as_str() {
             "created" => InstanceCommand::Connect {
+                auto_track: None,
                 installation_id: id,
                 account: e.installation.account.login,
                 repository_selection: e.installation.repository_selection,
@@ -301,7 +278,7 @@ impl Processor {
                 )))
             }
         };
-        self.instance(id, command, meta, None).await
+        self.instance(id, command, meta).await
     }
 
     async fn installation_repositories(
@@ -318,6 +295,7 @@ impl Processor {
                     .collect::<Result<_, _>>()?,
             },
             "removed" => InstanceCommand::RemoveRepositories {
+                deleted: false,
                 repository_ids: e
                     .repositories_removed
                     .iter()
@@ -330,7 +308,7 @@ impl Processor {
                 )))
             }
         };
-        self.instance(InstallationId(e.installation.id), command, meta, None)
+        self.instance(InstallationId(e.installation.id), command, meta)
             .await
     }
 
@@ -343,137 +321,40 @@ impl Processor {
             return Ok(Outcome::ignored("repository event without an installation"));
         };
         let repo = repository(&e.repository)?;
-        let (command, removal) = match e.action.as_str() {
-            "renamed" | "transferred" => (
-                InstanceCommand::RenameRepository {
-                    repository_id: repo.id,
-                    repository: repo.full_name,
-                },
-                None,
-            ),
-            "deleted" => (
-                InstanceCommand::RemoveRepositories {
-                    repository_ids: vec![repo.id],
-                },
-                Some(RemovalReason::RepositoryDeleted),
-            ),
+        let command = match e.action.as_str() {
+            "renamed" | "transferred" => InstanceCommand::RenameRepository {
+                repository_id: repo.id,
+                repository: repo.full_name,
+            },
+            "deleted" => InstanceCommand::RemoveRepositories {
+                repository_ids: vec![repo.id],
+                deleted: true,
+            },
             other => {
                 return Ok(Outcome::ignored(format!(
                     "repository.{other} needs no change"
                 )))
             }
         };
-        self.instance(InstallationId(installation.id), command, meta, removal)
+        self.instance(InstallationId(installation.id), command, meta)
             .await
     }
 
-    /// Runs `command` on the instance, then the target commands its events cascade to.
-    /// `removal`: remove (rather than disable) the targets of removed repositories.
+    /// Runs `command` on the instance; the process manager follows its events.
     async fn instance(
         &self,
         installation: InstallationId,
         command: InstanceCommand,
         meta: &CommandMetadata,
-        removal: Option<RemovalReason>,
     ) -> Result<Outcome, Failure> {
         let id = InstanceId(installation);
-        let may_cascade = may_cascade(&command);
-        if let Err(err) = settle(self.bus.instance(id, command, meta).await)? {
-            return Ok(Outcome::ignored(format!(
+        match settle(self.bus.instance(id, command, meta).await)? {
+            Ok(_) => Ok(Outcome::processed(format!(
+                "installation {installation} updated"
+            ))),
+            Err(err) => Ok(Outcome::ignored(format!(
                 "installation {installation}: {err}"
-            )));
+            ))),
         }
-        if !may_cascade {
-            return Ok(Outcome::processed(format!(
-                "installation {installation} updated; 0 target command(s) cascaded"
-            )));
-        }
-        let delivery = meta.delivery_id.as_deref().unwrap_or_default();
-        let events = settle(self.bus.instance_events_of_delivery(id, delivery).await)?
-            .map_err(|err| Failure::Retry(err.to_string()))?;
-        let cascade_meta = meta.caused_by(&id.to_string());
-        let mut cascaded = 0;
-        for event in events {
-            for (target, command) in cascade(&event.payload, removal) {
-                // A target that is gone or untracked has nothing left to change: fine.
-                let _decision = settle(self.bus.target(target, command, &cascade_meta).await)?;
-                cascaded += 1;
-            }
-        }
-        Ok(Outcome::processed(format!(
-            "installation {installation} updated; {cascaded} target command(s) cascaded"
-        )))
-    }
-}
-
-/// Whether `command` can commit an event that `cascade` turns into target commands; only those
-/// read back what their delivery committed.
-fn may_cascade(command: &InstanceCommand) -> bool {
-    matches!(
-        command,
-        InstanceCommand::Delete
-            | InstanceCommand::Disconnect
-            | InstanceCommand::RemoveRepositories { .. }
-            | InstanceCommand::RenameRepository { .. }
-            | InstanceCommand::RenameAccount { .. }
-    )
-}
-
-/// The target commands an instance event asks for.
-fn cascade(
-    event: &InstanceEvent,
-    removal: Option<RemovalReason>,
-) -> Vec<(TargetId, TargetCommand)> {
-    use InstanceEvent as E;
-    let all = |targets: &[TargetId], command: TargetCommand| {
-        targets
-            .iter()
-            .map(|t| (*t, command.clone()))
-            .collect::<Vec<_>>()
-    };
-    match event {
-        E::InstanceDeleted {
-            removed_targets, ..
-        } => all(
-            removed_targets,
-            TargetCommand::Remove {
-                reason: RemovalReason::InstallationDeleted,
-            },
-        ),
-        E::InstanceDisconnected {
-            removed_targets, ..
-        } => all(
-            removed_targets,
-            TargetCommand::Remove {
-                reason: RemovalReason::InstallationDisconnected,
-            },
-        ),
-        E::RepositoriesRemoved {
-            disabled_targets, ..
-        } => match removal {
-            Some(reason) => all(disabled_targets, TargetCommand::Remove { reason }),
-            None => all(
-                disabled_targets,
-                TargetCommand::Disable {
-                    reason: DisableReason::RepositoryRemoved,
-                },
-            ),
-        },
-        E::RepositoryRenamed { targets, to, .. } => all(
-            targets,
-            TargetCommand::RenameRepository {
-                repository: to.clone(),
-            },
-        ),
-        E::AccountRenamed { targets, .. } => targets
-            .iter()
-            .map(|t| {
-                let command = TargetCommand::RenameRepository {
-                    repository: t.repository.clone(),
-                };
-                (t.target_id, command)
-            })
-            .collect(),
-        _ => vec![],
     }
 }

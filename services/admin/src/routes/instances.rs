@@ -1,19 +1,17 @@
 //! `/v1/admin/instances`: GitHub App installations. Reads come from the `connector` read model;
-//! commands go through the command bus to the `ConnectorInstance` aggregate. Disconnecting an
-//! instance removes its targets, read from the `InstanceDisconnected` event the request
-//! committed (as the worker cascades a deleted installation).
+//! commands go through the write side's use cases to the `ConnectorInstance` aggregate.
+//! Disconnecting an instance sends one command; the process manager removes its targets, and
+//! the answer waits (up to the publish wait) for those removals so a client reads them.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use cqrs_es::Aggregate;
-use hooklog_domain::connector_instance::{
-    ConnectorInstance, InstanceCommand, InstanceEvent, InstanceStatus,
-};
-use hooklog_domain::connector_target::{ConnectorTarget, RemovalReason, TargetCommand};
-use hooklog_domain::ids::{InstallationId, InstanceId};
+use hooklog_domain::connector_instance::{ConnectorInstance, InstanceCommand, InstanceStatus};
+use hooklog_domain::connector_target::ConnectorTarget;
+use hooklog_domain::ids::InstanceId;
 use hooklog_projections::query::{self, InstanceFilter, InstanceView, Page};
-use hooklog_worker::CommandError;
+use hooklog_write::usecases;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -115,19 +113,14 @@ pub async fn create(
     ApiJson(body): ApiJson<ConnectInstance>,
 ) -> Result<(StatusCode, Json<InstanceAccepted>), ApiError> {
     let request = Request::new();
-    let installation = InstallationId(body.installation_id);
-    let id = InstanceId(installation);
-    let connect = InstanceCommand::Connect {
-        installation_id: installation,
-        account: body.account.unwrap_or_default(),
-        repository_selection: None,
-        repositories: vec![],
-    };
-    state.bus.instance(id, connect, &request.meta).await?;
-    if let Some(enabled) = body.auto_track {
-        let command = InstanceCommand::SetAutoTrack { enabled };
-        state.bus.instance(id, command, &request.meta).await?;
-    }
+    let id = usecases::connect(
+        &state.bus,
+        body.installation_id,
+        body.account,
+        body.auto_track,
+        &request.meta,
+    )
+    .await?;
     accepted(&state, &request, id, &[]).await
 }
 
@@ -167,39 +160,13 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<InstanceAccepted>), ApiError> {
     let id = instance_id(&id)?;
-    existing(&state, id).await?;
     let request = Request::new();
-    state
-        .bus
-        .instance(id, InstanceCommand::Disconnect, &request.meta)
-        .await?;
-    let committed = state
-        .committed(
-            ConnectorInstance::TYPE,
-            &id.to_string(),
-            request.correlation_id(),
-        )
-        .await?;
-    let cascade_meta = request.meta.caused_by(&id.to_string());
-    let mut removed = Vec::new();
-    for event in committed {
-        let Ok(InstanceEvent::InstanceDisconnected {
-            removed_targets, ..
-        }) = serde_json::from_value(event.payload)
-        else {
-            continue;
-        };
-        for target in removed_targets {
-            let remove = TargetCommand::Remove {
-                reason: RemovalReason::InstallationDisconnected,
-            };
-            match state.bus.target(target, remove, &cascade_meta).await {
-                // A target already removed has nothing left to change: fine.
-                Ok(_) | Err(CommandError::Rejected(_)) => removed.push(target.to_string()),
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
+    let disconnected = usecases::disconnect(&state.bus, id, &request.meta).await?;
+    let removed: Vec<String> = disconnected
+        .removed_targets
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     accepted(&state, &request, id, &removed).await
 }
 
@@ -222,9 +189,14 @@ async fn accepted(
     id: InstanceId,
     targets: &[String],
 ) -> Result<(StatusCode, Json<InstanceAccepted>), ApiError> {
-    let mut aggregates = vec![(ConnectorInstance::TYPE, id.to_string())];
-    aggregates.extend(targets.iter().map(|t| (ConnectorTarget::TYPE, t.clone())));
-    let receipt = state.receipt(request, &aggregates).await?;
+    let aggregates = [(ConnectorInstance::TYPE, id.to_string())];
+    let cascaded: Vec<_> = targets
+        .iter()
+        .map(|t| (ConnectorTarget::TYPE, t.clone()))
+        .collect();
+    let receipt = state
+        .receipt_with_cascade(request, &aggregates, &cascaded)
+        .await?;
     let body = InstanceAccepted {
         instance_id: id.to_string(),
         receipt,

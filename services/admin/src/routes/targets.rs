@@ -1,20 +1,17 @@
-//! `/v1/admin/targets`: tracked repository branches. Tracking and untracking do what
-//! `hooklog targets track|untrack` does (the instance attaches or detaches the target, the target
-//! is tracked or removed); updates change `auto_sync` and the path filters. Syncs are in `syncs`.
+//! `/v1/admin/targets`: tracked repository branches. Tracking and untracking are the write
+//! side's use cases, the same as `hooklog targets track|untrack` (one command on the target; the
+//! process manager attaches it to or detaches it from its installation); updates change
+//! `auto_sync` and the path filters. Syncs are in `syncs`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use cqrs_es::Aggregate;
-use hooklog_domain::connector_instance::{ConnectorInstance, InstanceCommand};
-use hooklog_domain::connector_target::{
-    ConnectorTarget, PathFilters, RemovalReason, TargetCommand, TargetError, TargetStatus,
-};
-use hooklog_domain::ids::{
-    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, SourceLocation, TargetId,
-};
+use hooklog_domain::connector_instance::ConnectorInstance;
+use hooklog_domain::connector_target::{ConnectorTarget, PathFilters, TargetCommand, TargetStatus};
+use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_projections::query::{self, Page, TargetFilter, TargetView};
-use hooklog_worker::CommandError;
+use hooklog_write::usecases;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -165,53 +162,26 @@ pub async fn create(
     State(state): State<AdminState>,
     ApiJson(body): ApiJson<TrackTarget>,
 ) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
-    let repository = RepositoryName::parse(&body.repository)
-        .map_err(|err| ApiError::invalid("invalid_repository", err.to_string()))?;
-    let branch = Branch::parse(&body.branch)
-        .map_err(|err| ApiError::invalid("invalid_branch", err.to_string()))?;
-    let filters = body.path_filters.map(PathFiltersBody::parse).transpose()?;
-    let source = body
-        .source
-        .as_deref()
-        .map(SourceLocation::parse)
-        .transpose()
-        .map_err(|err| ApiError::invalid("invalid_source", err.to_string()))?;
-    let installation = InstallationId(body.installation_id);
-    let repository_id = RepositoryId(body.repository_id);
-    let instance = InstanceId(installation);
-    let target = TargetId::for_branch(installation, repository_id, &branch);
     let request = Request::new();
-    let attach = InstanceCommand::AttachTarget {
-        installation_id: installation,
-        repository_id,
-        repository: repository.clone(),
-        branch: branch.clone(),
-    };
-    state.bus.instance(instance, attach, &request.meta).await?;
-    let track = TargetCommand::Track {
-        installation_id: installation,
-        repository_id,
-        repository,
-        branch,
+    let track = usecases::TrackBranch {
+        installation_id: body.installation_id,
+        repository_id: body.repository_id,
+        repository: body.repository,
+        branch: body.branch,
         auto_sync: body.auto_sync.unwrap_or(true),
-        source,
+        source: body.source,
+        path_filters: body.path_filters.map(|f| (f.include, f.exclude)),
     };
-    let meta = request.meta.caused_by(&instance.to_string());
-    match state.bus.target(target, track, &meta).await {
-        Ok(_) => {}
-        Err(CommandError::Rejected(TargetError::AlreadyTracked)) => {
-            return Err(ApiError::conflict(
-                "already_tracked",
-                format!("target {target} is already tracked"),
-            ))
-        }
-        Err(err) => return Err(err.into()),
-    }
-    if let Some(filters) = filters {
-        let command = TargetCommand::SetPathFilters { filters };
-        state.bus.target(target, command, &request.meta).await?;
-    }
-    accepted(&state, &request, target, Some(instance)).await
+    let tracked = usecases::track(&state.bus, track, &request.meta).await?;
+    let cascade = tracked.attaches.then_some(tracked.instance);
+    accepted(
+        &state,
+        &request,
+        tracked.target,
+        Some(tracked.instance),
+        cascade,
+    )
+    .await
 }
 
 /// Changes `auto_sync` and/or the path filters.
@@ -252,6 +222,7 @@ pub async fn update(
         &request,
         id,
         current.installation_id().map(InstanceId),
+        None,
     )
     .await
 }
@@ -269,19 +240,10 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
     let id = target_id(&id)?;
-    let current = existing(&state, id).await?;
     let request = Request::new();
-    let remove = TargetCommand::Remove {
-        reason: RemovalReason::Operator,
-    };
-    state.bus.target(id, remove, &request.meta).await?;
-    let instance = current.installation_id().map(InstanceId);
-    if let Some(instance) = instance {
-        let detach = InstanceCommand::DetachTarget { target_id: id };
-        let meta = request.meta.caused_by(&id.to_string());
-        state.bus.instance(instance, detach, &meta).await?;
-    }
-    accepted(&state, &request, id, instance).await
+    let untracked = usecases::untrack(&state.bus, id, &request.meta).await?;
+    let cascade = untracked.instance.filter(|_| untracked.detaches);
+    accepted(&state, &request, id, untracked.instance, cascade).await
 }
 
 /// The target's state, 404 unless it was ever tracked.
@@ -300,17 +262,27 @@ pub(crate) fn not_found(id: TargetId) -> ApiError {
     ApiError::not_found("target_not_found", format!("target {id}"))
 }
 
+/// The answer to a target command; `cascaded`: the instance the process manager changes for
+/// it (attach, detach), waited for.
 async fn accepted(
     state: &AdminState,
     request: &Request,
     target: TargetId,
     instance: Option<InstanceId>,
+    cascaded: Option<InstanceId>,
 ) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
-    let mut aggregates = vec![(ConnectorTarget::TYPE, target.to_string())];
-    if let Some(instance) = instance {
-        aggregates.insert(0, (ConnectorInstance::TYPE, instance.to_string()));
+    let mut aggregates = Vec::new();
+    if let Some(instance) = instance.filter(|i| Some(*i) != cascaded) {
+        aggregates.push((ConnectorInstance::TYPE, instance.to_string()));
     }
-    let receipt = state.receipt(request, &aggregates).await?;
+    aggregates.push((ConnectorTarget::TYPE, target.to_string()));
+    let cascaded: Vec<_> = cascaded
+        .iter()
+        .map(|i| (ConnectorInstance::TYPE, i.to_string()))
+        .collect();
+    let receipt = state
+        .receipt_with_cascade(request, &aggregates, &cascaded)
+        .await?;
     let body = TargetAccepted {
         target_id: target.to_string(),
         instance_id: instance.map(|i| i.to_string()),

@@ -141,7 +141,9 @@ async fn a_target_is_tracked_updated_synced_retried_and_removed() {
     assert_eq!(body["target_id"], target);
     assert_eq!(
         event_types(&body),
-        ["TargetAttached", "TargetTracked", "PathFiltersChanged"]
+        // Tracked with its filters in one command; the process manager attached it, and the
+        // answer waited for that.
+        ["TargetTracked", "TargetAttached"]
     );
     let at = position(&body);
     let (status, view) = app
@@ -267,7 +269,7 @@ async fn a_target_is_tracked_updated_synced_retried_and_removed() {
         .call(Method::DELETE, &format!("/v1/admin/targets/{target}"), None)
         .await;
     assert_eq!(status, 202, "{removed}");
-    assert_eq!(event_types(&removed), ["TargetDetached", "TargetRemoved"]);
+    assert_eq!(event_types(&removed), ["TargetRemoved", "TargetDetached"]);
     let (status, gone) = app
         .get(&format!(
             "/v1/admin/targets/{target}?min_position={}",
@@ -321,10 +323,16 @@ async fn disconnecting_an_instance_removes_its_targets() {
     .await
     .unwrap();
     assert_eq!(stored.len(), 3, "{stored:?}");
+    // Caused by the instance's `InstanceDisconnected` (its event id), sent by the process
+    // manager, not by the request.
+    let disconnected = format!(
+        "ConnectorInstance:github-installation-4242:{}",
+        stored_sequence(&app, "InstanceDisconnected").await
+    );
     for (event_type, causation, actor) in &stored[1..] {
         assert_eq!(event_type, "TargetRemoved");
-        assert_eq!(causation, "github-installation-4242");
-        assert_eq!(actor, "operator:admin");
+        assert_eq!(causation, &disconnected);
+        assert_eq!(actor, "system:process-manager");
     }
     let at = position(&body);
     for branch in ["main", "dev"] {
@@ -348,4 +356,13 @@ async fn disconnecting_an_instance_removes_its_targets() {
         .call(Method::DELETE, "/v1/admin/instances/4242", None)
         .await;
     assert_eq!((status, code(&again)), (409, "command_rejected"), "{again}");
+}
+
+/// The sequence of the one stored event of `event_type`.
+async fn stored_sequence(app: &App, event_type: &str) -> i64 {
+    sqlx::query_scalar("SELECT sequence FROM events WHERE event_type = $1")
+        .bind(event_type)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }

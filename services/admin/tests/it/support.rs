@@ -11,7 +11,8 @@ use hooklog_admin::{AdminState, Tokens, Waits};
 use hooklog_domain::clock::SystemClock;
 use hooklog_infra::streams::{self, delivery_headers};
 use hooklog_infra::testing::Backends;
-use hooklog_worker::{CommandBus, Processor, WorkerConfig};
+use hooklog_worker::{Processor, WorkerConfig};
+use hooklog_write::CommandBus;
 use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -89,8 +90,14 @@ impl App {
             let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
             tokio::spawn(hooklog_worker::run(
                 worker,
-                Processor::new(bus),
+                Processor::new(bus.clone()),
                 pool.clone(),
+                js.clone(),
+                shutdown.clone(),
+            ));
+            tokio::spawn(hooklog_process_manager::run(
+                hooklog_process_manager::ProcessManagerConfig::default(),
+                bus,
                 js.clone(),
                 shutdown.clone(),
             ));

@@ -53,7 +53,14 @@ fn a_tracked_branch_is_listed_and_untracking_it_removes_it() {
     let tracked = cli.json_lines(&TRACK);
     assert_eq!(tracked[0]["status"], "tracked");
     let id = tracked[0]["target_id"].as_str().unwrap().to_owned();
-    assert_eq!(cli.json_lines(&TRACK)[0]["status"], "already tracked");
+    // Repeated, it is refused as the admin API refuses it (409 `already_tracked`).
+    let again = cli.run(&TRACK);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains(&format!("target {id} is already tracked")),
+        "{}",
+        text(&again.stderr)
+    );
 
     let listed = cli.json_lines(&["list"]);
     assert_eq!(listed.len(), 1);

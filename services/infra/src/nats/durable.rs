@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull;
-use async_nats::jetstream::{self, Message};
+use async_nats::jetstream::{self, AckKind, Message};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -98,6 +98,25 @@ async fn messages(
         .await
         .map_err(|e| e.to_string())?;
     consumer.messages().await.map_err(|e| e.to_string())
+}
+
+/// Runs `work`, telling JetStream every `interval` that `message` is still in hand
+/// (`AckKind::Progress`), so a long handling is not mistaken for a lost one and handed to a
+/// second consumer after `ack_wait`. Pick `interval` well below the consumer's `ack_wait`.
+pub async fn with_progress<F: Future>(message: &Message, interval: Duration, work: F) -> F::Output {
+    tokio::pin!(work);
+    let mut progress = tokio::time::interval(interval);
+    progress.tick().await;
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = progress.tick() => {
+                if let Err(err) = message.ack_with(AckKind::Progress).await {
+                    tracing::warn!(error = %err, "in-progress ack failed");
+                }
+            }
+        }
+    }
 }
 
 /// The delay before a message's next attempt: `first`, doubling with each delivery so far, at

@@ -1,5 +1,6 @@
 //! The embedded `nats-server` as a real child process; PostgreSQL sessions (`postgres`).
 
+mod migrations;
 mod postgres;
 
 use std::time::Duration;

@@ -18,7 +18,7 @@ use hooklog_syncer::source::local::LocalGit;
 use hooklog_syncer::source::{RepoSource, Sources};
 use hooklog_syncer::sync::SyncLimits;
 use hooklog_syncer::Executor;
-use hooklog_worker::CommandBus;
+use hooklog_write::CommandBus;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +101,7 @@ impl Harness {
             branch,
             auto_sync: true,
             source: source.map(|s| SourceLocation::parse(s).unwrap()),
+            path_filters: Default::default(),
         };
         self.bus.target(target, track, &operator()).await.unwrap();
         target

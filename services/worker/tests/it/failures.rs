@@ -141,7 +141,7 @@ async fn a_bus_sees_what_another_process_committed_since_it_last_looked() {
     use hooklog_domain::connector_target::{Push, TargetCommand, TargetStatus};
     use hooklog_domain::ids::CommitSha;
     use hooklog_domain::metadata::CommandMetadata;
-    use hooklog_worker::CommandBus;
+    use hooklog_write::CommandBus;
 
     let h = Harness::start_with(0, false).await;
     let target = h.track(REPO, "main").await;
@@ -206,7 +206,7 @@ async fn concurrent_commands_on_one_aggregate_from_two_processes_all_land() {
     use hooklog_domain::connector_target::{Push, TargetCommand};
     use hooklog_domain::ids::CommitSha;
     use hooklog_domain::metadata::CommandMetadata;
-    use hooklog_worker::CommandBus;
+    use hooklog_write::CommandBus;
 
     let h = Harness::start_with(0, false).await;
     let target = h.track(REPO, "main").await;

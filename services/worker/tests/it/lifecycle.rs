@@ -25,12 +25,19 @@ async fn a_deleted_installation_removes_its_targets() {
     let (outcome, detail) = h.outcome("deleted").await;
     assert_eq!(outcome, "processed", "{detail}");
     for target in [main, dev] {
-        let events = h.events("ConnectorTarget", &target.to_string()).await;
-        let (kind, payload, metadata) = events.last().unwrap();
-        assert_eq!(kind, "TargetRemoved");
+        let events = h
+            .events_ending_with("ConnectorTarget", &target.to_string(), "TargetRemoved")
+            .await;
+        let (_, payload, metadata) = events.last().unwrap();
         assert_eq!(payload["TargetRemoved"]["reason"], "installation_deleted");
         assert_eq!(metadata["delivery_id"], "deleted");
-        assert_eq!(metadata["causation_id"], instance());
+        // Caused by the instance's `InstanceDeleted`, through the process manager.
+        let causation = metadata["causation_id"].as_str().unwrap();
+        assert!(
+            causation.starts_with(&format!("ConnectorInstance:{}:", instance())),
+            "{causation}"
+        );
+        assert_eq!(metadata["actor"], "system:process-manager");
     }
     // A push after the deletion is refused by the removed target and recorded as ignored.
     h.publish(
@@ -57,7 +64,9 @@ async fn repositories_removed_from_the_installation_disable_their_targets() {
     .await;
     let (outcome, detail) = h.outcome("removed").await;
     assert_eq!(outcome, "processed", "{detail}");
-    let events = h.events("ConnectorTarget", &main.to_string()).await;
+    let events = h
+        .events_ending_with("ConnectorTarget", &main.to_string(), "TargetDisabled")
+        .await;
     assert_eq!(
         events.last().unwrap().1["TargetDisabled"]["reason"],
         "repository_removed"
@@ -85,6 +94,8 @@ async fn a_renamed_repository_keeps_syncing_under_its_new_name() {
     )
     .await;
     assert_eq!(h.outcome("renamed").await.0, "processed");
+    h.events_ending_with("ConnectorTarget", &main.to_string(), "RepositoryRenamed")
+        .await;
     h.publish(
         "push",
         "push-new-name",
@@ -111,7 +122,9 @@ async fn a_deleted_repository_removes_its_targets() {
     body["action"] = json!("deleted");
     h.publish("repository", "repo-deleted", &body).await;
     assert_eq!(h.outcome("repo-deleted").await.0, "processed");
-    let events = h.events("ConnectorTarget", &main.to_string()).await;
+    let events = h
+        .events_ending_with("ConnectorTarget", &main.to_string(), "TargetRemoved")
+        .await;
     assert_eq!(
         events.last().unwrap().1["TargetRemoved"]["reason"],
         "repository_deleted"

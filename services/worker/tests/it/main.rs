@@ -5,5 +5,6 @@
 mod support;
 
 mod failures;
+mod idempotency;
 mod lifecycle;
 mod push;

@@ -169,10 +169,13 @@ async fn auto_track_follows_the_first_push_to_a_default_branch_only() {
         RepositoryId(REPOSITORY),
         &Branch::parse("trunk").unwrap(),
     );
-    assert_eq!(
-        h.target_events(trunk).await,
-        ["TargetTracked", "SyncRequested"]
-    );
+    // The process manager tracks the target and hands it the push.
+    let events = h
+        .events_ending_with("ConnectorTarget", &trunk.to_string(), "SyncRequested")
+        .await;
+    let kinds: Vec<_> = events.iter().map(|(t, _, _)| t.as_str()).collect();
+    assert_eq!(kinds, ["TargetTracked", "SyncRequested"]);
+    assert_eq!(events[1].1["SyncRequested"]["delivery_id"], "default");
     let instance_events: Vec<_> = h.events("ConnectorInstance", &instance.to_string()).await;
     let attached = instance_events
         .iter()

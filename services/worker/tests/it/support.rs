@@ -14,7 +14,8 @@ use hooklog_domain::ids::{
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::streams::{self, delivery_headers, DELIVERIES_STREAM};
 use hooklog_infra::testing::{octokit_example, Backends, TcpOutage};
-use hooklog_worker::{CommandBus, Processor, WorkerConfig};
+use hooklog_worker::{Processor, WorkerConfig};
+use hooklog_write::CommandBus;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -69,6 +70,19 @@ impl Harness {
             None => pool.clone(),
         };
         let shutdown = CancellationToken::new();
+        // Cascades are the process manager's: it reads the events the relay publishes.
+        tokio::spawn(hooklog_relay::run(
+            hooklog_relay::RelayConfig::default(),
+            pool.clone(),
+            js.clone(),
+            shutdown.clone(),
+        ));
+        tokio::spawn(hooklog_process_manager::run(
+            hooklog_process_manager::ProcessManagerConfig::default(),
+            CommandBus::new(pool.clone(), Arc::new(SystemClock)),
+            js.clone(),
+            shutdown.clone(),
+        ));
         for _ in 0..workers {
             let bus = CommandBus::new(worker_pool.clone(), Arc::new(SystemClock));
             tokio::spawn(hooklog_worker::run(
@@ -180,6 +194,28 @@ impl Harness {
         .collect()
     }
 
+    /// An aggregate's events once its last one is `kind`: what the process manager's cascade
+    /// committed, waiting for it.
+    pub async fn events_ending_with(
+        &self,
+        aggregate_type: &str,
+        id: &str,
+        kind: &str,
+    ) -> Vec<(String, Value, Value)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let events = self.events(aggregate_type, id).await;
+            if events.last().is_some_and(|(t, _, _)| t == kind) {
+                return events;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{aggregate_type} {id} has no {kind} last within 30 s: {events:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn target_events(&self, target: TargetId) -> Vec<String> {
         self.events("ConnectorTarget", &target.to_string())
             .await
@@ -220,6 +256,7 @@ impl Harness {
             branch: branch.clone(),
             auto_sync: true,
             source: None,
+            path_filters: Default::default(),
         };
         let target = TargetId::for_branch(installation, repo, &branch);
         self.bus.target(target, track, &meta).await.unwrap();

@@ -54,7 +54,7 @@ struct Settled {
 
 /// Every role but the syncer: sync runs stay `queued`, so the read-side stories see exactly what
 /// the deliveries and commands caused (`sync.rs` runs the syncer).
-const READ_SIDE_ROLES: &str = "ingress,admin,worker,relay,projector";
+const READ_SIDE_ROLES: &str = "ingress,admin,worker,relay,projector,process-manager";
 
 impl Stack {
     async fn start() -> Self {
@@ -211,12 +211,19 @@ impl Stack {
                 .fetch_one(&self.pool)
                 .await
                 .unwrap();
+            // The process manager's cascades count too: it acks an event once its steps
+            // committed, and the relay then publishes what they committed.
+            let mut events = self.js.get_stream(EVENTS_STREAM).await.unwrap();
+            let manager_idle = match events.consumer_info("hooklog-process-manager").await {
+                Ok(manager) => manager.num_pending == 0 && manager.num_ack_pending == 0,
+                Err(_) => true,
+            };
             if worker.delivered.stream_sequence >= stored
                 && worker.num_pending == 0
                 && worker.num_ack_pending == 0
                 && outbox == 0
+                && manager_idle
             {
-                let mut events = self.js.get_stream(EVENTS_STREAM).await.unwrap();
                 let events = events.info().await.unwrap().state.last_sequence;
                 return Settled {
                     events,
@@ -321,5 +328,6 @@ async fn track_with(stack: &Stack, installation: u64, branch: &str, extra: Value
     )
 }
 
+mod cascade;
 mod stories;
 mod sync;

@@ -1,8 +1,19 @@
-//! The command bus: the one way commands reach the aggregates, for the worker, the CLI and
-//! (later) the admin API. It runs cqrs-es over postgres-es in event-store mode, stores each
-//! command's metadata with its events, and makes delivery-caused commands idempotent: a command
-//! whose delivery and cause (causation id) already left events on its aggregate is not run again,
-//! so a redelivery after a crash, or days later, changes nothing.
+//! The command bus: the one way commands reach the aggregates, for every edge (the worker, the
+//! process manager, the syncer, the admin API and the CLI). It runs cqrs-es over postgres-es in
+//! event-store mode and stores each command's metadata with its events.
+//!
+//! **Idempotency that holds under concurrency.** A command that carries an idempotency key (a
+//! delivery and its cause, or the process manager's causing event and step) runs at most once
+//! per aggregate:
+//! - the key is written to `command_keys` in the same statement (hence transaction) that
+//!   appends the command's first event, and the table's primary key refuses a second row: of two
+//!   processes running the same keyed command at once, the second one's append fails as a
+//!   conflict, whatever it decided;
+//! - the key is checked before each attempt, including every attempt after a conflict, so the
+//!   loser of that race finds the winner's key and answers `AlreadyApplied` instead of deciding
+//!   again on the new state.
+//!
+//! A keyed command that decided nothing leaves no key, so it may run again; it changed nothing.
 
 use std::sync::Arc;
 
@@ -13,48 +24,12 @@ use hooklog_domain::clock::Clock;
 use hooklog_domain::connector_instance::{ConnectorInstance, InstanceServices};
 use hooklog_domain::connector_target::{ConnectorTarget, TargetServices};
 use hooklog_domain::ids::{InstanceId, TargetId};
-use hooklog_domain::metadata::{keys, CommandMetadata};
+use hooklog_domain::metadata::CommandMetadata;
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
+use crate::error::CommandError;
 use crate::store::{CachingEventStore, RelayWake};
-
-/// Why a command did not commit.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError<E: std::error::Error> {
-    /// The aggregate refused: a decision, final.
-    #[error("{0}")]
-    Rejected(E),
-    /// Another command committed to the same aggregate first; run it again.
-    #[error("another command changed the aggregate at the same time")]
-    Conflict,
-    /// PostgreSQL could not be reached or failed; run it again later.
-    #[error("event store unavailable: {0}")]
-    Unavailable(String),
-    /// Stored events could not be read back: needs a person.
-    #[error("stored events of the aggregate cannot be read: {0}")]
-    Corrupt(String),
-}
-
-impl<E: std::error::Error> CommandError<E> {
-    /// Whether running the same command again later may succeed.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Conflict | Self::Unavailable(_))
-    }
-}
-
-impl<E: std::error::Error> From<AggregateError<E>> for CommandError<E> {
-    fn from(err: AggregateError<E>) -> Self {
-        match err {
-            AggregateError::UserError(e) => Self::Rejected(e),
-            AggregateError::AggregateConflict => Self::Conflict,
-            AggregateError::DatabaseConnectionError(e) | AggregateError::UnexpectedError(e) => {
-                Self::Unavailable(e.to_string())
-            }
-            AggregateError::DeserializationError(e) => Self::Corrupt(e.to_string()),
-        }
-    }
-}
 
 /// What running a command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,20 +132,26 @@ impl CommandBus {
         load(&self.targets.store, &id.to_string()).await
     }
 
-    /// The events `delivery_id` caused on an instance: where cascades read what to cascade to.
-    pub async fn instance_events_of_delivery(
+    /// The stored events of an instance, in order (the CLI finishes its own cascade from them).
+    pub async fn instance_events(
         &self,
         id: InstanceId,
-        delivery_id: &str,
     ) -> Result<
         Vec<EventEnvelope<ConnectorInstance>>,
         CommandError<<ConnectorInstance as Aggregate>::Error>,
     > {
-        let events = self.instances.store.load_events(&id.to_string()).await?;
-        Ok(events
-            .into_iter()
-            .filter(|e| e.metadata.get(keys::DELIVERY_ID).map(String::as_str) == Some(delivery_id))
-            .collect())
+        Ok(self.instances.store.load_events(&id.to_string()).await?)
+    }
+
+    /// The stored events of a target, in order.
+    pub async fn target_events(
+        &self,
+        id: TargetId,
+    ) -> Result<
+        Vec<EventEnvelope<ConnectorTarget>>,
+        CommandError<<ConnectorTarget as Aggregate>::Error>,
+    > {
+        Ok(self.targets.store.load_events(&id.to_string()).await?)
     }
 
     /// Every target that ever had an event, in id order.
@@ -204,19 +185,18 @@ impl CommandBus {
             (hasher.finish() % STRIPES as u64) as usize
         };
         let _serialized = self.stripes[stripe].lock().await;
-        if let Some(delivery) = &metadata.delivery_id {
-            if self
-                .applied(A::TYPE, id, delivery, &metadata.causation_id)
-                .await?
-            {
-                tracing::debug!(delivery_id = %delivery, "already applied");
-                return Ok(Executed::AlreadyApplied);
-            }
-        }
+        let key = metadata.idempotency_key();
         // A conflict means another command committed to the aggregate first: load it again and
-        // decide again, a few times, before leaving it to the caller's slower retry.
+        // decide again, a few times, before leaving it to the caller's slower retry. The key is
+        // checked before every attempt: the command that won may have been this very one.
         let mut conflicts = 0;
         loop {
+            if let Some(key) = &key {
+                if self.applied(A::TYPE, id, key).await? {
+                    tracing::debug!(idempotency_key = %key, "already applied");
+                    return Ok(Executed::AlreadyApplied);
+                }
+            }
             let attempt = side
                 .cqrs
                 .execute_with_metadata(id, command.clone(), metadata.to_map())
@@ -238,17 +218,15 @@ impl CommandBus {
         &self,
         aggregate_type: &str,
         id: &str,
-        delivery_id: &str,
-        causation_id: &str,
+        key: &str,
     ) -> Result<bool, CommandError<E>> {
         sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM command_receipts WHERE aggregate_type = $1 \
-             AND aggregate_id = $2 AND delivery_id = $3 AND causation_id = $4)",
+            "SELECT EXISTS (SELECT 1 FROM command_keys WHERE aggregate_type = $1 \
+             AND aggregate_id = $2 AND idempotency_key = $3)",
         )
         .bind(aggregate_type)
         .bind(id)
-        .bind(delivery_id)
-        .bind(causation_id)
+        .bind(key)
         .fetch_one(&self.pool)
         .await
         .map_err(|err| CommandError::Unavailable(err.to_string()))

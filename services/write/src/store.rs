@@ -5,7 +5,7 @@
 //! reads only the events committed after that sequence (by any process), so a command costs one
 //! short query instead of a full replay. The events table stays the only source of truth:
 //! nothing cached is ever written, and a commit that conflicts drops the entry. It appends a
-//! command's events in one statement (the table and rows are postgres-es's, so postgres-es reads
+//! command's events and its idempotency key in one statement (the table and rows are postgres-es's, so postgres-es reads
 //! them back), and after each commit wakes the relay (`NOTIFY`, outside the events transaction).
 
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, SerializedEvent};
 use cqrs_es::{Aggregate, AggregateError, EventEnvelope, EventStore};
+use hooklog_domain::metadata::keys;
 use postgres_es::PostgresEventRepository;
 
 /// Aggregates remembered per store; beyond it the cache starts afresh (a cold load replays).
@@ -66,10 +67,15 @@ impl<A: Aggregate + Clone> CachingEventStore<A> {
         }
     }
 
-    /// Appends the events and their command receipt in one statement (one round trip, its own
-    /// transaction; the outbox trigger runs inside it). A duplicate sequence is an
-    /// optimistic-lock conflict.
-    async fn persist(&self, events: &[SerializedEvent]) -> Result<(), AggregateError<A::Error>> {
+    /// Appends the events and, for a keyed command, its idempotency key in one statement (one
+    /// round trip, its own transaction; the outbox trigger runs inside it). A duplicate sequence,
+    /// or a key another writer already stored, is an optimistic-lock conflict: the bus checks the
+    /// key again before deciding again.
+    async fn persist(
+        &self,
+        events: &[SerializedEvent],
+        key: Option<&str>,
+    ) -> Result<(), AggregateError<A::Error>> {
         let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
         let result = sqlx::query(
             "WITH appended AS ( \
@@ -77,12 +83,10 @@ impl<A: Aggregate + Clone> CachingEventStore<A> {
                  SELECT t, i, s, e, v, p::json, m::json \
                  FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) \
                       AS u(t, i, s, e, v, p, m) \
-                 RETURNING aggregate_type, aggregate_id, sequence, metadata) \
-             INSERT INTO command_receipts (aggregate_type, aggregate_id, delivery_id, causation_id, sequence) \
-             SELECT aggregate_type, aggregate_id, metadata->>'delivery_id', \
-                    COALESCE(metadata->>'causation_id', ''), sequence \
-             FROM appended WHERE metadata->>'delivery_id' IS NOT NULL \
-             ON CONFLICT DO NOTHING",
+                 RETURNING aggregate_type, aggregate_id, sequence) \
+             INSERT INTO command_keys (aggregate_type, aggregate_id, idempotency_key, sequence) \
+             SELECT aggregate_type, aggregate_id, $8::text, min(sequence) \
+             FROM appended WHERE $8::text IS NOT NULL GROUP BY aggregate_type, aggregate_id",
         )
         .bind(column(|e| e.aggregate_type.clone()))
         .bind(column(|e| e.aggregate_id.clone()))
@@ -91,6 +95,7 @@ impl<A: Aggregate + Clone> CachingEventStore<A> {
         .bind(column(|e| e.event_version.clone()))
         .bind(column(|e| e.payload.to_string()))
         .bind(column(|e| e.metadata.to_string()))
+        .bind(key)
         .execute(&self.pool)
         .await;
         match result {
@@ -193,7 +198,8 @@ impl<A: Aggregate + Clone> EventStore<A> for CachingEventStore<A> {
             .iter()
             .map(SerializedEvent::try_from)
             .collect::<Result<Vec<_>, _>>()?;
-        if let Err(err) = self.persist(&serialized).await {
+        let key = metadata.get(keys::IDEMPOTENCY_KEY).map(String::as_str);
+        if let Err(err) = self.persist(&serialized, key).await {
             self.forget(&id);
             return Err(err);
         }

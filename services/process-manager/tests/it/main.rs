@@ -1,0 +1,234 @@
+//! The process manager against its own `nats-server` and a fresh database, with the relay
+//! running: cascades finish once, whether one process manager runs them, two race on them, or
+//! one is killed in the middle and another takes over.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hooklog_domain::clock::SystemClock;
+use hooklog_domain::connector_instance::InstanceCommand;
+use hooklog_domain::connector_target::{PathFilters, TargetCommand};
+use hooklog_domain::ids::{
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
+};
+use hooklog_domain::metadata::CommandMetadata;
+use hooklog_infra::testing::Backends;
+use hooklog_process_manager::ProcessManagerConfig;
+use hooklog_write::CommandBus;
+use tokio_util::sync::CancellationToken;
+
+const INSTALLATION: InstallationId = InstallationId(31);
+
+struct World {
+    backends: Backends,
+    bus: CommandBus,
+    shutdown: CancellationToken,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl World {
+    async fn start() -> Self {
+        let backends = Backends::start("hooklog-process-manager-test").await;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(hooklog_relay::run(
+            hooklog_relay::RelayConfig::default(),
+            backends.pool.clone(),
+            backends.js.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            bus: CommandBus::new(backends.pool.clone(), Arc::new(SystemClock)),
+            backends,
+            shutdown,
+        }
+    }
+
+    /// A process manager with a bus of its own (another process, as far as caches go).
+    fn spawn_manager(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(hooklog_process_manager::run(
+            ProcessManagerConfig {
+                retry_delay: Duration::from_millis(50),
+                // A killed process manager's event is handed out again after this.
+                ack_wait: Duration::from_secs(2),
+                progress_interval: Duration::from_millis(500),
+                ..ProcessManagerConfig::default()
+            },
+            CommandBus::new(self.backends.pool.clone(), Arc::new(SystemClock)),
+            self.backends.js.clone(),
+            stop,
+        ))
+    }
+
+    /// Tracks `n` branches the way the use case does: one command on each target.
+    async fn track(&self, n: usize) -> Vec<TargetId> {
+        let meta = CommandMetadata::from_operator("test", "track");
+        let mut targets = Vec::new();
+        for i in 0..n {
+            let branch = Branch::parse(&format!("b-{i}")).unwrap();
+            let target = TargetId::for_branch(INSTALLATION, RepositoryId(5), &branch);
+            let command = TargetCommand::Track {
+                installation_id: INSTALLATION,
+                repository_id: RepositoryId(5),
+                repository: RepositoryName::parse("octo/docs").unwrap(),
+                branch,
+                auto_sync: true,
+                source: None,
+                path_filters: PathFilters::default(),
+            };
+            self.bus.target(target, command, &meta).await.unwrap();
+            targets.push(target);
+        }
+        targets
+    }
+
+    async fn count(&self, aggregate_type: &str, event_type: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE aggregate_type = $1 AND event_type = $2",
+        )
+        .bind(aggregate_type)
+        .bind(event_type)
+        .fetch_one(&self.backends.pool)
+        .await
+        .unwrap()
+    }
+
+    async fn until_count(&self, aggregate_type: &str, event_type: &str, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let count = self.count(aggregate_type, event_type).await;
+            if count >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} of {n} {event_type} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets the process managers drain, then the counts are final.
+    async fn quiet(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stream = self
+                .backends
+                .js
+                .get_stream(hooklog_infra::streams::EVENTS_STREAM)
+                .await
+                .unwrap();
+            let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM event_outbox")
+                .fetch_one(&self.backends.pool)
+                .await
+                .unwrap();
+            let info = stream
+                .consumer_info("hooklog-process-manager")
+                .await
+                .unwrap();
+            if outbox == 0 && info.num_pending == 0 && info.num_ack_pending == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not quiet within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tracked_targets_are_attached_and_a_disconnect_removes_each_once() {
+    let world = World::start().await;
+    world.spawn_manager(world.shutdown.clone());
+    let instance = InstanceId(INSTALLATION);
+    let targets = world.track(5).await;
+    world
+        .until_count("ConnectorInstance", "TargetAttached", 5)
+        .await;
+    world
+        .bus
+        .instance(
+            instance,
+            InstanceCommand::Disconnect,
+            &CommandMetadata::from_operator("test", "disconnect"),
+        )
+        .await
+        .unwrap();
+    world
+        .until_count("ConnectorTarget", "TargetRemoved", 5)
+        .await;
+    world.quiet().await;
+    assert_eq!(world.count("ConnectorTarget", "TargetRemoved").await, 5);
+    // Removed by the disconnect, detached: nothing (the instance let them all go already).
+    assert_eq!(world.count("ConnectorInstance", "TargetDetached").await, 0);
+    for target in targets {
+        let state = world.bus.load_target(target).await.unwrap();
+        assert_eq!(
+            state.status(),
+            hooklog_domain::connector_target::TargetStatus::Removed
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_process_managers_racing_on_one_cascade_remove_each_target_once() {
+    let world = World::start().await;
+    world.spawn_manager(world.shutdown.clone());
+    world.spawn_manager(world.shutdown.clone());
+    world.track(40).await;
+    world
+        .until_count("ConnectorInstance", "TargetAttached", 40)
+        .await;
+    world
+        .bus
+        .instance(
+            InstanceId(INSTALLATION),
+            InstanceCommand::Delete,
+            &CommandMetadata::from_delivery("deleted"),
+        )
+        .await
+        .unwrap();
+    world
+        .until_count("ConnectorTarget", "TargetRemoved", 40)
+        .await;
+    world.quiet().await;
+    assert_eq!(world.count("ConnectorTarget", "TargetRemoved").await, 40);
+    assert_eq!(world.count("ConnectorInstance", "TargetAttached").await, 40);
+}
+
+#[tokio::test]
+async fn a_process_manager_stopped_mid_cascade_is_finished_by_the_next_one() {
+    let world = World::start().await;
+    let first = CancellationToken::new();
+    let manager = world.spawn_manager(first.clone());
+    world.track(60).await;
+    world
+        .until_count("ConnectorInstance", "TargetAttached", 60)
+        .await;
+    world
+        .bus
+        .instance(
+            InstanceId(INSTALLATION),
+            InstanceCommand::Disconnect,
+            &CommandMetadata::from_operator("test", "disconnect"),
+        )
+        .await
+        .unwrap();
+    // Killed as soon as the cascade has begun: the task is dropped mid-step, unacked.
+    world
+        .until_count("ConnectorTarget", "TargetRemoved", 1)
+        .await;
+    manager.abort();
+    let removed_before = world.count("ConnectorTarget", "TargetRemoved").await;
+    // JetStream hands the unacked event to the next one after `ack_wait`.
+    world.spawn_manager(world.shutdown.clone());
+    world
+        .until_count("ConnectorTarget", "TargetRemoved", 60)
+        .await;
+    world.quiet().await;
+    assert_eq!(world.count("ConnectorTarget", "TargetRemoved").await, 60);
+    eprintln!("{removed_before} of 60 removed before the first process manager stopped");
+}

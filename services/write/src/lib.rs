@@ -1,0 +1,22 @@
+//! hooklog's write side, shared by every edge that changes anything (the worker, the process
+//! manager, the syncer, the admin API and the CLI), so that two edges never implement one use
+//! case twice or classify one failure two ways.
+//!
+//! - `bus`: the command bus over cqrs-es and the event store, idempotent per key under
+//!   concurrency.
+//! - `store`: the event store with an aggregate cache that the bus runs cqrs-es over.
+//! - `error`: why a command did not commit, and the one classification every edge maps.
+//! - `usecases`: track, untrack, connect, disconnect: one command each, the same for every edge.
+//! - `reactions`: the process manager's rules (which commands an event asks of other
+//!   aggregates) and their keyed execution; the `process-manager` role runs them for every
+//!   event on `HOOKLOG_EVENTS`.
+#![forbid(unsafe_code)]
+
+pub mod bus;
+pub mod error;
+pub mod reactions;
+pub mod store;
+pub mod usecases;
+
+pub use bus::{CommandBus, Executed};
+pub use error::{CommandError, ErrorClass, UseCaseError};
