@@ -33,6 +33,7 @@ macro_rules! string_newtype {
 pub mod clock;
 pub mod connector_instance;
 pub mod connector_target;
+pub mod delivery;
 pub mod github;
 pub mod ids;
 pub mod metadata;

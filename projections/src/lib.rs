@@ -3,7 +3,8 @@
 //!
 //! Two projections, one per stream, each with a checkpoint (the last stream sequence applied)
 //! committed in the same transaction as its rows:
-//! - `connector` (`HOOKLOG_EVENTS`): `instances`, `targets`, `sync_runs`, `delivery_effects`;
+//! - `connector` (`HOOKLOG_EVENTS`): `instances`, `targets`, `sync_runs`, `delivery_effects`,
+//!   `delivery_outcomes`, `dead_letters` (the worker's decisions, `Delivery` events);
 //! - `deliveries` (`GITHUB_DELIVERIES`): `deliveries`.
 //!
 //! Rows are functions of the streams alone (message contents, sequences and stream timestamps),
@@ -56,7 +57,14 @@ impl Projection {
     /// The tables the projection owns, in the order they are cleared and compared.
     pub fn tables(self) -> &'static [&'static str] {
         match self {
-            Self::Connector => &["instances", "targets", "sync_runs", "delivery_effects"],
+            Self::Connector => &[
+                "instances",
+                "targets",
+                "sync_runs",
+                "delivery_effects",
+                "delivery_outcomes",
+                "dead_letters",
+            ],
             Self::Deliveries => &["deliveries"],
         }
     }

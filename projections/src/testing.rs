@@ -11,6 +11,7 @@ use async_nats::HeaderMap;
 use hooklog_domain::clock::Timestamp;
 use hooklog_domain::connector_instance::{AttachedTarget, InstanceEvent, Repository};
 use hooklog_domain::connector_target::{FileFailure, SyncReason, SyncStatus, TargetEvent};
+use hooklog_domain::delivery::{DeliveryEvent, DeliveryKey, SentCommand, StreamPosition};
 use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, InstanceId, RepositoryId, RepositoryName, SyncId, TargetId,
 };
@@ -36,6 +37,15 @@ impl EventFeed {
     }
 
     /// The time of the next event.
+    /// The time of the last event, without moving the clock.
+    pub fn now(&self) -> Timestamp {
+        Timestamp(
+            SystemTime::UNIX_EPOCH
+                + Duration::from_secs(1_790_000_000)
+                + Duration::from_millis(self.clock),
+        )
+    }
+
     pub fn at(&mut self) -> Timestamp {
         self.clock += 1;
         Timestamp(
@@ -69,6 +79,15 @@ impl EventFeed {
             delivery,
         )
         .await;
+    }
+
+    /// The worker's decision about `delivery_id`, as the `Delivery` aggregate's event.
+    pub async fn decision(&mut self, delivery_id: &str, event: DeliveryEvent) {
+        let id = DeliveryKey::for_delivery(delivery_id).0;
+        let payload = serde_json::to_vec(&event).expect("events serialize");
+        let event_type = cqrs_type(&serde_json::to_value(&event).expect("events serialize"));
+        self.publish("Delivery", &id, &event_type, payload, Some(delivery_id))
+            .await;
     }
 
     /// Publishes a message as it is given, e.g. one the projector must refuse.
@@ -232,6 +251,36 @@ impl EventFeed {
             Some(&delivery),
         )
         .await;
+        // Decided at the request's time: the clock the sync runs read moves on only for them.
+        let at = self.now();
+        let position = |event: &str| StreamPosition {
+            event: event.to_owned(),
+            stream_sequence: n * 1_000 + salt,
+            attempts: 1,
+        };
+        let decision = DeliveryEvent::DeliveryProcessed {
+            delivery_id: delivery.clone(),
+            position: position("push"),
+            detail: format!("push to target {target}"),
+            commands: vec![SentCommand {
+                aggregate_type: "ConnectorTarget".to_owned(),
+                aggregate_id: target.to_string(),
+                command: "RecordPush".to_owned(),
+            }],
+            at,
+        };
+        self.decision(&delivery, decision).await;
+        if n.is_multiple_of(7) {
+            let poison = format!("poison-{target}-{n}");
+            let at = self.now();
+            let dead = DeliveryEvent::DeliveryDeadLettered {
+                delivery_id: poison.clone(),
+                position: position("push"),
+                reason: "missing field `repository`".to_owned(),
+                at,
+            };
+            self.decision(&poison, dead).await;
+        }
         let at = self.at();
         self.target(
             target,

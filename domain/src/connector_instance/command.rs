@@ -75,3 +75,26 @@ pub enum InstanceCommand {
         repository: RepositoryName,
     },
 }
+
+impl InstanceCommand {
+    /// The command's name, as decisions record what was sent.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "Connect",
+            Self::Suspend => "Suspend",
+            Self::Unsuspend => "Unsuspend",
+            Self::AcceptPermissions { .. } => "AcceptPermissions",
+            Self::Delete => "Delete",
+            Self::Disconnect => "Disconnect",
+            Self::AddRepositories { .. } => "AddRepositories",
+            Self::RemoveRepositories { .. } => "RemoveRepositories",
+            Self::SetAutoTrack { .. } => "SetAutoTrack",
+            Self::RecordPing { .. } => "RecordPing",
+            Self::AttachTarget { .. } => "AttachTarget",
+            Self::DetachTarget { .. } => "DetachTarget",
+            Self::AutoTrack { .. } => "AutoTrack",
+            Self::RenameAccount { .. } => "RenameAccount",
+            Self::RenameRepository { .. } => "RenameRepository",
+        }
+    }
+}

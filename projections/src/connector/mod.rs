@@ -1,14 +1,18 @@
-//! The `connector` projection: instances, targets, sync runs and delivery effects from
-//! `HOOKLOG_EVENTS`. A batch loads the rows its messages touch in one query per table, applies
+//! The `connector` projection: instances, targets, sync runs, delivery effects, and the
+//! worker's decisions (delivery outcomes, dead letters) from `HOOKLOG_EVENTS`. A batch loads the rows its messages touch in one query per table, applies
 //! every event in memory (`rows`), then writes each changed row once.
 
+mod decisions;
+mod instances;
 mod rows;
 pub(crate) mod store;
+mod targets;
 
 use std::collections::BTreeMap;
 
 use hooklog_domain::connector_instance::InstanceEvent;
 use hooklog_domain::connector_target::TargetEvent;
+use hooklog_domain::delivery::DeliveryEvent;
 use hooklog_domain::metadata::keys;
 use hooklog_infra::streams::{event_headers as h, EVENTS_STREAM};
 use sqlx::PgConnection;
@@ -21,6 +25,7 @@ pub(crate) use store::Cache;
 
 const INSTANCE: &str = "ConnectorInstance";
 const TARGET: &str = "ConnectorTarget";
+const DELIVERY: &str = "Delivery";
 const EVENT_VERSION: &str = "1";
 
 /// One decoded message of `HOOKLOG_EVENTS`.
@@ -36,6 +41,7 @@ pub(crate) struct Envelope {
 pub(crate) enum Event {
     Instance(InstanceEvent),
     Target(TargetEvent),
+    Delivery(DeliveryEvent),
 }
 
 fn decode(message: &StreamMessage) -> Result<Envelope, String> {
@@ -57,6 +63,7 @@ fn decode(message: &StreamMessage) -> Result<Envelope, String> {
     let event = match aggregate_type {
         INSTANCE => serde_json::from_slice(&message.payload).map(Event::Instance),
         TARGET => serde_json::from_slice(&message.payload).map(Event::Target),
+        DELIVERY => serde_json::from_slice(&message.payload).map(Event::Delivery),
         other => return Err(format!("unknown aggregate type {other:?}")),
     }
     .map_err(|err| format!("the {aggregate_type} event does not decode: {err}"))?;
@@ -78,6 +85,8 @@ pub(crate) struct Rows {
     pub targets: BTreeMap<String, TargetRow>,
     pub sync_runs: BTreeMap<String, SyncRunRow>,
     pub effects: Vec<EffectRow>,
+    pub outcomes: BTreeMap<String, decisions::OutcomeRow>,
+    pub dead_letters: BTreeMap<i64, decisions::DeadLetterRow>,
 }
 
 /// Applies a batch and returns the rows it wrote, for the cache once the batch is committed.

@@ -56,6 +56,8 @@ pub(super) async fn load(
                 }
                 None => target_ids.push(id.clone()),
             },
+            // A decision depends on no earlier row.
+            Event::Delivery(_) => {}
         }
     }
     instance_ids.sort();
@@ -131,7 +133,21 @@ pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sql
     replace(conn, "instances", "instance_id", rows.instances.values()).await?;
     replace(conn, "targets", "target_id", rows.targets.values()).await?;
     replace(conn, "sync_runs", "sync_id", rows.sync_runs.values()).await?;
-    insert(conn, "delivery_effects", &rows.effects).await
+    insert(conn, "delivery_effects", &rows.effects).await?;
+    replace(
+        conn,
+        "delivery_outcomes",
+        "delivery_id",
+        rows.outcomes.values(),
+    )
+    .await?;
+    replace(
+        conn,
+        "dead_letters",
+        "stream_sequence",
+        rows.dead_letters.values(),
+    )
+    .await
 }
 
 /// Writes `rows` over whatever `table` held under their keys: one upsert, whose columns are

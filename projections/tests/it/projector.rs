@@ -99,7 +99,40 @@ async fn a_lifecycle_leaves_instances_targets_sync_runs_and_delivery_effects() {
             "SELECT count(*) FROM delivery_effects WHERE delivery_id = '{delivery}'"
         ))
         .await;
-    assert_eq!(effects, 1);
+    assert_eq!(
+        effects, 1,
+        "a decision is the delivery's outcome, not one of its effects"
+    );
+    // The worker's decisions are read models too: one outcome per delivery, dead letters apart.
+    let outcome: (String, String, i64) = sqlx::query_as(
+        "SELECT outcome, detail, stream_sequence FROM delivery_outcomes WHERE delivery_id = $1",
+    )
+    .bind(&delivery)
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome,
+        (
+            "processed".to_owned(),
+            format!("push to target {}", targets[0]),
+            5_000
+        )
+    );
+    let dead: (String, String) = sqlx::query_as(
+        "SELECT delivery_id, reason FROM dead_letters ORDER BY stream_sequence LIMIT 1",
+    )
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(dead.1, "missing field `repository`");
+    let dead_outcome = env
+        .count(&format!(
+            "SELECT count(*) FROM delivery_outcomes WHERE delivery_id = '{}' AND outcome = 'dead_letter'",
+            dead.0
+        ))
+        .await;
+    assert_eq!(dead_outcome, 1);
     projector.stop().await;
 }
 

@@ -129,7 +129,8 @@ async fn main() {
     let last_202 = Instant::now();
     let accepted = statuses.iter().filter(|s| **s == 202).count();
 
-    let expected = baseline + deliveries;
+    // Each delivery makes two events: its decision (`DeliveryProcessed`) and its command's.
+    let expected = baseline + 2 * deliveries;
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut published = baseline;
     while published < expected && Instant::now() < deadline {
@@ -138,17 +139,20 @@ async fn main() {
     }
     let last_event = Instant::now();
     let (decided, span): (i64, f64) = sqlx::query_as(
-        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM max(processed_at) - min(processed_at))::float8, 0) \
-         FROM delivery_outcomes WHERE outcome = 'processed'",
+        "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM max(at) - min(at))::float8, 0) \
+         FROM (SELECT (payload->'DeliveryProcessed'->>'at')::timestamptz AS at FROM events \
+               WHERE event_type = 'DeliveryProcessed') d",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
-    let retried: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM delivery_outcomes WHERE attempts > 1")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+    let retried: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Delivery' \
+             AND (json_extract_path_text(payload, event_type, 'attempts'))::int > 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     let requested: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'SyncRequested'")
             .fetch_one(&pool)
@@ -168,7 +172,7 @@ async fn main() {
     println!(
         "relay: {} of {} events on HOOKLOG_EVENTS; last one {:.0} ms after the last 202",
         published - baseline,
-        deliveries,
+        2 * deliveries,
         (last_event - last_202).as_secs_f64() * 1000.0
     );
     println!("deliveries handed to the worker more than once (nak after a conflict or an outage): {retried}");

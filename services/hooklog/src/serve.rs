@@ -139,13 +139,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             ..WorkerConfig::default()
         };
         let processor = Processor::new(bus.clone());
-        let worker = hooklog_worker::run(
-            config,
-            processor,
-            bus.pool().clone(),
-            js.clone(),
-            shutdown.clone(),
-        );
+        let worker = hooklog_worker::run(config, processor, js.clone(), shutdown.clone());
         tasks.spawn(async move {
             worker.await;
             Ok(())

@@ -1,8 +1,9 @@
 //! The delivery worker: a durable pull consumer on `GITHUB_DELIVERIES`. Each message is acked
-//! only after its commands committed and its outcome was recorded, and reported in progress
+//! only after its command committed and its decision was recorded (a `Delivery` event:
+//! processed, ignored or dead-lettered, once per delivery id), and reported in progress
 //! while it runs (so a slow one is not handed to a second worker); a retryable failure (the
 //! event store down, an aggregate conflict) is `nak`ed with a growing delay; a poison message is
-//! recorded as a dead letter, then `term`inated. Several workers may share the durable consumer:
+//! decided as a dead letter (`DeliveryDeadLettered`), then `term`inated. Several workers may share the durable consumer:
 //! JetStream hands each message to one of them at a time.
 //! Each settled delivery is counted by outcome (`hooklog_worker_deliveries_total`).
 
@@ -13,11 +14,15 @@ use async_nats::jetstream::{self, AckKind};
 use hooklog_infra::metrics::{DEAD_LETTERS_RECORDED, WORKER_DELIVERIES};
 use hooklog_infra::nats::durable::{self, Delivered};
 use hooklog_infra::streams::{delivery_headers, DELIVERIES_STREAM, DELIVERIES_SUBJECT_PREFIX};
-use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::process::{Delivery, Failure, Processor};
-use crate::records::{self, Position};
+use hooklog_domain::delivery::{
+    DecideDelivery, Decision, DeliveryError, DeliveryKey, StreamPosition,
+};
+use hooklog_domain::metadata::CommandMetadata;
+use hooklog_write::CommandError;
+
+use crate::process::{Delivery, Failure, OutcomeKind, Processor};
 
 /// How the worker consumes.
 #[derive(Debug, Clone)]
@@ -77,15 +82,10 @@ impl WorkerConfig {
 pub async fn run(
     config: WorkerConfig,
     processor: Processor,
-    pool: PgPool,
     jetstream: jetstream::Context,
     shutdown: CancellationToken,
 ) {
-    let worker = Worker {
-        config,
-        processor,
-        pool,
-    };
+    let worker = Worker { config, processor };
     durable::consume(
         &jetstream,
         DELIVERIES_STREAM,
@@ -101,7 +101,13 @@ pub async fn run(
 struct Worker {
     config: WorkerConfig,
     processor: Processor,
-    pool: PgPool,
+}
+
+/// A delivery as the consumer sees it: its id, its key and where it sits on the stream.
+struct Handed {
+    delivery_id: String,
+    key: DeliveryKey,
+    position: StreamPosition,
 }
 
 impl Worker {
@@ -114,11 +120,14 @@ impl Worker {
         let delivery_id =
             header(delivery_headers::DELIVERY).unwrap_or_else(|| format!("stream-seq-{sequence}"));
         let content_type = header(delivery_headers::CONTENT_TYPE);
-        let position = Position {
-            delivery_id: &delivery_id,
-            event: &event,
-            stream_sequence: sequence,
-            attempts,
+        let handed = Handed {
+            key: DeliveryKey::for_delivery(&delivery_id),
+            position: StreamPosition {
+                event: event.clone(),
+                stream_sequence: sequence,
+                attempts: u64::try_from(attempts).unwrap_or(0),
+            },
+            delivery_id: delivery_id.clone(),
         };
         let delivery = Delivery {
             delivery_id: &delivery_id,
@@ -130,7 +139,7 @@ impl Worker {
         let settled = durable::with_progress(
             message,
             self.config.progress_interval,
-            self.settle(position, delivery),
+            self.settle(&handed, delivery),
         )
         .await;
         tracing::debug!(delivery_id = %delivery_id, elapsed_us = started.elapsed().as_micros() as u64, "delivery settled");
@@ -142,7 +151,10 @@ impl Worker {
                 AckKind::Nak(Some(delay))
             }
             Err(Failure::Poison(reason)) => {
-                match records::record_dead_letter(&self.pool, position, &reason).await {
+                let decision = Decision::DeadLettered {
+                    reason: reason.clone(),
+                };
+                match self.decide(&handed, decision).await {
                     Ok(()) => {
                         tracing::error!(delivery_id = %delivery_id, reason = %reason, "dead letter");
                         metrics::counter!(WORKER_DELIVERIES, "outcome" => "dead_letter")
@@ -163,14 +175,16 @@ impl Worker {
         }
     }
 
-    /// Processes a delivery unless its outcome is already recorded, then records it.
-    async fn settle(&self, position: Position<'_>, delivery: Delivery<'_>) -> Result<(), Failure> {
-        let unavailable = |err: sqlx::Error| Failure::Retry(err.to_string());
-        if let Some(outcome) = records::recorded_outcome(&self.pool, position.delivery_id)
+    /// Processes a delivery unless it was decided already, then records the decision.
+    async fn settle(&self, handed: &Handed, delivery: Delivery<'_>) -> Result<(), Failure> {
+        let state = self
+            .processor
+            .bus()
+            .load_delivery(&handed.key)
             .await
-            .map_err(unavailable)?
-        {
-            tracing::info!(delivery_id = %position.delivery_id, outcome = %outcome, "delivery already processed; redelivery changes nothing");
+            .map_err(|err| Failure::Retry(err.to_string()))?;
+        if let Some(outcome) = state.decided() {
+            tracing::info!(delivery_id = %handed.delivery_id, outcome = outcome.as_str(), "delivery already decided; redelivery changes nothing");
             return Ok(());
         }
         if delivery.event.is_empty() {
@@ -179,12 +193,41 @@ impl Worker {
             ));
         }
         let outcome = self.processor.process(delivery).await?;
-        tracing::info!(delivery_id = %position.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");
-        records::record_outcome(&self.pool, position, &outcome)
-            .await
-            .map_err(unavailable)?;
-        metrics::counter!(WORKER_DELIVERIES, "outcome" => outcome.kind.as_str()).increment(1);
+        tracing::info!(delivery_id = %handed.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");
+        let kind = outcome.kind;
+        let decision = match kind {
+            OutcomeKind::Processed => Decision::Processed {
+                detail: outcome.detail,
+                commands: outcome.commands,
+            },
+            OutcomeKind::Ignored => Decision::Ignored {
+                reason: outcome.detail,
+            },
+        };
+        self.decide(handed, decision).await?;
+        metrics::counter!(WORKER_DELIVERIES, "outcome" => kind.as_str()).increment(1);
         Ok(())
+    }
+
+    /// Records `decision` as the delivery's `Delivery` event. A decision already there (a
+    /// second worker got there first) stands.
+    async fn decide(&self, handed: &Handed, decision: Decision) -> Result<(), Failure> {
+        let command = DecideDelivery {
+            delivery_id: handed.delivery_id.clone(),
+            position: handed.position.clone(),
+            decision,
+        };
+        let meta = CommandMetadata::from_delivery(&handed.delivery_id);
+        match self
+            .processor
+            .bus()
+            .delivery(&handed.key, command, &meta)
+            .await
+        {
+            Ok(_) | Err(CommandError::Rejected(DeliveryError::AlreadyDecided(..))) => Ok(()),
+            Err(err) if err.is_retryable() => Err(Failure::Retry(err.to_string())),
+            Err(err) => Err(Failure::Poison(err.to_string())),
+        }
     }
 }
 

@@ -3,14 +3,15 @@
 //! - `process`: what one GitHub delivery makes happen, as commands and cascades.
 //! - `consumer`: the durable JetStream consumer that feeds deliveries to `process` and acks
 //!   only after the commands committed.
-//! - `records`: the worker's tables (delivery outcomes, dead letters).
+//!
+//! What the worker decided about each delivery is itself an event (`Delivery` aggregate): the
+//! outcome and dead-letter read models are the projector's.
 //!
 //! Commands go through the write side (`hooklog-write`), shared with every other edge.
 #![forbid(unsafe_code)]
 
 pub mod consumer;
 pub mod process;
-pub mod records;
 
 pub use consumer::{run, WorkerConfig};
 pub use process::{Delivery, Failure, Outcome, OutcomeKind, Processor};

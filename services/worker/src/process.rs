@@ -13,8 +13,12 @@
 //!   and the branch is the repository's default one: then the instance attaches a target with
 //!   the push, and the process manager tracks it and records the push (which syncs it).
 
-use hooklog_domain::connector_instance::{InstanceCommand, InstanceError, Repository};
-use hooklog_domain::connector_target::{Push, TargetCommand, TargetError};
+use cqrs_es::Aggregate;
+use hooklog_domain::connector_instance::{
+    ConnectorInstance, InstanceCommand, InstanceError, Repository,
+};
+use hooklog_domain::connector_target::{ConnectorTarget, Push, TargetCommand, TargetError};
+use hooklog_domain::delivery::SentCommand;
 use hooklog_domain::github::events::{self as gh, EventPayloadError};
 use hooklog_domain::ids::{
     Branch, CommitSha, IdError, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
@@ -53,6 +57,8 @@ impl OutcomeKind {
 pub struct Outcome {
     pub kind: OutcomeKind,
     pub detail: String,
+    /// The command the delivery sent, when the aggregate took it.
+    pub commands: Vec<SentCommand>,
 }
 
 impl Outcome {
@@ -60,13 +66,23 @@ impl Outcome {
         Self {
             kind: OutcomeKind::Processed,
             detail: detail.into(),
+            commands: vec![],
         }
     }
     fn ignored(detail: impl Into<String>) -> Self {
         Self {
             kind: OutcomeKind::Ignored,
             detail: detail.into(),
+            commands: vec![],
         }
+    }
+    fn sent(mut self, aggregate_type: &str, aggregate_id: impl ToString, command: &str) -> Self {
+        self.commands.push(SentCommand {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_string(),
+            command: command.to_owned(),
+        });
+        self
     }
 }
 
@@ -121,6 +137,10 @@ pub struct Processor {
 impl Processor {
     pub fn new(bus: CommandBus) -> Self {
         Self { bus }
+    }
+
+    pub fn bus(&self) -> &CommandBus {
+        &self.bus
     }
 
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery.delivery_id, event = %delivery.event))]
@@ -200,7 +220,11 @@ impl Processor {
                 .target(target, TargetCommand::RecordPush(push.clone()), meta)
                 .await,
         )? {
-            Ok(_) => Ok(Outcome::processed(format!("push to {label}"))),
+            Ok(_) => Ok(Outcome::processed(format!("push to {label}")).sent(
+                ConnectorTarget::TYPE,
+                target,
+                "RecordPush",
+            )),
             Err(TargetError::NotTracked) => {
                 let default_branch = e.repository.default_branch.as_deref();
                 if push.deleted || default_branch != Some(branch.as_str()) {
@@ -237,7 +261,8 @@ impl Processor {
         match settle(self.bus.instance(instance, attach, meta).await)? {
             Ok(_) => Ok(Outcome::processed(format!(
                 "{label} attached for auto-track (target {target})"
-            ))),
+            ))
+            .sent(ConnectorInstance::TYPE, instance, "AutoTrack")),
             Err(InstanceError::AutoTrackOff) => Ok(Outcome::ignored(format!(
                 "no target tracks {label} and auto_track is off"
             ))),
@@ -348,10 +373,15 @@ impl Processor {
         meta: &CommandMetadata,
     ) -> Result<Outcome, Failure> {
         let id = InstanceId(installation);
+        let name = command.name();
         match settle(self.bus.instance(id, command, meta).await)? {
-            Ok(_) => Ok(Outcome::processed(format!(
-                "installation {installation} updated"
-            ))),
+            Ok(_) => Ok(
+                Outcome::processed(format!("installation {installation} updated")).sent(
+                    ConnectorInstance::TYPE,
+                    id,
+                    name,
+                ),
+            ),
             Err(err) => Ok(Outcome::ignored(format!(
                 "installation {installation}: {err}"
             ))),

@@ -23,6 +23,7 @@ use cqrs_es::{
 use hooklog_domain::clock::Clock;
 use hooklog_domain::connector_instance::{ConnectorInstance, InstanceServices};
 use hooklog_domain::connector_target::{ConnectorTarget, TargetServices};
+use hooklog_domain::delivery::{Delivery, DeliveryKey};
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::CommandMetadata;
 use postgres_es::PostgresEventRepository;
@@ -73,6 +74,7 @@ pub struct CommandBus {
     pool: PgPool,
     instances: Arc<Side<ConnectorInstance>>,
     targets: Arc<Side<ConnectorTarget>>,
+    deliveries: Arc<Side<Delivery>>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
@@ -83,11 +85,19 @@ impl CommandBus {
             clock: clock.clone(),
         };
         let instances = Side::new(&pool, instance_services, &wake);
-        let targets = Side::new(&pool, TargetServices { clock }, &wake);
+        let targets = Side::new(
+            &pool,
+            TargetServices {
+                clock: clock.clone(),
+            },
+            &wake,
+        );
+        let deliveries = Side::new(&pool, TargetServices { clock }, &wake);
         Self {
             pool,
             instances: Arc::new(instances),
             targets: Arc::new(targets),
+            deliveries: Arc::new(deliveries),
             stripes: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
         }
     }
@@ -116,6 +126,26 @@ impl CommandBus {
     ) -> Result<Executed, CommandError<<ConnectorTarget as Aggregate>::Error>> {
         self.execute(&self.targets, &id.to_string(), command, metadata)
             .await
+    }
+
+    /// Records what the worker decided about a delivery (once per delivery id).
+    #[tracing::instrument(skip_all, fields(aggregate_id = %id))]
+    pub async fn delivery(
+        &self,
+        id: &DeliveryKey,
+        command: <Delivery as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Executed, CommandError<<Delivery as Aggregate>::Error>> {
+        self.execute(&self.deliveries, &id.0, command, metadata)
+            .await
+    }
+
+    /// What was decided about a delivery; nothing yet: not decided.
+    pub async fn load_delivery(
+        &self,
+        id: &DeliveryKey,
+    ) -> Result<Delivery, CommandError<<Delivery as Aggregate>::Error>> {
+        load(&self.deliveries.store, &id.0).await
     }
 
     pub async fn load_instance(

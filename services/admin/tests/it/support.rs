@@ -91,7 +91,6 @@ impl App {
             tokio::spawn(hooklog_worker::run(
                 worker,
                 Processor::new(bus.clone()),
-                pool.clone(),
                 js.clone(),
                 shutdown.clone(),
             ));

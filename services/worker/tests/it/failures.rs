@@ -24,14 +24,12 @@ async fn a_payload_without_the_fields_its_event_needs_is_a_dead_letter_and_is_no
     let (outcome, detail) = h.outcome("poison").await;
     assert_eq!(outcome, "dead_letter");
     assert!(detail.contains("missing field `repository`"), "{detail}");
-    let (seq_recorded, reason): (i64, String) = sqlx::query_as(
-        "SELECT stream_sequence, reason FROM dead_letters WHERE delivery_id = 'poison'",
-    )
-    .fetch_one(&h.pool)
-    .await
-    .unwrap();
-    assert_eq!(seq_recorded as u64, seq);
-    assert_eq!(reason, detail);
+    let (kind, payload) = h.decision("poison").await.unwrap();
+    assert_eq!(kind, "DeliveryDeadLettered");
+    let dead = &payload["DeliveryDeadLettered"];
+    assert_eq!(dead["stream_sequence"].as_u64(), Some(seq));
+    assert_eq!(dead["event"], "push");
+    assert_eq!(dead["reason"], detail.as_str());
     let (outcome, detail) = h.outcome("bad-sha").await;
     assert_eq!(outcome, "dead_letter");
     assert!(detail.contains("not-a-sha"), "{detail}");
@@ -68,11 +66,7 @@ async fn deliveries_wait_out_a_postgres_outage_and_none_is_lost() {
     }
     // The worker is failing and backing off meanwhile: nothing is decided.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let decided: i64 = sqlx::query_scalar("SELECT count(*) FROM delivery_outcomes")
-        .fetch_one(&h.pool)
-        .await
-        .unwrap();
-    assert_eq!(decided, 0);
+    assert!(h.decisions().await.is_empty());
     h.outage.as_mut().unwrap().restore().await;
     for i in 0..5 {
         for n in 0..4 {
@@ -115,14 +109,16 @@ async fn two_workers_share_the_work_and_each_delivery_is_handed_out_once() {
         h.publish("push", &format!("shared-{t}"), &body).await;
     }
     h.drained().await;
-    let (rows, max_attempts): (i64, i32) = sqlx::query_as(
-        "SELECT count(*), max(attempts) FROM delivery_outcomes WHERE outcome = 'processed'",
-    )
-    .fetch_one(&h.pool)
-    .await
-    .unwrap();
-    assert_eq!(rows, 100);
-    assert_eq!(max_attempts, 1, "a delivery was handed out more than once");
+    let decisions = h.decisions().await;
+    let processed: Vec<_> = decisions
+        .iter()
+        .filter_map(|d| d.get("DeliveryProcessed"))
+        .collect();
+    assert_eq!(processed.len(), 100);
+    assert!(
+        processed.iter().all(|d| d["attempts"] == 1),
+        "a delivery was handed out more than once"
+    );
     for target in targets {
         let events = h.target_events(target).await;
         assert_eq!(

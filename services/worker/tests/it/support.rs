@@ -88,7 +88,6 @@ impl Harness {
             tokio::spawn(hooklog_worker::run(
                 config(),
                 Processor::new(bus),
-                worker_pool.clone(),
                 js.clone(),
                 shutdown.clone(),
             ));
@@ -134,19 +133,23 @@ impl Harness {
         ack.sequence
     }
 
-    /// The outcome the worker recorded for `delivery_id`, waiting for it.
+    /// What the worker decided about `delivery_id` (its `Delivery` event: `processed`,
+    /// `ignored` or `dead_letter`, and the detail or reason), waiting for it.
     pub async fn outcome(&self, delivery_id: &str) -> (String, String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let row: Option<(String, String)> = sqlx::query_as(
-                "SELECT outcome, detail FROM delivery_outcomes WHERE delivery_id = $1",
-            )
-            .bind(delivery_id)
-            .fetch_optional(&self.pool)
-            .await
-            .unwrap();
-            if let Some(row) = row {
-                return row;
+            if let Some((kind, payload)) = self.decision(delivery_id).await {
+                let (outcome, field) = match kind.as_str() {
+                    "DeliveryProcessed" => ("processed", "detail"),
+                    "DeliveryIgnored" => ("ignored", "reason"),
+                    "DeliveryDeadLettered" => ("dead_letter", "reason"),
+                    other => panic!("{other} is not a decision"),
+                };
+                let detail = payload[&kind][field]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                return (outcome.to_owned(), detail);
             }
             assert!(
                 Instant::now() < deadline,
@@ -154,6 +157,30 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The decision event about `delivery_id`, if any: its type and payload.
+    pub async fn decision(&self, delivery_id: &str) -> Option<(String, Value)> {
+        let key = hooklog_domain::delivery::DeliveryKey::for_delivery(delivery_id);
+        let events = self.events("Delivery", &key.0).await;
+        assert!(events.len() <= 1, "decided more than once: {events:?}");
+        events
+            .into_iter()
+            .next()
+            .map(|(kind, payload, _)| (kind, payload))
+    }
+
+    /// Every decision event's payload, in commit order.
+    pub async fn decisions(&self) -> Vec<Value> {
+        sqlx::query_scalar::<_, sqlx::types::Json<Value>>(
+            "SELECT payload FROM events WHERE aggregate_type = 'Delivery' ORDER BY aggregate_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.0)
+        .collect()
     }
 
     /// Waits until the worker acked everything on the stream.
@@ -260,7 +287,35 @@ impl Harness {
         };
         let target = TargetId::for_branch(installation, repo, &branch);
         self.bus.target(target, track, &meta).await.unwrap();
+        // The process manager's reaction to the tracking (attach: nothing to do here) is done
+        // before the test goes on, so a later delivery's cascade is the one the test sees.
+        self.cascades_done().await;
         target
+    }
+
+    /// Waits until the relay published every committed event and the process manager handled
+    /// every one of them.
+    pub async fn cascades_done(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM event_outbox")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+            let stream = self.js.get_stream(streams::EVENTS_STREAM).await.unwrap();
+            let idle = match stream.consumer_info("hooklog-process-manager").await {
+                Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
+                Err(_) => false,
+            };
+            if outbox == 0 && idle {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the process manager did not settle within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

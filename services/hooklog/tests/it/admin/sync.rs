@@ -7,7 +7,7 @@ use hooklog_syncer::testing::TestRepo;
 use super::*;
 
 /// Writes `files` (path, content; `None` removes the path) and commits; the new head.
-fn commit(repo: &TestRepo, files: &[(&str, Option<&[u8]>)]) -> String {
+pub(super) fn commit(repo: &TestRepo, files: &[(&str, Option<&[u8]>)]) -> String {
     for (path, content) in files {
         match content {
             Some(bytes) => repo.write(path, bytes),
@@ -27,7 +27,7 @@ const PNG: &[u8] = &[
 ];
 
 /// A push of `head` (after `before`) to `main` of `REPO`, for `installation`.
-fn push_of(installation: u64, before: &str, head: &str) -> Value {
+pub(super) fn push_of(installation: u64, before: &str, head: &str) -> Value {
     let mut body = push(installation, "main", 1);
     body["before"] = json!(before);
     body["after"] = json!(head);
@@ -35,7 +35,7 @@ fn push_of(installation: u64, before: &str, head: &str) -> Value {
 }
 
 /// Waits for the sync run of `head` to finish; the run.
-async fn finished_run(stack: &Stack, target: &str, head: &str) -> Value {
+pub(super) async fn finished_run(stack: &Stack, target: &str, head: &str) -> Value {
     let page = stack
         .until(&format!("/v1/admin/targets/{target}/syncs"), |page| {
             items(page).iter().any(|run| {
