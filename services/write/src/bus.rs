@@ -25,7 +25,7 @@ use hooklog_domain::connector_instance::{ConnectorInstance, InstanceServices};
 use hooklog_domain::connector_target::{ConnectorTarget, TargetServices};
 use hooklog_domain::delivery::{Delivery, DeliveryKey};
 use hooklog_domain::ids::{InstanceId, TargetId};
-use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::metadata::{keys, CommandMetadata};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
@@ -113,7 +113,7 @@ impl CommandBus {
         command: <ConnectorInstance as Aggregate>::Command,
         metadata: &CommandMetadata,
     ) -> Result<Executed, CommandError<<ConnectorInstance as Aggregate>::Error>> {
-        self.execute(&self.instances, &id.to_string(), command, metadata)
+        self.execute(&self.instances, &id.to_string(), command, metadata, true)
             .await
     }
 
@@ -124,7 +124,7 @@ impl CommandBus {
         command: <ConnectorTarget as Aggregate>::Command,
         metadata: &CommandMetadata,
     ) -> Result<Executed, CommandError<<ConnectorTarget as Aggregate>::Error>> {
-        self.execute(&self.targets, &id.to_string(), command, metadata)
+        self.execute(&self.targets, &id.to_string(), command, metadata, true)
             .await
     }
 
@@ -136,7 +136,9 @@ impl CommandBus {
         command: <Delivery as Aggregate>::Command,
         metadata: &CommandMetadata,
     ) -> Result<Executed, CommandError<<Delivery as Aggregate>::Error>> {
-        self.execute(&self.deliveries, &id.0, command, metadata)
+        // Unkeyed: a delivery takes one decision by its own rule, and the second writer of a
+        // race loses on the event's sequence; a key would only cost a lookup and a row.
+        self.execute(&self.deliveries, &id.0, command, metadata, false)
             .await
     }
 
@@ -204,6 +206,7 @@ impl CommandBus {
         id: &str,
         command: A::Command,
         metadata: &CommandMetadata,
+        keyed: bool,
     ) -> Result<Executed, CommandError<A::Error>>
     where
         A::Command: Clone,
@@ -215,7 +218,11 @@ impl CommandBus {
             (hasher.finish() % STRIPES as u64) as usize
         };
         let _serialized = self.stripes[stripe].lock().await;
-        let key = metadata.idempotency_key();
+        let key = metadata.idempotency_key().filter(|_| keyed);
+        let mut stored = metadata.to_map();
+        if key.is_none() {
+            stored.remove(keys::IDEMPOTENCY_KEY);
+        }
         // A conflict means another command committed to the aggregate first: load it again and
         // decide again, a few times, before leaving it to the caller's slower retry. The key is
         // checked before every attempt: the command that won may have been this very one.
@@ -229,7 +236,7 @@ impl CommandBus {
             }
             let attempt = side
                 .cqrs
-                .execute_with_metadata(id, command.clone(), metadata.to_map())
+                .execute_with_metadata(id, command.clone(), stored.clone())
                 .await;
             match attempt {
                 Ok(()) => return Ok(Executed::Handled),
