@@ -1,0 +1,245 @@
+//! C2SP tlog-tiles with tile height 8: which hashes make a tile, a tile's bytes, and entry
+//! bundles. Paths (C2SP's and Go's) are in `tiles::path`.
+//!
+//! A tile at level `L`, index `N`, holds up to 256 consecutive hashes of the tree at height
+//! `8·L`: hash `i` is `MTH(D[(N·256 + i)·256^L .. (N·256 + i + 1)·256^L])`. Level 0 holds leaf
+//! hashes; a hash at level `L ≥ 1` is the root of a full tile at the level below, so only full
+//! tiles are ever hashed upwards. A tree of size `s` has, at each level `L` with
+//! `s / 256^L > 0`, `s / 256^(L+1)` full tiles and, when `(s / 256^L) mod 256` is not zero, one
+//! partial tile of that width. The entry bundle with index `N` holds the entries whose leaf
+//! hashes make the level-0 tile `N`, each as a u16 big-endian length and the bytes.
+//!
+//! A tile never changes once written (a partial tile is a different path from the full one),
+//! which is what lets the audit service store tiles as it computes them and serve them as files.
+
+mod path;
+
+use std::ops::Range;
+
+pub use path::{c2sp_to_go_path, go_to_c2sp_path, TilePathError};
+
+use crate::tree::{root, Hash, HASH_SIZE};
+
+/// Tiles are 8 levels of the tree high (C2SP fixes this; Go's paths spell it out).
+pub const TILE_HEIGHT: u32 = 8;
+
+/// A full tile holds 256 hashes (8,192 bytes); a full entry bundle 256 entries.
+pub const TILE_WIDTH: u16 = 1 << TILE_HEIGHT;
+
+/// What a tile holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TileLevel {
+    /// Hashes of the tree at height `8·L` (C2SP allows levels 0 to 63).
+    Hashes(u8),
+    /// Entries: an entry bundle, aligned with the level-0 tile of the same index.
+    Entries,
+}
+
+/// One tile or entry bundle of a tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tile {
+    pub level: TileLevel,
+    /// The index of the tile within its level.
+    pub index: u64,
+    /// How many hashes (or entries) it holds: 1 to 255 for a partial tile, 256 for a full one.
+    pub width: u16,
+}
+
+/// Why a tile's bytes could not be computed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TileError {
+    /// The tile reaches past the leaves given.
+    #[error("tile {tile:?} reaches past a tree of size {size}")]
+    NotInTree { tile: Tile, size: u64 },
+    /// An entry bundle has no hashes to compute.
+    #[error("an entry bundle is not a hash tile")]
+    NotAHashTile,
+}
+
+/// Why entries could not be bundled or a bundle could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    /// Bundles give each entry a u16 length.
+    #[error("entry {index} is {len} bytes, more than a bundle's u16 allows")]
+    EntryTooLong { index: usize, len: usize },
+    /// The bundle ends inside an entry or its length.
+    #[error("the bundle ends inside entry {index}")]
+    Truncated { index: usize },
+}
+
+impl Tile {
+    /// The hash tile at `level`, `index`, with `width` hashes (1 to 256).
+    pub fn hashes(level: u8, index: u64, width: u16) -> Tile {
+        Tile {
+            level: TileLevel::Hashes(level),
+            index,
+            width,
+        }
+    }
+
+    /// The entry bundle `index` with `width` entries (1 to 256).
+    pub fn entries(index: u64, width: u16) -> Tile {
+        Tile {
+            level: TileLevel::Entries,
+            index,
+            width,
+        }
+    }
+
+    /// Whether the tile holds all 256 hashes (or entries).
+    pub fn is_full(&self) -> bool {
+        self.width == TILE_WIDTH
+    }
+
+    /// The tree height of the tile's hashes in levels of 8; entries count as level 0.
+    fn hash_level(&self) -> u32 {
+        match self.level {
+            TileLevel::Hashes(level) => u32::from(level),
+            TileLevel::Entries => 0,
+        }
+    }
+
+    /// The leaves under hash (or entry) `i` of this tile, `None` past `u64`.
+    pub fn leaf_range(&self, i: u16) -> Option<Range<u64>> {
+        let per_hash = 1u64.checked_shl(TILE_HEIGHT * self.hash_level())?;
+        let position = self.index.checked_mul(u64::from(TILE_WIDTH))? + u64::from(i);
+        let start = position.checked_mul(per_hash)?;
+        Some(start..start.checked_add(per_hash)?)
+    }
+
+    /// The leaves the whole tile spans, `None` past `u64`.
+    pub fn leaf_span(&self) -> Option<Range<u64>> {
+        let first = self.leaf_range(0)?;
+        let last = self.leaf_range(self.width.checked_sub(1)?)?;
+        Some(first.start..last.end)
+    }
+}
+
+/// The hash tiles of a tree of `size` leaves: every full tile, and the partial ones that exist
+/// at this size, level by level, by index.
+pub fn tiles_for_size(size: u64) -> Vec<Tile> {
+    let mut tiles = Vec::new();
+    for level in 0u8.. {
+        let hashes = size
+            .checked_shr(TILE_HEIGHT * u32::from(level))
+            .unwrap_or(0);
+        if hashes == 0 {
+            break;
+        }
+        let full = hashes / u64::from(TILE_WIDTH);
+        tiles.extend((0..full).map(|index| Tile::hashes(level, index, TILE_WIDTH)));
+        let partial = (hashes % u64::from(TILE_WIDTH)) as u16;
+        if partial > 0 {
+            tiles.push(Tile::hashes(level, full, partial));
+        }
+    }
+    tiles
+}
+
+/// The entry bundles of a tree of `size` leaves: the full ones and the partial one, if any.
+pub fn bundles_for_size(size: u64) -> Vec<Tile> {
+    let full = size / u64::from(TILE_WIDTH);
+    let partial = (size % u64::from(TILE_WIDTH)) as u16;
+    let mut bundles: Vec<Tile> = (0..full).map(|n| Tile::entries(n, TILE_WIDTH)).collect();
+    if partial > 0 {
+        bundles.push(Tile::entries(full, partial));
+    }
+    bundles
+}
+
+/// The bytes of one hash tile (its hashes concatenated), from the leaf hashes of the tree.
+///
+/// Costs hashing every leaf the tile spans; [`tree_tiles`] computes a whole tree's tiles at once.
+pub fn tile_data(tile: &Tile, leaves: &[Hash]) -> Result<Vec<u8>, TileError> {
+    if tile.level == TileLevel::Entries {
+        return Err(TileError::NotAHashTile);
+    }
+    let size = leaves.len() as u64;
+    let not_in_tree = TileError::NotInTree { tile: *tile, size };
+    match tile.leaf_span() {
+        Some(span) if span.end <= size && (1..=TILE_WIDTH).contains(&tile.width) => {}
+        _ => return Err(not_in_tree),
+    }
+    let mut data = Vec::with_capacity(usize::from(tile.width) * HASH_SIZE);
+    for i in 0..tile.width {
+        let range = tile.leaf_range(i).ok_or(not_in_tree.clone())?;
+        data.extend_from_slice(&root(&leaves[range.start as usize..range.end as usize]).0);
+    }
+    Ok(data)
+}
+
+/// Every hash tile of the tree of these leaf hashes with its bytes, as [`tiles_for_size`]
+/// lists them. Each level's hashes are the roots of the full tiles below, so this hashes each
+/// leaf once per level.
+pub fn tree_tiles(leaves: &[Hash]) -> Vec<(Tile, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut hashes: Vec<Hash> = leaves.to_vec();
+    for level in 0u8.. {
+        if hashes.is_empty() {
+            break;
+        }
+        let chunks = hashes.chunks(usize::from(TILE_WIDTH));
+        for (index, chunk) in chunks.enumerate() {
+            let tile = Tile::hashes(level, index as u64, chunk.len() as u16);
+            out.push((tile, chunk.iter().flat_map(|h| h.0).collect()));
+        }
+        hashes = hashes
+            .chunks_exact(usize::from(TILE_WIDTH))
+            .map(root)
+            .collect();
+    }
+    out
+}
+
+/// An entry bundle: each entry as a u16 big-endian length and its bytes.
+pub fn encode_bundle<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, BundleError> {
+    let mut out = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let entry = entry.as_ref();
+        let len = u16::try_from(entry.len()).map_err(|_| BundleError::EntryTooLong {
+            index,
+            len: entry.len(),
+        })?;
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(entry);
+    }
+    Ok(out)
+}
+
+/// The entries of a bundle, in order.
+pub fn decode_bundle(mut bytes: &[u8]) -> Result<Vec<&[u8]>, BundleError> {
+    let mut entries = Vec::new();
+    while !bytes.is_empty() {
+        let index = entries.len();
+        let truncated = BundleError::Truncated { index };
+        let (len, rest) = bytes.split_first_chunk::<2>().ok_or(truncated.clone())?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        if rest.len() < len {
+            return Err(truncated);
+        }
+        let (entry, rest) = rest.split_at(len);
+        entries.push(entry);
+        bytes = rest;
+    }
+    Ok(entries)
+}
+
+/// The entry bundles of a log holding these entries (leaf `i` is `entries[i]`), with bytes.
+pub fn entry_bundles<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<(Tile, Vec<u8>)>, BundleError> {
+    let mut bundles = Vec::new();
+    for (index, chunk) in entries.chunks(usize::from(TILE_WIDTH)).enumerate() {
+        let tile = Tile::entries(index as u64, chunk.len() as u16);
+        let bytes = encode_bundle(chunk).map_err(|err| match err {
+            BundleError::EntryTooLong { index: i, len } => BundleError::EntryTooLong {
+                index: index * usize::from(TILE_WIDTH) + i,
+                len,
+            },
+            other => other,
+        })?;
+        bundles.push((tile, bytes));
+    }
+    Ok(bundles)
+}
+
+#[cfg(test)]
+mod tests;
