@@ -33,6 +33,28 @@ pub enum Command {
     /// Rebuild the read models from the streams, or check them against a rebuild.
     #[command(subcommand)]
     Projections(ProjectionsCommand),
+    /// The auditors' tools for the transparency logs of both streams.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Generate an Ed25519 signed-note key for the audit checkpoints: writes the private key
+    /// (`PRIVATE+KEY+<name>+<id>+<base64>`, as Go's note.GenerateKey does) to --out with mode
+    /// 0600, never over an existing file, and prints the verifier key for auditors.
+    Keygen(KeygenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key's name, which checkpoint origins start with (`<name>/deliveries`,
+    /// `<name>/events`), e.g. `audit.example.com`.
+    #[arg(long)]
+    pub name: String,
+    /// Where to write the private key (HOOKLOG_AUDIT_SIGNING_KEY_FILE reads it).
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,7 @@
 //! The `hooklog` binary: parse the command line and settings, start telemetry, run the command.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod cli;
 mod deliver;
 mod projections;
@@ -30,6 +31,7 @@ async fn main() -> std::process::ExitCode {
         Command::Deliver(args) => deliver::run(&settings, args).await,
         Command::Targets(command) => targets::run(&settings, command).await,
         Command::Projections(command) => projections::run(&settings, command).await,
+        Command::Audit(command) => audit::run(command),
     };
     match outcome {
         Ok(code) => code,
