@@ -134,28 +134,33 @@ pub(super) fn apply(
     envelope: &Envelope,
     applied: &mut Applied,
 ) -> Result<(), String> {
-    if let Event::Delivery(event) = &envelope.event {
+    match &envelope.event {
         // A decision about a delivery is not an effect of it: it is its outcome.
-        super::decisions::apply(rows, event);
-        return Ok(());
+        Event::Delivery(event) => {
+            super::decisions::apply(rows, event);
+            Ok(())
+        }
+        Event::Instance(event) => {
+            record_effect(rows, envelope, super::INSTANCE);
+            super::instances::apply(rows, envelope, event)
+        }
+        Event::Target(event) => {
+            record_effect(rows, envelope, super::TARGET);
+            super::targets::apply(rows, envelope, event, applied)
+        }
     }
+}
+
+/// Which domain event a delivery caused, for `delivery_effects`.
+fn record_effect(rows: &mut Rows, envelope: &Envelope, aggregate_type: &str) {
     if let Some(delivery_id) = &envelope.delivery_id {
         rows.effects.push(EffectRow {
             position: envelope.position,
             delivery_id: delivery_id.clone(),
-            aggregate_type: match envelope.event {
-                Event::Instance(_) => super::INSTANCE,
-                Event::Target(_) | Event::Delivery(_) => super::TARGET,
-            }
-            .to_owned(),
+            aggregate_type: aggregate_type.to_owned(),
             aggregate_id: envelope.aggregate_id.clone(),
             sequence: envelope.sequence,
             event_type: envelope.event_type.clone(),
         });
-    }
-    match &envelope.event {
-        Event::Instance(event) => super::instances::apply(rows, envelope, event),
-        Event::Target(event) => super::targets::apply(rows, envelope, event, applied),
-        Event::Delivery(_) => Ok(()),
     }
 }
