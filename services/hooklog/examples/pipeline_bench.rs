@@ -138,6 +138,17 @@ async fn main() {
         published = events.info().await.unwrap().state.messages;
     }
     let last_event = Instant::now();
+    // The process manager reads every target event (and acts on none here): caught up when its
+    // durable consumer has nothing pending or unacked.
+    let mut manager_caught_up = None;
+    while Instant::now() < deadline {
+        let info = events.consumer_info("hooklog-process-manager").await;
+        if info.is_ok_and(|i| i.num_pending == 0 && i.num_ack_pending == 0) {
+            manager_caught_up = Some(Instant::now());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (decided, span): (i64, f64) = sqlx::query_as(
         "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM max(at) - min(at))::float8, 0) \
          FROM (SELECT (payload->'DeliveryProcessed'->>'at')::timestamptz AS at FROM events \
@@ -175,6 +186,13 @@ async fn main() {
         2 * deliveries,
         (last_event - last_202).as_secs_f64() * 1000.0
     );
+    match manager_caught_up {
+        Some(at) => println!(
+            "process manager: caught up {:.0} ms after the last 202",
+            (at - last_202).as_secs_f64() * 1000.0
+        ),
+        None => println!("process manager: not caught up within 600 s"),
+    }
     println!("deliveries handed to the worker more than once (nak after a conflict or an outage): {retried}");
     println!("SyncRequested: {requested} (one per target; later heads queue as SyncQueued while it is in flight)");
 }

@@ -135,6 +135,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     if let (true, Some(bus)) = (roles.contains(&Role::Worker), &bus) {
         let config = WorkerConfig {
             max_ack_pending: settings.worker_max_ack_pending,
+            batch_size: settings.worker_batch_size,
             concurrency: settings.worker_concurrency,
             ..WorkerConfig::default()
         };

@@ -121,3 +121,57 @@ pub async fn connect_and_migrate(url: &str) -> Result<PgPool, PostgresError> {
     MIGRATOR.run(&pool).await?;
     Ok(pool)
 }
+
+/// A session-level advisory lock on a connection of its own (never a pooled one, whose session
+/// would be handed to others): one process of a role works while it holds it, the others stand
+/// by. The lock lives exactly as long as the session, so a process that dies, or loses its
+/// connection, gives it up; `check` is how the holder learns that its session (and with it the
+/// lock) is still there before it acts.
+pub struct Lease {
+    conn: sqlx::PgConnection,
+}
+
+/// How long a lease's statement may take before its session counts as lost.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Lease {
+    /// Takes the lock `key` on a new session made with `pool`'s settings; `None` while another
+    /// session holds it.
+    pub async fn take(pool: &PgPool, key: i64) -> Result<Option<Self>, sqlx::Error> {
+        let options = pool.connect_options();
+        let mut conn =
+            tokio::time::timeout(LEASE_TIMEOUT, sqlx::PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let taken: bool = tokio::time::timeout(
+            LEASE_TIMEOUT,
+            sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut conn),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        if taken {
+            Ok(Some(Self { conn }))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    /// Whether the session, and with it the lock, is still there.
+    pub async fn check(&mut self) -> Result<(), sqlx::Error> {
+        tokio::time::timeout(
+            LEASE_TIMEOUT,
+            sqlx::query("SELECT 1").execute(&mut self.conn),
+        )
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
+        .map(drop)
+    }
+
+    /// Gives the lock up.
+    pub async fn release(self) {
+        let _ = self.conn.close().await;
+    }
+}

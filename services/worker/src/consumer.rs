@@ -6,8 +6,29 @@
 //! decided as a dead letter (`DeliveryDeadLettered`), then `term`inated. Several workers may share the durable consumer:
 //! JetStream hands each message to one of them at a time.
 //! Each settled delivery is counted by outcome (`hooklog_worker_deliveries_total`).
+//!
+//! **Batches.** The worker takes every message that has arrived, up to `batch_size`, and
+//! decides them together on one `hooklog_write::Batch`: one pair of queries loads every
+//! delivery's decision and every aggregate the batch names, each delivery's commands and its
+//! decision are decided in memory in stream order (so two deliveries to one aggregate see each
+//! other, as one after the other on the bus), and one statement commits them all. What that
+//! keeps:
+//! - *acked only after commit*: no message of a batch is acked before its commit returned;
+//! - *idempotent per delivery id*: a delivery decided before (by an earlier batch, another
+//!   worker, or a copy earlier in the same batch) is acked and runs nothing; its commands carry
+//!   the delivery's key, as on the bus;
+//! - *per aggregate order*: batches run one at a time, their deliveries in stream order;
+//! - *a poison message is isolated*: it is rolled back to the savepoint taken before it and
+//!   decided as a dead letter in the same commit; a delivery that must wait (its aggregate could
+//!   not be loaded) is rolled back and `nak`ed; the rest of the batch commits;
+//! - *nothing half done*: a commit that fails (another process wrote to one of the batch's
+//!   aggregates first, or PostgreSQL failed) writes nothing, and the batch's deliveries are then
+//!   decided one at a time through the bus, whose conflict retries and failure mapping are
+//!   those of a lone delivery.
 
 use std::time::Duration;
+
+use futures::StreamExt;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind};
@@ -20,9 +41,9 @@ use hooklog_domain::delivery::{
     DecideDelivery, Decision, DeliveryError, DeliveryKey, StreamPosition,
 };
 use hooklog_domain::metadata::CommandMetadata;
-use hooklog_write::CommandError;
+use hooklog_write::{AggregateRef, Batch, CommandError};
 
-use crate::process::{Delivery, Failure, OutcomeKind, Processor};
+use crate::process::{self, Delivery, Failure, OutcomeKind, Parsed, Processor};
 
 /// How the worker consumes.
 #[derive(Debug, Clone)]
@@ -31,7 +52,10 @@ pub struct WorkerConfig {
     pub durable_name: String,
     /// Messages handed out and not yet acked, across all workers of the consumer.
     pub max_ack_pending: i64,
-    /// Messages one worker processes at once.
+    /// Messages one worker decides together, at most (what arrived while the last batch ran).
+    pub batch_size: usize,
+    /// Messages one worker processes at once when it decides them one at a time (a batch whose
+    /// commit failed).
     pub concurrency: usize,
     /// How long JetStream waits for an ack before handing the message out again.
     pub ack_wait: Duration,
@@ -48,6 +72,7 @@ impl Default for WorkerConfig {
         Self {
             durable_name: "hooklog-worker".to_owned(),
             max_ack_pending: 1024,
+            batch_size: 256,
             concurrency: 32,
             ack_wait: Duration::from_secs(30),
             progress_interval: Duration::from_secs(10),
@@ -86,13 +111,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let worker = Worker { config, processor };
-    durable::consume(
+    durable::consume_batches(
         &jetstream,
         DELIVERIES_STREAM,
         worker.config.consumer_config(),
-        worker.config.concurrency,
+        worker.config.batch_size,
         shutdown,
-        |message| worker.handle(message),
+        |batch| worker.handle_batch(batch),
     )
     .await;
     tracing::info!("worker stopped");
@@ -108,33 +133,269 @@ struct Handed {
     delivery_id: String,
     key: DeliveryKey,
     position: StreamPosition,
+    content_type: Option<String>,
+}
+
+impl Handed {
+    fn new(delivered: &Delivered) -> Self {
+        let sequence = delivered.stream_sequence;
+        let event = delivered
+            .header(delivery_headers::EVENT)
+            .unwrap_or_default();
+        let delivery_id = delivered
+            .header(delivery_headers::DELIVERY)
+            .unwrap_or_else(|| format!("stream-seq-{sequence}"));
+        Self {
+            key: DeliveryKey::for_delivery(&delivery_id),
+            position: StreamPosition {
+                event,
+                stream_sequence: sequence,
+                attempts: u64::try_from(delivered.attempts).unwrap_or(0),
+            },
+            content_type: delivered.header(delivery_headers::CONTENT_TYPE),
+            delivery_id,
+        }
+    }
+
+    fn delivery<'a>(&'a self, delivered: &'a Delivered) -> Delivery<'a> {
+        Delivery {
+            delivery_id: &self.delivery_id,
+            event: &self.position.event,
+            content_type: self.content_type.as_deref(),
+            body: &delivered.message.payload,
+        }
+    }
+
+    fn metadata(&self) -> CommandMetadata {
+        CommandMetadata::from_delivery(&self.delivery_id)
+    }
+
+    fn decide(&self, decision: Decision) -> DecideDelivery {
+        DecideDelivery {
+            delivery_id: self.delivery_id.clone(),
+            position: self.position.clone(),
+            decision,
+        }
+    }
+}
+
+/// What a batch did with one of its deliveries.
+enum Verdict {
+    /// Decided now: processed or ignored (acked), or dead-lettered (terminated).
+    Decided(OutcomeLabel, String),
+    /// Decided before: acked, nothing run.
+    AlreadyDecided(&'static str),
+    /// Not decided: `nak`ed, to be tried again after a delay.
+    Retry(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutcomeLabel {
+    Processed,
+    Ignored,
+    DeadLetter,
+}
+
+impl OutcomeLabel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Processed => "processed",
+            Self::Ignored => "ignored",
+            Self::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// The decision an outcome is recorded as.
+fn decision_of(outcome: crate::process::Outcome) -> Decision {
+    match outcome.kind {
+        OutcomeKind::Processed => Decision::Processed {
+            detail: outcome.detail,
+            commands: outcome.commands,
+        },
+        OutcomeKind::Ignored => Decision::Ignored {
+            reason: outcome.detail,
+        },
+    }
 }
 
 impl Worker {
+    /// Decides a batch together (see the module doc), then acks each message by its verdict;
+    /// a batch that cannot commit is decided again one delivery at a time.
+    async fn handle_batch(&self, batch: Vec<Delivered>) {
+        let messages: Vec<&async_nats::jetstream::Message> =
+            batch.iter().map(|d| &d.message).collect();
+        let started = std::time::Instant::now();
+        let decided = durable::with_progress_all(
+            &messages,
+            self.config.progress_interval,
+            self.decide_batch(&batch),
+        )
+        .await;
+        let verdicts = match decided {
+            Ok(verdicts) => verdicts,
+            Err(reason) => {
+                tracing::warn!(deliveries = batch.len(), reason = %reason, "batch not committed; deciding its deliveries one at a time");
+                futures::stream::iter(batch)
+                    .for_each_concurrent(self.config.concurrency, |delivered| {
+                        self.handle(delivered)
+                    })
+                    .await;
+                return;
+            }
+        };
+        tracing::debug!(
+            deliveries = batch.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "batch committed"
+        );
+        let acks = batch.iter().zip(verdicts).map(|(delivered, verdict)| {
+            let handed_id = delivered
+                .header(delivery_headers::DELIVERY)
+                .unwrap_or_default();
+            let ack = match verdict {
+                Verdict::Decided(label, detail) => {
+                    metrics::counter!(WORKER_DELIVERIES, "outcome" => label.as_str()).increment(1);
+                    if label == OutcomeLabel::DeadLetter {
+                        metrics::counter!(DEAD_LETTERS_RECORDED).increment(1);
+                        tracing::error!(delivery_id = %handed_id, reason = %detail, "dead letter");
+                        AckKind::Term
+                    } else {
+                        tracing::info!(delivery_id = %handed_id, outcome = label.as_str(), detail = %detail, "delivery processed");
+                        AckKind::Ack
+                    }
+                }
+                Verdict::AlreadyDecided(outcome) => {
+                    tracing::info!(delivery_id = %handed_id, outcome, "delivery already decided; redelivery changes nothing");
+                    AckKind::Ack
+                }
+                Verdict::Retry(reason) => {
+                    let delay = self.config.retry_delay(delivered.attempts);
+                    tracing::warn!(delivery_id = %handed_id, attempts = delivered.attempts, ?delay, reason = %reason, "delivery will be retried");
+                    AckKind::Nak(Some(delay))
+                }
+            };
+            async move {
+                if let Err(err) = delivered.message.ack_with(ack).await {
+                    // The message comes back after `ack_wait`; idempotence makes that harmless.
+                    tracing::warn!(delivery_id = %handed_id, error = %err, "ack failed");
+                }
+            }
+        });
+        futures::future::join_all(acks).await;
+    }
+
+    /// Decides every delivery of the batch on one `Batch` and commits it; `Err` when nothing
+    /// was committed.
+    async fn decide_batch(&self, batch: &[Delivered]) -> Result<Vec<Verdict>, String> {
+        let handed: Vec<Handed> = batch.iter().map(Handed::new).collect();
+        let keys = handed
+            .iter()
+            .filter_map(|h| h.metadata().idempotency_key())
+            .collect();
+        let writes = self.processor.bus().batch(keys);
+        let parsed: Vec<Result<Parsed, Failure>> = handed
+            .iter()
+            .zip(batch)
+            .map(|(h, delivered)| {
+                if h.position.event.is_empty() {
+                    return Err(Failure::Poison(
+                        "the message has no X-GitHub-Event header".to_owned(),
+                    ));
+                }
+                Parsed::parse(h.delivery(delivered))
+            })
+            .collect();
+        let named: Vec<AggregateRef> = handed
+            .iter()
+            .map(|h| AggregateRef::Delivery(h.key.clone()))
+            .chain(parsed.iter().flatten().flat_map(Parsed::aggregates))
+            .collect();
+        writes.load(&named).await?;
+
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for (h, parsed) in handed.iter().zip(parsed) {
+            verdicts.push(self.decide_one(&writes, h, parsed).await);
+        }
+        writes.commit().await.map_err(|err| err.to_string())?;
+        Ok(verdicts)
+    }
+
+    /// One delivery of a batch: its commands and its decision, or nothing if it was decided
+    /// before; what it did is rolled back unless its decision was recorded.
+    async fn decide_one(
+        &self,
+        writes: &Batch<'_>,
+        handed: &Handed,
+        parsed: Result<Parsed, Failure>,
+    ) -> Verdict {
+        let state = match writes.load_delivery(&handed.key).await {
+            Ok(state) => state,
+            Err(err) => return Verdict::Retry(err.to_string()),
+        };
+        if let Some(outcome) = state.decided() {
+            return Verdict::AlreadyDecided(outcome.as_str());
+        }
+        let savepoint = writes.savepoint();
+        let meta = handed.metadata();
+        let ran = match parsed {
+            Ok(parsed) => process::run(writes, parsed, &meta).await,
+            Err(failure) => Err(failure),
+        };
+        let (label, decision) = match ran {
+            Ok(outcome) => {
+                let label = match outcome.kind {
+                    OutcomeKind::Processed => OutcomeLabel::Processed,
+                    OutcomeKind::Ignored => OutcomeLabel::Ignored,
+                };
+                (label, decision_of(outcome))
+            }
+            Err(Failure::Poison(reason)) => {
+                writes.rollback(savepoint);
+                return self.dead_letter(writes, handed, reason).await;
+            }
+            Err(Failure::Retry(reason)) => {
+                writes.rollback(savepoint);
+                return Verdict::Retry(reason);
+            }
+        };
+        let detail = match &decision {
+            Decision::Processed { detail, .. } => detail.clone(),
+            Decision::Ignored { reason } | Decision::DeadLettered { reason } => reason.clone(),
+        };
+        match writes
+            .delivery(&handed.key, handed.decide(decision), &meta)
+            .await
+        {
+            Ok(_) => Verdict::Decided(label, detail),
+            Err(err) => {
+                // The commands stand or fall with their decision.
+                writes.rollback(savepoint);
+                Verdict::Retry(err.to_string())
+            }
+        }
+    }
+
+    async fn dead_letter(&self, writes: &Batch<'_>, handed: &Handed, reason: String) -> Verdict {
+        let decision = handed.decide(Decision::DeadLettered {
+            reason: reason.clone(),
+        });
+        match writes
+            .delivery(&handed.key, decision, &handed.metadata())
+            .await
+        {
+            Ok(_) => Verdict::Decided(OutcomeLabel::DeadLetter, reason),
+            Err(err) => Verdict::Retry(err.to_string()),
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(stream_seq = delivered.stream_sequence))]
     async fn handle(&self, delivered: Delivered) {
-        let (sequence, attempts) = (delivered.stream_sequence, delivered.attempts);
-        let header = |name: &str| delivered.header(name);
+        let attempts = delivered.attempts;
         let message = &delivered.message;
-        let event = header(delivery_headers::EVENT).unwrap_or_default();
-        let delivery_id =
-            header(delivery_headers::DELIVERY).unwrap_or_else(|| format!("stream-seq-{sequence}"));
-        let content_type = header(delivery_headers::CONTENT_TYPE);
-        let handed = Handed {
-            key: DeliveryKey::for_delivery(&delivery_id),
-            position: StreamPosition {
-                event: event.clone(),
-                stream_sequence: sequence,
-                attempts: u64::try_from(attempts).unwrap_or(0),
-            },
-            delivery_id: delivery_id.clone(),
-        };
-        let delivery = Delivery {
-            delivery_id: &delivery_id,
-            event: &event,
-            content_type: content_type.as_deref(),
-            body: &message.payload,
-        };
+        let handed = Handed::new(&delivered);
+        let delivery_id = handed.delivery_id.clone();
+        let delivery = handed.delivery(&delivered);
         let started = std::time::Instant::now();
         let settled = durable::with_progress(
             message,
@@ -195,16 +456,7 @@ impl Worker {
         let outcome = self.processor.process(delivery).await?;
         tracing::info!(delivery_id = %handed.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");
         let kind = outcome.kind;
-        let decision = match kind {
-            OutcomeKind::Processed => Decision::Processed {
-                detail: outcome.detail,
-                commands: outcome.commands,
-            },
-            OutcomeKind::Ignored => Decision::Ignored {
-                reason: outcome.detail,
-            },
-        };
-        self.decide(handed, decision).await?;
+        self.decide(handed, decision_of(outcome)).await?;
         metrics::counter!(WORKER_DELIVERIES, "outcome" => kind.as_str()).increment(1);
         Ok(())
     }
@@ -212,16 +464,10 @@ impl Worker {
     /// Records `decision` as the delivery's `Delivery` event. A decision already there (a
     /// second worker got there first) stands.
     async fn decide(&self, handed: &Handed, decision: Decision) -> Result<(), Failure> {
-        let command = DecideDelivery {
-            delivery_id: handed.delivery_id.clone(),
-            position: handed.position.clone(),
-            decision,
-        };
-        let meta = CommandMetadata::from_delivery(&handed.delivery_id);
         match self
             .processor
             .bus()
-            .delivery(&handed.key, command, &meta)
+            .delivery(&handed.key, handed.decide(decision), &handed.metadata())
             .await
         {
             Ok(_) | Err(CommandError::Rejected(DeliveryError::AlreadyDecided(..))) => Ok(()),

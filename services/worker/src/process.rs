@@ -25,7 +25,7 @@ use hooklog_domain::ids::{
 };
 use hooklog_domain::metadata::CommandMetadata;
 
-use hooklog_write::{CommandBus, CommandError};
+use hooklog_write::{AggregateRef, CommandBus, CommandError, Commands};
 
 /// A delivery as read from `GITHUB_DELIVERIES`.
 #[derive(Debug, Clone, Copy)]
@@ -129,6 +129,82 @@ fn repository(r: &gh::RepositoryRef) -> Result<Repository, Failure> {
     })
 }
 
+/// A delivery's payload, decoded once: what `Processor::run` acts on, and what tells a batch
+/// which aggregates to load before it runs.
+#[derive(Debug)]
+pub enum Parsed {
+    Push(gh::PushEvent),
+    Installation(gh::InstallationEvent),
+    InstallationRepositories(gh::InstallationRepositoriesEvent),
+    Repository(gh::RepositoryEvent),
+    InstallationTarget(gh::InstallationTargetEvent),
+    Ping(gh::PingEvent),
+    /// An event hooklog records and does not act on.
+    Other(String),
+}
+
+impl Parsed {
+    /// Decodes the payload of the events hooklog acts on; a payload that does not decode is
+    /// poison.
+    pub fn parse(delivery: Delivery<'_>) -> Result<Self, Failure> {
+        let (event, ct, body) = (delivery.event, delivery.content_type, delivery.body);
+        Ok(match event {
+            "push" => Self::Push(gh::parse(event, ct, body)?),
+            "installation" => Self::Installation(gh::parse(event, ct, body)?),
+            "installation_repositories" => {
+                Self::InstallationRepositories(gh::parse(event, ct, body)?)
+            }
+            "repository" => Self::Repository(gh::parse(event, ct, body)?),
+            "installation_target" => Self::InstallationTarget(gh::parse(event, ct, body)?),
+            "ping" => Self::Ping(gh::parse(event, ct, body)?),
+            other => Self::Other(other.to_owned()),
+        })
+    }
+
+    /// The aggregates that running this may send commands to (a push: its branch's target,
+    /// and the instance in case auto-track attaches one), so that a batch loads them all at
+    /// once. A name that does not parse is left out: running it reports that.
+    pub fn aggregates(&self) -> Vec<AggregateRef> {
+        let instance = |id: u64| AggregateRef::Instance(InstanceId(InstallationId(id)));
+        match self {
+            Self::Push(e) => {
+                let Some(installation) = &e.installation else {
+                    return vec![];
+                };
+                let mut touched = vec![instance(installation.id)];
+                if let Some(branch) = e
+                    .git_ref
+                    .strip_prefix("refs/heads/")
+                    .and_then(|b| Branch::parse(b).ok())
+                {
+                    touched.push(AggregateRef::Target(TargetId::for_branch(
+                        InstallationId(installation.id),
+                        RepositoryId(e.repository.id),
+                        &branch,
+                    )));
+                }
+                touched
+            }
+            Self::Installation(e) => vec![instance(e.installation.id)],
+            Self::InstallationRepositories(e) => vec![instance(e.installation.id)],
+            Self::Repository(e) => e
+                .installation
+                .as_ref()
+                .map(|i| instance(i.id))
+                .into_iter()
+                .collect(),
+            Self::InstallationTarget(e) => vec![instance(e.installation.id)],
+            Self::Ping(e) => e
+                .installation
+                .as_ref()
+                .map(|i| instance(i.id))
+                .into_iter()
+                .collect(),
+            Self::Other(_) => vec![],
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Processor {
     bus: CommandBus,
@@ -143,54 +219,65 @@ impl Processor {
         &self.bus
     }
 
+    /// Decodes the delivery and runs it, each command committing alone through the bus.
     #[tracing::instrument(skip_all, fields(delivery_id = %delivery.delivery_id, event = %delivery.event))]
     pub async fn process(&self, delivery: Delivery<'_>) -> Result<Outcome, Failure> {
         let meta = CommandMetadata::from_delivery(delivery.delivery_id);
-        let (event, ct, body) = (delivery.event, delivery.content_type, delivery.body);
-        match event {
-            "push" => self.push(gh::parse(event, ct, body)?, &meta).await,
-            "installation" => self.installation(gh::parse(event, ct, body)?, &meta).await,
-            "installation_repositories" => {
-                self.installation_repositories(gh::parse(event, ct, body)?, &meta)
-                    .await
-            }
-            "repository" => self.repository(gh::parse(event, ct, body)?, &meta).await,
-            "installation_target" => {
-                let e: gh::InstallationTargetEvent = gh::parse(event, ct, body)?;
-                if e.action != "renamed" {
-                    return Ok(Outcome::ignored(format!(
-                        "installation_target.{} needs no change",
-                        e.action
-                    )));
-                }
-                let command = InstanceCommand::RenameAccount {
-                    login: e.account.login,
-                };
-                self.instance(InstallationId(e.installation.id), command, &meta)
-                    .await
-            }
-            "ping" => {
-                let e: gh::PingEvent = gh::parse(event, ct, body)?;
-                match e.installation {
-                    Some(i) => {
-                        let command = InstanceCommand::RecordPing {
-                            hook_id: e.hook_id,
-                            zen: e.zen,
-                        };
-                        self.instance(InstallationId(i.id), command, &meta).await
-                    }
-                    None => Ok(Outcome::processed(format!(
-                        "webhook ping (hook {}) with no installation: recorded on the stream only",
-                        e.hook_id.map_or("unknown".to_owned(), |id| id.to_string())
-                    ))),
-                }
-            }
-            other => Ok(Outcome::ignored(format!(
-                "`{other}` deliveries are recorded, not acted on"
-            ))),
-        }
+        run(&self.bus, Parsed::parse(delivery)?, &meta).await
     }
+}
 
+/// Sends the commands a decoded delivery implies through `commands` (the bus, or a batch) and
+/// says what came of it.
+pub async fn run<C: Commands>(
+    commands: &C,
+    parsed: Parsed,
+    meta: &CommandMetadata,
+) -> Result<Outcome, Failure> {
+    let on = On { commands };
+    match parsed {
+        Parsed::Push(e) => on.push(e, meta).await,
+        Parsed::Installation(e) => on.installation(e, meta).await,
+        Parsed::InstallationRepositories(e) => on.installation_repositories(e, meta).await,
+        Parsed::Repository(e) => on.repository(e, meta).await,
+        Parsed::InstallationTarget(e) => {
+            if e.action != "renamed" {
+                return Ok(Outcome::ignored(format!(
+                    "installation_target.{} needs no change",
+                    e.action
+                )));
+            }
+            let command = InstanceCommand::RenameAccount {
+                login: e.account.login,
+            };
+            on.instance(InstallationId(e.installation.id), command, meta)
+                .await
+        }
+        Parsed::Ping(e) => match e.installation {
+            Some(i) => {
+                let command = InstanceCommand::RecordPing {
+                    hook_id: e.hook_id,
+                    zen: e.zen,
+                };
+                on.instance(InstallationId(i.id), command, meta).await
+            }
+            None => Ok(Outcome::processed(format!(
+                "webhook ping (hook {}) with no installation: recorded on the stream only",
+                e.hook_id.map_or("unknown".to_owned(), |id| id.to_string())
+            ))),
+        },
+        Parsed::Other(other) => Ok(Outcome::ignored(format!(
+            "`{other}` deliveries are recorded, not acted on"
+        ))),
+    }
+}
+
+/// The handlers of each event, over whichever `Commands` runs them.
+struct On<'c, C> {
+    commands: &'c C,
+}
+
+impl<C: Commands> On<'_, C> {
     async fn push(&self, e: gh::PushEvent, meta: &CommandMetadata) -> Result<Outcome, Failure> {
         let Some(branch) = e.git_ref.strip_prefix("refs/heads/") else {
             return Ok(Outcome::ignored(format!(
@@ -216,7 +303,7 @@ impl Processor {
         let target = TargetId::for_branch(installation, repo.id, &branch);
         let label = format!("{}@{branch} (target {target})", repo.full_name);
         match settle(
-            self.bus
+            self.commands
                 .target(target, TargetCommand::RecordPush(push.clone()), meta)
                 .await,
         )? {
@@ -258,7 +345,7 @@ impl Processor {
             branch,
             push,
         };
-        match settle(self.bus.instance(instance, attach, meta).await)? {
+        match settle(self.commands.instance(instance, attach, meta).await)? {
             Ok(_) => Ok(Outcome::processed(format!(
                 "{label} attached for auto-track (target {target})"
             ))
@@ -374,7 +461,7 @@ impl Processor {
     ) -> Result<Outcome, Failure> {
         let id = InstanceId(installation);
         let name = command.name();
-        match settle(self.bus.instance(id, command, meta).await)? {
+        match settle(self.commands.instance(id, command, meta).await)? {
             Ok(_) => Ok(
                 Outcome::processed(format!("installation {installation} updated")).sent(
                     ConnectorInstance::TYPE,

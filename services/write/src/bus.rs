@@ -30,7 +30,7 @@ use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 use crate::error::CommandError;
-use crate::store::{CachingEventStore, RelayWake};
+use crate::store::{Cache, CachingEventStore, RelayWake};
 
 /// What running a command did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,20 +47,29 @@ const CONFLICT_RETRIES: u32 = 20;
 
 /// The write side of one aggregate type: cqrs-es over the caching store (event-store mode: the
 /// events table is the only truth), and a second store to read state without running commands.
-struct Side<A: Aggregate + Clone> {
+/// Both stores share one cache, which the batch writer (`crate::batch`) reads and updates too.
+pub(crate) struct Side<A: Aggregate + Clone> {
     cqrs: CqrsFramework<A, CachingEventStore<A>>,
-    store: CachingEventStore<A>,
+    pub(crate) store: CachingEventStore<A>,
+    pub(crate) cache: Arc<Cache<A>>,
+    pub(crate) services: A::Services,
 }
 
-impl<A: Aggregate + Clone> Side<A> {
+impl<A: Aggregate + Clone> Side<A>
+where
+    A::Services: Clone,
+{
     fn new(pool: &PgPool, services: A::Services, wake: &Arc<RelayWake>) -> Self {
+        let cache = Arc::new(Cache::default());
         let store = || {
             let repo = PostgresEventRepository::new(pool.clone());
-            CachingEventStore::new(repo, pool.clone(), wake.clone())
+            CachingEventStore::new(repo, pool.clone(), cache.clone(), wake.clone())
         };
         Self {
-            cqrs: CqrsFramework::new(store(), vec![], services),
+            cqrs: CqrsFramework::new(store(), vec![], services.clone()),
             store: store(),
+            cache: cache.clone(),
+            services,
         }
     }
 }
@@ -72,9 +81,10 @@ const STRIPES: usize = 256;
 #[derive(Clone)]
 pub struct CommandBus {
     pool: PgPool,
-    instances: Arc<Side<ConnectorInstance>>,
-    targets: Arc<Side<ConnectorTarget>>,
-    deliveries: Arc<Side<Delivery>>,
+    pub(crate) wake: Arc<RelayWake>,
+    pub(crate) instances: Arc<Side<ConnectorInstance>>,
+    pub(crate) targets: Arc<Side<ConnectorTarget>>,
+    pub(crate) deliveries: Arc<Side<Delivery>>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
@@ -95,6 +105,7 @@ impl CommandBus {
         let deliveries = Side::new(&pool, TargetServices { clock }, &wake);
         Self {
             pool,
+            wake,
             instances: Arc::new(instances),
             targets: Arc::new(targets),
             deliveries: Arc::new(deliveries),

@@ -4,6 +4,9 @@
 //!
 //! - `bus`: the command bus over cqrs-es and the event store, idempotent per key under
 //!   concurrency.
+//! - `batch`: many commands decided in memory on the same states and committed in one
+//!   statement, all or nothing (the worker's batches).
+//! - `commands`: what an edge sending instance and target commands needs, from either.
 //! - `store`: the event store with an aggregate cache that the bus runs cqrs-es over.
 //! - `error`: why a command did not commit, and the one classification every edge maps.
 //! - `usecases`: track, untrack, connect, disconnect: one command each, the same for every edge.
@@ -12,11 +15,15 @@
 //!   event on `HOOKLOG_EVENTS`.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod bus;
+pub mod commands;
 pub mod error;
 pub mod reactions;
 pub mod store;
 pub mod usecases;
 
+pub use batch::{AggregateRef, Batch, Savepoint};
 pub use bus::{CommandBus, Executed};
+pub use commands::Commands;
 pub use error::{CommandError, ErrorClass, UseCaseError};

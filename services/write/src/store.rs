@@ -23,8 +23,37 @@ const MAX_CACHED: usize = 100_000;
 pub struct CachingEventStore<A: Aggregate + Clone> {
     repo: PostgresEventRepository,
     pool: sqlx::PgPool,
-    cache: Mutex<HashMap<String, (A, usize)>>,
+    cache: Arc<Cache<A>>,
     wake: Arc<RelayWake>,
+}
+
+/// What a process last knew of each aggregate of one type: its state and the sequence of its
+/// last event. Shared by the stores of one aggregate type (the command bus's and the batch
+/// writer's), never written to the database.
+pub struct Cache<A>(Mutex<HashMap<String, (A, usize)>>);
+
+impl<A> Default for Cache<A> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<A: Clone> Cache<A> {
+    pub(crate) fn get(&self, id: &str) -> Option<(A, usize)> {
+        self.0.lock().expect("cache lock").get(id).cloned()
+    }
+
+    pub(crate) fn remember(&self, id: &str, aggregate: A, sequence: usize) {
+        let mut cache = self.0.lock().expect("cache lock");
+        if cache.len() >= MAX_CACHED && !cache.contains_key(id) {
+            cache.clear();
+        }
+        cache.insert(id.to_owned(), (aggregate, sequence));
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        self.0.lock().expect("cache lock").remove(id);
+    }
 }
 
 /// Wakes the relay after commits, coalescing: while one `NOTIFY` is on its way, commits only
@@ -37,7 +66,7 @@ pub struct RelayWake {
 }
 
 impl RelayWake {
-    async fn after_commit(&self, pool: &sqlx::PgPool) {
+    pub(crate) async fn after_commit(&self, pool: &sqlx::PgPool) {
         self.dirty.store(true, Ordering::SeqCst);
         loop {
             if self.busy.swap(true, Ordering::SeqCst) {
@@ -58,11 +87,16 @@ impl RelayWake {
 }
 
 impl<A: Aggregate + Clone> CachingEventStore<A> {
-    pub fn new(repo: PostgresEventRepository, pool: sqlx::PgPool, wake: Arc<RelayWake>) -> Self {
+    pub fn new(
+        repo: PostgresEventRepository,
+        pool: sqlx::PgPool,
+        cache: Arc<Cache<A>>,
+        wake: Arc<RelayWake>,
+    ) -> Self {
         Self {
             repo,
             pool,
-            cache: Mutex::new(HashMap::new()),
+            cache,
             wake,
         }
     }
@@ -76,58 +110,91 @@ impl<A: Aggregate + Clone> CachingEventStore<A> {
         events: &[SerializedEvent],
         key: Option<&str>,
     ) -> Result<(), AggregateError<A::Error>> {
-        let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
-        let result = sqlx::query(
-            "WITH appended AS ( \
-                 INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
-                 SELECT t, i, s, e, v, p::json, m::json \
-                 FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) \
-                      AS u(t, i, s, e, v, p, m) \
-                 RETURNING aggregate_type, aggregate_id, sequence) \
-             INSERT INTO command_keys (aggregate_type, aggregate_id, idempotency_key, sequence) \
-             SELECT aggregate_type, aggregate_id, $8::text, min(sequence) \
-             FROM appended WHERE $8::text IS NOT NULL GROUP BY aggregate_type, aggregate_id",
-        )
-        .bind(column(|e| e.aggregate_type.clone()))
-        .bind(column(|e| e.aggregate_id.clone()))
-        .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
-        .bind(column(|e| e.event_type.clone()))
-        .bind(column(|e| e.event_version.clone()))
-        .bind(column(|e| e.payload.to_string()))
-        .bind(column(|e| e.metadata.to_string()))
-        .bind(key)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("23505") => {
-                Err(AggregateError::AggregateConflict)
-            }
-            Err(
-                err @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed),
-            ) => Err(AggregateError::DatabaseConnectionError(Box::new(err))),
-            Err(err) => Err(AggregateError::UnexpectedError(Box::new(err))),
-        }
+        let keys: Vec<StoredKey> = match (key, events.first()) {
+            (Some(key), Some(first)) => vec![StoredKey {
+                aggregate_type: first.aggregate_type.clone(),
+                aggregate_id: first.aggregate_id.clone(),
+                key: key.to_owned(),
+                sequence: first.sequence,
+            }],
+            _ => vec![],
+        };
+        append(&self.pool, events, &keys).await
     }
 
     fn cached(&self, id: &str) -> Option<(A, usize)> {
-        self.cache.lock().expect("cache lock").get(id).cloned()
+        self.cache.get(id)
     }
 
     fn remember(&self, id: &str, aggregate: A, sequence: usize) {
-        let mut cache = self.cache.lock().expect("cache lock");
-        if cache.len() >= MAX_CACHED && !cache.contains_key(id) {
-            cache.clear();
-        }
-        cache.insert(id.to_owned(), (aggregate, sequence));
+        self.cache.remember(id, aggregate, sequence);
     }
 
     fn forget(&self, id: &str) {
-        self.cache.lock().expect("cache lock").remove(id);
+        self.cache.forget(id);
     }
 }
 
-fn deserialize<A: Aggregate>(
+/// An idempotency key to store with the first event of its command.
+pub(crate) struct StoredKey {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub key: String,
+    pub sequence: usize,
+}
+
+/// Appends `events`, in order, and `keys` in one statement: one round trip and one transaction
+/// (the outbox trigger runs inside it). The events table's primary key refuses a sequence
+/// another writer took, and `command_keys`'s a key already stored: either fails the whole
+/// statement as a conflict, and nothing of it is written.
+pub(crate) async fn append<E: std::error::Error>(
+    pool: &sqlx::PgPool,
+    events: &[SerializedEvent],
+    keys: &[StoredKey],
+) -> Result<(), AggregateError<E>> {
+    let column = |f: fn(&SerializedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+    let key_column = |f: fn(&StoredKey) -> String| keys.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "WITH appended AS ( \
+             INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+             SELECT t, i, s, e, v, p::json, m::json \
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+                  WITH ORDINALITY AS u(t, i, s, e, v, p, m, n) ORDER BY n \
+             RETURNING 1) \
+         INSERT INTO command_keys (aggregate_type, aggregate_id, idempotency_key, sequence) \
+         SELECT t, i, k, s FROM UNNEST($8::text[], $9::text[], $10::text[], $11::bigint[]) AS k(t, i, k, s)",
+    )
+    .bind(column(|e| e.aggregate_type.clone()))
+    .bind(column(|e| e.aggregate_id.clone()))
+    .bind(events.iter().map(|e| e.sequence as i64).collect::<Vec<_>>())
+    .bind(column(|e| e.event_type.clone()))
+    .bind(column(|e| e.event_version.clone()))
+    .bind(column(|e| e.payload.to_string()))
+    .bind(column(|e| e.metadata.to_string()))
+    .bind(key_column(|k| k.aggregate_type.clone()))
+    .bind(key_column(|k| k.aggregate_id.clone()))
+    .bind(key_column(|k| k.key.clone()))
+    .bind(keys.iter().map(|k| k.sequence as i64).collect::<Vec<_>>())
+    .execute(pool)
+    .await
+    .map(drop)
+    .map_err(append_error)
+}
+
+/// An append's failure: a duplicate sequence or key (`23505`) is an optimistic-lock conflict.
+pub(crate) fn append_error<E: std::error::Error>(err: sqlx::Error) -> AggregateError<E> {
+    match err {
+        sqlx::Error::Database(err) if err.code().as_deref() == Some("23505") => {
+            AggregateError::AggregateConflict
+        }
+        err @ (sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed) => {
+            AggregateError::DatabaseConnectionError(Box::new(err))
+        }
+        err => AggregateError::UnexpectedError(Box::new(err)),
+    }
+}
+
+pub(crate) fn deserialize<A: Aggregate>(
     events: Vec<SerializedEvent>,
 ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
     events

@@ -92,7 +92,10 @@ pub struct Settings {
     pub ingress_failed_auth_per_minute: u32,
     /// Deliveries handed to the worker and not yet acked, across all worker processes.
     pub worker_max_ack_pending: i64,
-    /// Deliveries one worker process handles at once.
+    /// Deliveries one worker process decides together and commits in one statement, at most.
+    pub worker_batch_size: usize,
+    /// Deliveries one worker process handles at once when it decides them one at a time (a
+    /// batch that could not commit).
     pub worker_concurrency: usize,
     /// How long JetStream remembers a domain event's msg id to drop a re-publish by the relay
     /// (e.g. `10m`). Beyond it the relay still checks the stream before re-publishing.
@@ -155,6 +158,7 @@ impl Default for Settings {
             ingress_publish_timeout: Duration::from_secs(5),
             ingress_failed_auth_per_minute: 30,
             worker_max_ack_pending: 1024,
+            worker_batch_size: 256,
             worker_concurrency: 32,
             events_duplicate_window: Duration::from_secs(600),
             github_app_id: None,
@@ -262,6 +266,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "worker_max_ack_pending",
                 "must be at least 1",
+            ));
+        }
+        if self.worker_batch_size == 0 || self.worker_batch_size > 4096 {
+            return Err(ConfigError::invalid(
+                "worker_batch_size",
+                "must be between 1 and 4096",
             ));
         }
         if self.worker_concurrency == 0 {

@@ -45,59 +45,109 @@ pub async fn consume<F, Fut>(
     Fut: Future<Output = ()>,
 {
     let name = config.durable_name.clone().unwrap_or_default();
-    while !shutdown.is_cancelled() {
-        let messages = match messages(jetstream, stream, &config).await {
-            Ok(messages) => messages,
-            Err(err) => {
-                tracing::warn!(consumer = %name, stream, error = %err, "cannot consume yet; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-        };
+    while let Some(messages) = messages(jetstream, stream, &config, &shutdown).await {
         tracing::info!(consumer = %name, stream, "consuming");
         messages
             .take_until(shutdown.cancelled())
             .for_each_concurrent(concurrency, |message| async {
-                let message = match message {
-                    Ok(message) => message,
-                    Err(err) => {
-                        tracing::warn!(consumer = %name, error = %err, "pull failed");
-                        return;
-                    }
-                };
-                let Ok(info) = message.info() else {
-                    tracing::error!(consumer = %name, "message without JetStream metadata; leaving it to redelivery");
-                    return;
-                };
-                let (stream_sequence, attempts) = (info.stream_sequence, info.delivered);
-                handle(Delivered {
-                    message,
-                    stream_sequence,
-                    attempts,
-                })
-                .await;
+                if let Some(delivered) = delivered(&name, message) {
+                    handle(delivered).await;
+                }
             })
             .await;
     }
 }
 
+/// Consumes like `consume`, but hands `handle` every message that has arrived, up to
+/// `max_batch` at once, one batch at a time: under load the batches grow (what arrived while
+/// the last one ran), and a lone message is handed out at once, never held back to fill one.
+pub async fn consume_batches<F, Fut>(
+    jetstream: &jetstream::Context,
+    stream: &str,
+    config: pull::Config,
+    max_batch: usize,
+    shutdown: CancellationToken,
+    handle: F,
+) where
+    F: Fn(Vec<Delivered>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let name = config.durable_name.clone().unwrap_or_default();
+    while let Some(messages) = messages(jetstream, stream, &config, &shutdown).await {
+        tracing::info!(consumer = %name, stream, max_batch, "consuming");
+        let batches = messages
+            .take_until(shutdown.cancelled())
+            .ready_chunks(max_batch.max(1));
+        tokio::pin!(batches);
+        while let Some(batch) = batches.next().await {
+            let batch: Vec<Delivered> = batch
+                .into_iter()
+                .filter_map(|message| delivered(&name, message))
+                .collect();
+            if !batch.is_empty() {
+                handle(batch).await;
+            }
+        }
+    }
+}
+
+/// The message with where it stands, or `None` (logged) for a pull error or a message without
+/// JetStream metadata, which is left to redelivery.
+fn delivered(
+    name: &str,
+    message: Result<Message, async_nats::jetstream::consumer::pull::MessagesError>,
+) -> Option<Delivered> {
+    let message = match message {
+        Ok(message) => message,
+        Err(err) => {
+            tracing::warn!(consumer = %name, error = %err, "pull failed");
+            return None;
+        }
+    };
+    let Ok(info) = message.info() else {
+        tracing::error!(consumer = %name, "message without JetStream metadata; leaving it to redelivery");
+        return None;
+    };
+    let (stream_sequence, attempts) = (info.stream_sequence, info.delivered);
+    Some(Delivered {
+        message,
+        stream_sequence,
+        attempts,
+    })
+}
+
+/// The consumer's message stream, once it can be had (NATS away: retried every second);
+/// `None` on shutdown.
 async fn messages(
     jetstream: &jetstream::Context,
     stream: &str,
     config: &pull::Config,
-) -> Result<pull::Stream, String> {
+    shutdown: &CancellationToken,
+) -> Option<pull::Stream> {
     let name = config.durable_name.clone().unwrap_or_default();
-    let stream = jetstream
-        .get_stream(stream)
-        .await
-        .map_err(|e| e.to_string())?;
-    let consumer = stream
-        .get_or_create_consumer(&name, config.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    consumer.messages().await.map_err(|e| e.to_string())
+    while !shutdown.is_cancelled() {
+        let opened = async {
+            let consumer = jetstream
+                .get_stream(stream)
+                .await
+                .map_err(|e| e.to_string())?
+                .get_or_create_consumer(&name, config.clone())
+                .await
+                .map_err(|e| e.to_string())?;
+            consumer.messages().await.map_err(|e| e.to_string())
+        };
+        match opened.await {
+            Ok(messages) => return Some(messages),
+            Err(err) => {
+                tracing::warn!(consumer = %name, stream, error = %err, "cannot consume yet; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return None,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Runs `work`, telling JetStream every `interval` that `message` is still in hand
@@ -113,6 +163,29 @@ pub async fn with_progress<F: Future>(message: &Message, interval: Duration, wor
             _ = progress.tick() => {
                 if let Err(err) = message.ack_with(AckKind::Progress).await {
                     tracing::warn!(error = %err, "in-progress ack failed");
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` like `with_progress`, for every message of a batch at once.
+pub async fn with_progress_all<F: Future>(
+    messages: &[&Message],
+    interval: Duration,
+    work: F,
+) -> F::Output {
+    tokio::pin!(work);
+    let mut progress = tokio::time::interval(interval);
+    progress.tick().await;
+    loop {
+        tokio::select! {
+            output = &mut work => return output,
+            _ = progress.tick() => {
+                for message in messages {
+                    if let Err(err) = message.ack_with(AckKind::Progress).await {
+                        tracing::warn!(error = %err, "in-progress ack failed");
+                    }
                 }
             }
         }

@@ -112,6 +112,22 @@ impl World {
         }
     }
 
+    /// Waits until the relay published every committed event.
+    async fn quiet_outbox(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM event_outbox")
+                .fetch_one(&self.backends.pool)
+                .await
+                .unwrap();
+            if outbox == 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "outbox not empty within 30 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Lets the process managers drain, then the counts are final.
     async fn quiet(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -231,4 +247,61 @@ async fn a_process_manager_stopped_mid_cascade_is_finished_by_the_next_one() {
     world.quiet().await;
     assert_eq!(world.count("ConnectorTarget", "TargetRemoved").await, 60);
     eprintln!("{removed_before} of 60 removed before the first process manager stopped");
+}
+
+#[tokio::test]
+async fn a_new_holder_handles_first_and_in_order_the_events_a_killed_one_left_unacked() {
+    let world = World::start().await;
+    let targets = world.track(30).await;
+    world.quiet_outbox().await;
+    // A process manager that took the first 10 events and was killed before acking any: with
+    // an `ack_wait` of a minute they would come back only after newer ones.
+    let stream = world
+        .backends
+        .js
+        .get_stream(hooklog_infra::streams::EVENTS_STREAM)
+        .await
+        .unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("hooklog-process-manager".to_owned()),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(60),
+            max_ack_pending: 256,
+            filter_subjects: vec![
+                "hooklog.events.ConnectorInstance.>".to_owned(),
+                "hooklog.events.ConnectorTarget.>".to_owned(),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut taken = consumer.fetch().max_messages(10).messages().await.unwrap();
+    let mut in_hand = 0;
+    while let Some(message) = futures::StreamExt::next(&mut taken).await {
+        message.unwrap();
+        in_hand += 1;
+    }
+    assert_eq!(in_hand, 10);
+
+    world.spawn_manager(world.shutdown.clone());
+    let started = Instant::now();
+    world
+        .until_count("ConnectorInstance", "TargetAttached", 30)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the unacked events waited for their ack_wait: {:?}",
+        started.elapsed()
+    );
+    world.quiet().await;
+    let attached: Vec<String> = sqlx::query_scalar(
+        "SELECT payload->'TargetAttached'->'target'->>'target_id' FROM events \
+         WHERE event_type = 'TargetAttached' ORDER BY sequence",
+    )
+    .fetch_all(&world.backends.pool)
+    .await
+    .unwrap();
+    let tracked: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    assert_eq!(attached, tracked, "attached in the order they were tracked");
 }

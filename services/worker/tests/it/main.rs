@@ -4,6 +4,7 @@
 
 mod support;
 
+mod batches;
 mod failures;
 mod idempotency;
 mod lifecycle;

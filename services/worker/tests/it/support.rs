@@ -84,13 +84,7 @@ impl Harness {
             shutdown.clone(),
         ));
         for _ in 0..workers {
-            let bus = CommandBus::new(worker_pool.clone(), Arc::new(SystemClock));
-            tokio::spawn(hooklog_worker::run(
-                config(),
-                Processor::new(bus),
-                js.clone(),
-                shutdown.clone(),
-            ));
+            spawn_worker(&worker_pool, &js, &shutdown);
         }
         Self {
             js,
@@ -100,6 +94,11 @@ impl Harness {
             shutdown,
             _backends: backends,
         }
+    }
+
+    /// Starts one more worker, on the harness's database.
+    pub fn spawn_worker(&self) {
+        spawn_worker(&self.pool, &self.js, &self.shutdown);
     }
 
     /// Stores a delivery the way the ingress does; `msg_id` defaults to the delivery id.
@@ -317,6 +316,16 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+fn spawn_worker(pool: &PgPool, js: &jetstream::Context, shutdown: &CancellationToken) {
+    let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
+    tokio::spawn(hooklog_worker::run(
+        config(),
+        Processor::new(bus),
+        js.clone(),
+        shutdown.clone(),
+    ));
 }
 
 pub fn sha(n: u64) -> String {
