@@ -155,8 +155,7 @@ async fn messages(
 /// second consumer after `ack_wait`. Pick `interval` well below the consumer's `ack_wait`.
 pub async fn with_progress<F: Future>(message: &Message, interval: Duration, work: F) -> F::Output {
     tokio::pin!(work);
-    let mut progress = tokio::time::interval(interval);
-    progress.tick().await;
+    let mut progress = first_progress_after(interval);
     loop {
         tokio::select! {
             output = &mut work => return output,
@@ -176,8 +175,7 @@ pub async fn with_progress_all<F: Future>(
     work: F,
 ) -> F::Output {
     tokio::pin!(work);
-    let mut progress = tokio::time::interval(interval);
-    progress.tick().await;
+    let mut progress = first_progress_after(interval);
     loop {
         tokio::select! {
             output = &mut work => return output,
@@ -190,6 +188,13 @@ pub async fn with_progress_all<F: Future>(
             }
         }
     }
+}
+
+/// Ticks every `interval`, the first one `interval` from now. (`tokio::time::interval`'s first
+/// tick is due at once, but awaiting it still waits for the timer's next millisecond: a
+/// millisecond on every message handled.)
+fn first_progress_after(interval: Duration) -> tokio::time::Interval {
+    tokio::time::interval_at(tokio::time::Instant::now() + interval, interval)
 }
 
 /// The delay before a message's next attempt: `first`, doubling with each delivery so far, at
