@@ -127,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
         serde_json::from_slice(&std::fs::read(opt("--payload", None)).context("--payload")?)?;
     let n = (rate * duration).round() as usize;
     ensure!(n > 0 && rate > 0.0, "nothing to send");
-    let http = reqwest::Client::new();
+    let http = hooklog_infra::http::client().unwrap();
 
     // Set-up: installations, then one target per push.
     let started = Instant::now();
@@ -374,7 +374,7 @@ async fn observe(
     seen_count: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 ) -> Polls {
-    let http = reqwest::Client::new();
+    let http = hooklog_infra::http::client().unwrap();
     let mut polls = Polls {
         count: 0,
         errors: 0,

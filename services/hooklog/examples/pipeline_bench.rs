@@ -104,7 +104,7 @@ async fn main() {
         })
         .collect();
 
-    let http = reqwest::Client::new();
+    let http = hooklog_infra::http::client().unwrap();
     let started = Instant::now();
     let statuses: Vec<u16> = futures::stream::iter(bodies)
         .map(|(id, body, signature)| {

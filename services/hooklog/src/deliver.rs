@@ -33,7 +33,8 @@ pub async fn run(settings: &Settings, args: DeliverArgs) -> anyhow::Result<ExitC
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let signature = Signature::sign(&secret, &body);
 
-    let response = reqwest::Client::new()
+    let response = hooklog_infra::http::client()
+        .context("cannot build the HTTP client")?
         .post(&url)
         .header("User-Agent", "GitHub-Hookshot/hooklog-deliver")
         .header("Content-Type", "application/json")

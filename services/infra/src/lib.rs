@@ -1,10 +1,11 @@
 //! What every hooklog role shares, and nothing else: typed settings, telemetry, the NATS and
 //! Postgres connections (including the embedded `nats-server` that `serve` starts by default),
-//! the JetStream stream contracts that writers and readers of a stream must agree on, and the
-//! process-wide Prometheus recorder.
+//! the JetStream stream contracts that writers and readers of a stream must agree on, the
+//! process-wide Prometheus recorder, and HTTP clients on the one TLS crypto provider.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod http;
 pub mod metrics;
 pub mod nats;
 pub mod postgres;

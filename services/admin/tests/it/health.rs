@@ -18,7 +18,12 @@ async fn serve(state: AdminState) -> String {
 }
 
 async fn get(url: String) -> (u16, Value) {
-    let response = reqwest::get(url).await.unwrap();
+    let response = hooklog_infra::http::client()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

@@ -109,7 +109,7 @@ impl App {
         tokio::spawn(hooklog_admin::run(state, listener, shutdown.clone()));
         Self {
             url: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            http: hooklog_infra::http::client().unwrap(),
             bus: CommandBus::new(pool.clone(), Arc::new(SystemClock)),
             pool,
             js,

@@ -64,7 +64,7 @@ impl Stack {
             pool,
             ingress: free_addr(),
             admin: free_addr(),
-            http: reqwest::Client::new(),
+            http: hooklog_infra::http::client().unwrap(),
         }
     }
 

@@ -249,7 +249,8 @@ async fn hooklog_stops_with_an_error_when_its_embedded_nats_server_dies() {
     let signature = Signature::sign(&WebhookSecret::new(SECRET), &body).to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let response = reqwest::Client::new()
+        let response = hooklog_infra::http::client()
+            .unwrap()
             .post(format!("http://{ingress}{WEBHOOK_PATH}"))
             .header("X-GitHub-Event", "ping")
             .header("X-GitHub-Delivery", "before-the-crash")

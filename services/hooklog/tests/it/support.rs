@@ -102,7 +102,12 @@ pub async fn wait_ready(admin: &str, served: &mut Served) -> serde_json::Value {
         if let Some(status) = served.child.try_wait().unwrap() {
             panic!("hooklog exited early ({status}):\n{}", served.logs());
         }
-        if let Ok(response) = reqwest::get(format!("http://{admin}/readyz")).await {
+        if let Ok(response) = hooklog_infra::http::client()
+            .unwrap()
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+        {
             if response.status() == 200 {
                 return response.json().await.unwrap();
             }

@@ -72,7 +72,7 @@ pub async fn spawn_app_with(config: IngressConfig) -> TestApp {
     TestApp {
         addr,
         url: format!("http://{addr}{WEBHOOK_PATH}"),
-        http: reqwest::Client::new(),
+        http: hooklog_infra::http::client().unwrap(),
         secret,
         nats: server,
         client,

@@ -86,7 +86,7 @@ impl Stack {
             pool,
             ingress,
             admin,
-            http: reqwest::Client::new(),
+            http: hooklog_infra::http::client().unwrap(),
             served,
         }
     }

@@ -78,7 +78,7 @@ impl Http {
             "x-github-api-version",
             HeaderValue::from_static("2022-11-28"),
         );
-        let client = reqwest::Client::builder()
+        let client = hooklog_infra::http::client_builder()
             .user_agent(USER_AGENT)
             .default_headers(headers)
             .connect_timeout(CONNECT_TIMEOUT)

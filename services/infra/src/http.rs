@@ -1,0 +1,43 @@
+//! HTTP clients, all on one TLS crypto provider: ring, which async-nats, sqlx and jsonwebtoken use
+//! as well, so the tree builds one cryptography library (no aws-lc-rs, no C build through cmake).
+//! reqwest is built without a provider of its own and takes the process's default, which
+//! [`client_builder`] installs before it hands out a builder; every client in hooklog, its tests
+//! and its benchmarks is made through it.
+
+use std::sync::Once;
+
+/// Installs ring as the process's default rustls provider, once. Another default installed
+/// before (by an embedding program) is left in place.
+pub fn install_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // `Err` only when a default is already installed: that one serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A reqwest client builder, with the crypto provider installed.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// A reqwest client with the defaults.
+pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+    client_builder().build()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_client_builds_on_the_provider_it_installs_and_that_is_ring() {
+        // Without a provider installed, building a client panics (reqwest has none of its own).
+        super::client().expect("a client");
+        let installed = rustls::crypto::CryptoProvider::get_default().expect("a default provider");
+        let ring = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            format!("{:?}", installed.key_provider),
+            format!("{:?}", ring.key_provider)
+        );
+    }
+}
