@@ -38,7 +38,7 @@ use hooklog_infra::streams::{delivery_headers, DELIVERIES_STREAM, DELIVERIES_SUB
 use tokio_util::sync::CancellationToken;
 
 use hooklog_domain::delivery::{
-    DecideDelivery, Decision, DeliveryError, DeliveryKey, StreamPosition,
+    DecideDelivery, Decision, DeliveryError, DeliveryKey, Outcome, StreamPosition,
 };
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_write::{AggregateRef, Batch, CommandError};
@@ -182,28 +182,11 @@ impl Handed {
 /// What a batch did with one of its deliveries.
 enum Verdict {
     /// Decided now: processed or ignored (acked), or dead-lettered (terminated).
-    Decided(OutcomeLabel, String),
+    Decided(Outcome, String),
     /// Decided before: acked, nothing run.
-    AlreadyDecided(&'static str),
+    AlreadyDecided(Outcome),
     /// Not decided: `nak`ed, to be tried again after a delay.
     Retry(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutcomeLabel {
-    Processed,
-    Ignored,
-    DeadLetter,
-}
-
-impl OutcomeLabel {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Processed => "processed",
-            Self::Ignored => "ignored",
-            Self::DeadLetter => "dead_letter",
-        }
-    }
 }
 
 /// The decision an outcome is recorded as.
@@ -225,11 +208,12 @@ impl Worker {
     async fn handle_batch(&self, batch: Vec<Delivered>) {
         let messages: Vec<&async_nats::jetstream::Message> =
             batch.iter().map(|d| &d.message).collect();
+        let handed: Vec<Handed> = batch.iter().map(Handed::new).collect();
         let started = std::time::Instant::now();
         let decided = durable::with_progress_all(
             &messages,
             self.config.progress_interval,
-            self.decide_batch(&batch),
+            self.decide_batch(&batch, &handed),
         )
         .await;
         let verdicts = match decided {
@@ -249,36 +233,34 @@ impl Worker {
             elapsed_us = started.elapsed().as_micros() as u64,
             "batch committed"
         );
-        let acks = batch.iter().zip(verdicts).map(|(delivered, verdict)| {
-            let handed_id = delivered
-                .header(delivery_headers::DELIVERY)
-                .unwrap_or_default();
+        let acks = batch.iter().zip(&handed).zip(verdicts).map(|((delivered, handed), verdict)| {
+            let delivery_id = &handed.delivery_id;
             let ack = match verdict {
-                Verdict::Decided(label, detail) => {
-                    metrics::counter!(WORKER_DELIVERIES, "outcome" => label.as_str()).increment(1);
-                    if label == OutcomeLabel::DeadLetter {
+                Verdict::Decided(outcome, detail) => {
+                    metrics::counter!(WORKER_DELIVERIES, "outcome" => outcome.as_str()).increment(1);
+                    if outcome == Outcome::DeadLetter {
                         metrics::counter!(DEAD_LETTERS_RECORDED).increment(1);
-                        tracing::error!(delivery_id = %handed_id, reason = %detail, "dead letter");
+                        tracing::error!(delivery_id = %delivery_id, reason = %detail, "dead letter");
                         AckKind::Term
                     } else {
-                        tracing::info!(delivery_id = %handed_id, outcome = label.as_str(), detail = %detail, "delivery processed");
+                        tracing::info!(delivery_id = %delivery_id, outcome = outcome.as_str(), detail = %detail, "delivery processed");
                         AckKind::Ack
                     }
                 }
                 Verdict::AlreadyDecided(outcome) => {
-                    tracing::info!(delivery_id = %handed_id, outcome, "delivery already decided; redelivery changes nothing");
+                    tracing::info!(delivery_id = %delivery_id, outcome = outcome.as_str(), "delivery already decided; redelivery changes nothing");
                     AckKind::Ack
                 }
                 Verdict::Retry(reason) => {
                     let delay = self.config.retry_delay(delivered.attempts);
-                    tracing::warn!(delivery_id = %handed_id, attempts = delivered.attempts, ?delay, reason = %reason, "delivery will be retried");
+                    tracing::warn!(delivery_id = %delivery_id, attempts = delivered.attempts, ?delay, reason = %reason, "delivery will be retried");
                     AckKind::Nak(Some(delay))
                 }
             };
             async move {
                 if let Err(err) = delivered.message.ack_with(ack).await {
                     // The message comes back after `ack_wait`; idempotence makes that harmless.
-                    tracing::warn!(delivery_id = %handed_id, error = %err, "ack failed");
+                    tracing::warn!(delivery_id = %delivery_id, error = %err, "ack failed");
                 }
             }
         });
@@ -287,8 +269,11 @@ impl Worker {
 
     /// Decides every delivery of the batch on one `Batch` and commits it; `Err` when nothing
     /// was committed.
-    async fn decide_batch(&self, batch: &[Delivered]) -> Result<Vec<Verdict>, String> {
-        let handed: Vec<Handed> = batch.iter().map(Handed::new).collect();
+    async fn decide_batch(
+        &self,
+        batch: &[Delivered],
+        handed: &[Handed],
+    ) -> Result<Vec<Verdict>, String> {
         let keys = handed
             .iter()
             .filter_map(|h| h.metadata().idempotency_key())
@@ -334,7 +319,7 @@ impl Worker {
             Err(err) => return Verdict::Retry(err.to_string()),
         };
         if let Some(outcome) = state.decided() {
-            return Verdict::AlreadyDecided(outcome.as_str());
+            return Verdict::AlreadyDecided(outcome);
         }
         let savepoint = writes.savepoint();
         let meta = handed.metadata();
@@ -342,13 +327,13 @@ impl Worker {
             Ok(parsed) => process::run(writes, parsed, &meta).await,
             Err(failure) => Err(failure),
         };
-        let (label, decision) = match ran {
+        let (decided, detail, decision) = match ran {
             Ok(outcome) => {
-                let label = match outcome.kind {
-                    OutcomeKind::Processed => OutcomeLabel::Processed,
-                    OutcomeKind::Ignored => OutcomeLabel::Ignored,
+                let decided = match outcome.kind {
+                    OutcomeKind::Processed => Outcome::Processed,
+                    OutcomeKind::Ignored => Outcome::Ignored,
                 };
-                (label, decision_of(outcome))
+                (decided, outcome.detail.clone(), decision_of(outcome))
             }
             Err(Failure::Poison(reason)) => {
                 writes.rollback(savepoint);
@@ -359,15 +344,11 @@ impl Worker {
                 return Verdict::Retry(reason);
             }
         };
-        let detail = match &decision {
-            Decision::Processed { detail, .. } => detail.clone(),
-            Decision::Ignored { reason } | Decision::DeadLettered { reason } => reason.clone(),
-        };
         match writes
             .delivery(&handed.key, handed.decide(decision), &meta)
             .await
         {
-            Ok(_) => Verdict::Decided(label, detail),
+            Ok(_) => Verdict::Decided(decided, detail),
             Err(err) => {
                 // The commands stand or fall with their decision.
                 writes.rollback(savepoint);
@@ -384,7 +365,7 @@ impl Worker {
             .delivery(&handed.key, decision, &handed.metadata())
             .await
         {
-            Ok(_) => Verdict::Decided(OutcomeLabel::DeadLetter, reason),
+            Ok(_) => Verdict::Decided(Outcome::DeadLetter, reason),
             Err(err) => Verdict::Retry(err.to_string()),
         }
     }

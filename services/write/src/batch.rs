@@ -38,6 +38,7 @@ use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::{keys, CommandMetadata};
 
 use crate::bus::{CommandBus, Executed, Side};
+use crate::commands::{self, Commands};
 use crate::error::CommandError;
 use crate::store::{append, deserialize, StoredKey};
 
@@ -287,26 +288,6 @@ impl<'a> Batch<'a> {
         self.held.lock().expect("batch lock").events.len()
     }
 
-    pub async fn instance(
-        &self,
-        id: InstanceId,
-        command: <ConnectorInstance as Aggregate>::Command,
-        metadata: &CommandMetadata,
-    ) -> Result<Executed, CommandError<<ConnectorInstance as Aggregate>::Error>> {
-        self.execute::<ConnectorInstance>(&id.to_string(), command, metadata, true)
-            .await
-    }
-
-    pub async fn target(
-        &self,
-        id: TargetId,
-        command: <ConnectorTarget as Aggregate>::Command,
-        metadata: &CommandMetadata,
-    ) -> Result<Executed, CommandError<<ConnectorTarget as Aggregate>::Error>> {
-        self.execute::<ConnectorTarget>(&id.to_string(), command, metadata, true)
-            .await
-    }
-
     /// Records a delivery's decision; unkeyed, as on the bus.
     pub async fn delivery(
         &self,
@@ -338,6 +319,8 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
+    /// Runs a command on the batch's state of aggregate `id` (instances and targets are keyed,
+    /// through `Commands`; decisions are not).
     async fn execute<A: Batched>(
         &self,
         id: &str,
@@ -434,6 +417,28 @@ impl<'a> Batch<'a> {
         learn_all(self.bus, held);
         self.bus.wake.after_commit(self.bus.pool()).await;
         Ok(Committed { events: count })
+    }
+}
+
+impl Commands for Batch<'_> {
+    async fn instance(
+        &self,
+        id: InstanceId,
+        command: <ConnectorInstance as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> commands::Result<ConnectorInstance> {
+        self.execute::<ConnectorInstance>(&id.to_string(), command, metadata, true)
+            .await
+    }
+
+    async fn target(
+        &self,
+        id: TargetId,
+        command: <ConnectorTarget as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> commands::Result<ConnectorTarget> {
+        self.execute::<ConnectorTarget>(&id.to_string(), command, metadata, true)
+            .await
     }
 }
 

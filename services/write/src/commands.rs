@@ -1,6 +1,6 @@
 //! What an edge that sends commands to instances and targets needs of the write side, whether
-//! each command commits alone (`CommandBus`) or with the rest of a batch (`Batch`): the worker
-//! decides a delivery the same way on either.
+//! each command commits alone (`CommandBus`, here) or with the rest of a batch (`Batch`, in
+//! `crate::batch`): the worker decides a delivery the same way on either.
 
 use std::future::Future;
 
@@ -10,11 +10,10 @@ use hooklog_domain::connector_target::ConnectorTarget;
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::CommandMetadata;
 
-use crate::batch::Batch;
 use crate::bus::{CommandBus, Executed};
 use crate::error::CommandError;
 
-type Result<A> = std::result::Result<Executed, CommandError<<A as Aggregate>::Error>>;
+pub(crate) type Result<A> = std::result::Result<Executed, CommandError<<A as Aggregate>::Error>>;
 
 pub trait Commands: Sync {
     fn instance(
@@ -49,25 +48,5 @@ impl Commands for CommandBus {
         metadata: &CommandMetadata,
     ) -> impl Future<Output = Result<ConnectorTarget>> + Send {
         CommandBus::target(self, id, command, metadata)
-    }
-}
-
-impl Commands for Batch<'_> {
-    fn instance(
-        &self,
-        id: InstanceId,
-        command: <ConnectorInstance as Aggregate>::Command,
-        metadata: &CommandMetadata,
-    ) -> impl Future<Output = Result<ConnectorInstance>> + Send {
-        Batch::instance(self, id, command, metadata)
-    }
-
-    fn target(
-        &self,
-        id: TargetId,
-        command: <ConnectorTarget as Aggregate>::Command,
-        metadata: &CommandMetadata,
-    ) -> impl Future<Output = Result<ConnectorTarget>> + Send {
-        Batch::target(self, id, command, metadata)
     }
 }

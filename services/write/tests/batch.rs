@@ -11,7 +11,7 @@ use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
-use hooklog_write::{AggregateRef, CommandBus, CommandError, Executed};
+use hooklog_write::{AggregateRef, CommandBus, CommandError, Commands, Executed};
 use sqlx::PgPool;
 
 const INSTALLATION: InstallationId = InstallationId(77);

@@ -154,18 +154,7 @@ async fn messages(
 /// (`AckKind::Progress`), so a long handling is not mistaken for a lost one and handed to a
 /// second consumer after `ack_wait`. Pick `interval` well below the consumer's `ack_wait`.
 pub async fn with_progress<F: Future>(message: &Message, interval: Duration, work: F) -> F::Output {
-    tokio::pin!(work);
-    let mut progress = first_progress_after(interval);
-    loop {
-        tokio::select! {
-            output = &mut work => return output,
-            _ = progress.tick() => {
-                if let Err(err) = message.ack_with(AckKind::Progress).await {
-                    tracing::warn!(error = %err, "in-progress ack failed");
-                }
-            }
-        }
-    }
+    with_progress_all(&[message], interval, work).await
 }
 
 /// Runs `work` like `with_progress`, for every message of a batch at once.
