@@ -11,6 +11,7 @@
 //!
 //! - [`entry`]: a stream message as its canonical entry bytes, and back.
 //! - [`tree`]: leaf and node hashes, roots, inclusion and consistency proofs.
+//! - [`frontier`]: a tree grown leaf by leaf from its right edge, handing out tiles as they fill.
 //! - [`tiles`]: tiles and entry bundles, their bytes and their paths (C2SP's and Go's).
 //! - [`note`]: Ed25519 signed-note keys, signing and opening notes.
 //! - [`checkpoint`]: the checkpoint note text, parsed and formatted.
@@ -18,12 +19,14 @@
 
 pub mod checkpoint;
 pub mod entry;
+pub mod frontier;
 pub mod note;
 pub mod tiles;
 pub mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError, Log};
 pub use entry::{EntryError, StreamMessage};
+pub use frontier::Frontier;
 pub use note::{KeyError, NoteError, SigningKey, VerifierKey};
 pub use tiles::{Tile, TileLevel};
 pub use tree::{Hash, ProofError};

@@ -18,7 +18,9 @@ use std::ops::Range;
 
 pub use path::{c2sp_to_go_path, go_to_c2sp_path, TilePathError};
 
-use crate::tree::{root, Hash, HASH_SIZE};
+use std::collections::{BTreeSet, HashMap};
+
+use crate::tree::{root, Hash, Subtree, SubtreeHashes, HASH_SIZE};
 
 /// Tiles are 8 levels of the tree high (C2SP fixes this; Go's paths spell it out).
 pub const TILE_HEIGHT: u32 = 8;
@@ -189,6 +191,79 @@ pub fn tree_tiles(leaves: &[Hash]) -> Vec<(Tile, Vec<u8>)> {
             .collect();
     }
     out
+}
+
+/// Where the hashes of `subtree` sit in the tiles of a tree of `size` leaves: the tile, and the
+/// range of its hashes whose root is the subtree's. `None` when the subtree is not wholly in
+/// the tree.
+pub fn locate(subtree: Subtree, size: u64) -> Option<(Tile, Range<usize>)> {
+    let level = u32::from(subtree.height) / TILE_HEIGHT;
+    let shift = u32::from(subtree.height) % TILE_HEIGHT;
+    let first = subtree.index.checked_shl(shift)?;
+    let hashes = size.checked_shr(TILE_HEIGHT * level).unwrap_or(0);
+    if first.checked_add(1 << shift)? > hashes {
+        return None;
+    }
+    let index = first / u64::from(TILE_WIDTH);
+    let width = (hashes - index * u64::from(TILE_WIDTH)).min(u64::from(TILE_WIDTH)) as u16;
+    let offset = (first % u64::from(TILE_WIDTH)) as usize;
+    Some((
+        Tile::hashes(level as u8, index, width),
+        offset..offset + (1 << shift),
+    ))
+}
+
+/// The tiles of a tree of `size` leaves that hold `subtrees` (as `tree::root_subtrees`,
+/// `inclusion_subtrees` or `consistency_subtrees` list them); `None` if one is not in the tree.
+pub fn tiles_for_subtrees(subtrees: &[Subtree], size: u64) -> Option<BTreeSet<Tile>> {
+    subtrees
+        .iter()
+        .map(|subtree| locate(*subtree, size).map(|(tile, _)| tile))
+        .collect()
+}
+
+/// Stored tiles of a tree of one size, read as subtree hashes.
+#[derive(Debug, Clone, Default)]
+pub struct TileHashes {
+    size: u64,
+    tiles: HashMap<Tile, Vec<u8>>,
+}
+
+/// A subtree the tiles do not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TileReadError {
+    #[error("the subtree {0:?} is not in the tree of size {1}")]
+    NotInTree(Subtree, u64),
+    #[error("the tile {0} is missing or not {1} hashes long")]
+    MissingTile(String, u16),
+}
+
+impl TileHashes {
+    /// The tiles of the tree of `size` leaves.
+    pub fn new(size: u64, tiles: impl IntoIterator<Item = (Tile, Vec<u8>)>) -> TileHashes {
+        TileHashes {
+            size,
+            tiles: tiles.into_iter().collect(),
+        }
+    }
+}
+
+impl SubtreeHashes for TileHashes {
+    type Error = TileReadError;
+    fn hash(&mut self, subtree: Subtree) -> Result<Hash, TileReadError> {
+        let (tile, range) =
+            locate(subtree, self.size).ok_or(TileReadError::NotInTree(subtree, self.size))?;
+        let missing = || TileReadError::MissingTile(tile.path(), tile.width);
+        let bytes = self.tiles.get(&tile).ok_or_else(missing)?;
+        if bytes.len() != usize::from(tile.width) * HASH_SIZE {
+            return Err(missing());
+        }
+        let hashes: Vec<Hash> = bytes[range.start * HASH_SIZE..range.end * HASH_SIZE]
+            .chunks_exact(HASH_SIZE)
+            .map(|chunk| Hash::from_slice(chunk).expect("chunks of HASH_SIZE"))
+            .collect();
+        Ok(root(&hashes))
+    }
 }
 
 /// An entry bundle: each entry as a u16 big-endian length and its bytes.

@@ -115,30 +115,146 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
+/// A perfect subtree: the `2^height` leaves from leaf `index << height`. Every hash a root or
+/// a proof needs is the root of one of these or a fold of several, which is what lets a server
+/// read them from its tiles instead of rehashing leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subtree {
+    pub height: u8,
+    pub index: u64,
+}
+
+/// Where roots and proofs read the hashes of perfect subtrees.
+pub trait SubtreeHashes {
+    type Error;
+    /// The root of `subtree`, which lies wholly inside the tree being proved.
+    fn hash(&mut self, subtree: Subtree) -> Result<Hash, Self::Error>;
+}
+
+/// The leaf hashes of a whole tree, as a [`SubtreeHashes`]: each subtree is rehashed.
+struct Leaves<'a>(&'a [Hash]);
+
+impl SubtreeHashes for Leaves<'_> {
+    type Error = std::convert::Infallible;
+    fn hash(&mut self, subtree: Subtree) -> Result<Hash, Self::Error> {
+        let start = (subtree.index << subtree.height) as usize;
+        Ok(root(&self.0[start..start + (1usize << subtree.height)]))
+    }
+}
+
+/// Records which subtrees an algorithm asks for; the algorithms here never branch on a hash's
+/// value, so one run with this source lists exactly what a run with real hashes reads.
+struct Recorder(Vec<Subtree>);
+
+impl SubtreeHashes for Recorder {
+    type Error = std::convert::Infallible;
+    fn hash(&mut self, subtree: Subtree) -> Result<Hash, Self::Error> {
+        self.0.push(subtree);
+        Ok(Hash::default())
+    }
+}
+
+fn into_ok<T>(result: Result<T, std::convert::Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
+    }
+}
+
+/// The perfect subtrees that make up the leaves `start..end`, left to right: from `start`, each
+/// time the largest one aligned there that still fits.
+pub fn range_subtrees(mut start: u64, end: u64) -> Vec<Subtree> {
+    let mut subtrees = Vec::new();
+    while start < end {
+        let aligned = if start == 0 {
+            63
+        } else {
+            start.trailing_zeros()
+        };
+        let fits = 63 - (end - start).leading_zeros();
+        let height = aligned.min(fits);
+        subtrees.push(Subtree {
+            height: height as u8,
+            index: start >> height,
+        });
+        start += 1 << height;
+    }
+    subtrees
+}
+
+/// MTH(D[start:end]) from the hashes of its perfect subtrees. RFC 6962 splits a range at the
+/// largest power of two below its size; for every range a root or proof of a tree from leaf 0
+/// needs, that is the same tree as folding the range's perfect subtrees right to left.
+fn range_root<S: SubtreeHashes>(source: &mut S, start: u64, end: u64) -> Result<Hash, S::Error> {
+    let mut hashes = Vec::new();
+    for subtree in range_subtrees(start, end) {
+        hashes.push(source.hash(subtree)?);
+    }
+    let mut hashes = hashes.into_iter().rev();
+    Ok(match hashes.next() {
+        None => empty_root(),
+        Some(last) => hashes.fold(last, |right, left| node_hash(&left, &right)),
+    })
+}
+
+/// The subtrees [`root_from`] reads for a tree of `size` leaves.
+pub fn root_subtrees(size: u64) -> Vec<Subtree> {
+    range_subtrees(0, size)
+}
+
+/// The root of the tree of the first `size` leaves, from `source`.
+pub fn root_from<S: SubtreeHashes>(source: &mut S, size: u64) -> Result<Hash, S::Error> {
+    range_root(source, 0, size)
+}
+
 /// The inclusion proof of leaf `index` in the tree of all `leaves` (RFC 9162 §2.1.3.1 PATH),
 /// ordered from the leaf's sibling up to the root's child.
 pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, ProofError> {
-    let size = leaves.len() as u64;
+    inclusion_proof_from(&mut Leaves(leaves), leaves.len() as u64, index).map(into_ok)
+}
+
+/// [`inclusion_proof`] of leaf `index` in the tree of `size` leaves, reading `source`. The
+/// outer error is a bad index, the inner one the source's.
+pub fn inclusion_proof_from<S: SubtreeHashes>(
+    source: &mut S,
+    size: u64,
+    index: u64,
+) -> Result<Result<Vec<Hash>, S::Error>, ProofError> {
     if index >= size {
         return Err(ProofError::IndexOutOfRange { index, size });
     }
     let mut proof = Vec::new();
-    path(index as usize, leaves, &mut proof);
-    Ok(proof)
+    Ok(path(source, index, 0, size, &mut proof).map(|()| proof))
 }
 
-fn path(m: usize, leaves: &[Hash], proof: &mut Vec<Hash>) {
-    if leaves.len() <= 1 {
-        return;
+/// The subtrees [`inclusion_proof_from`] reads for leaf `index` of a tree of `size` leaves.
+pub fn inclusion_subtrees(size: u64, index: u64) -> Result<Vec<Subtree>, ProofError> {
+    let mut recorder = Recorder(Vec::new());
+    into_ok(inclusion_proof_from(&mut recorder, size, index)?);
+    Ok(recorder.0)
+}
+
+/// PATH(m, D[start:end]), pushing the hashes from the bottom up.
+fn path<S: SubtreeHashes>(
+    source: &mut S,
+    m: u64,
+    start: u64,
+    end: u64,
+    proof: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
+    let n = end - start;
+    if n <= 1 {
+        return Ok(());
     }
-    let k = split_point(leaves.len() as u64) as usize;
+    let k = split_point(n);
     if m < k {
-        path(m, &leaves[..k], proof);
-        proof.push(root(&leaves[k..]));
+        path(source, m, start, start + k, proof)?;
+        proof.push(range_root(source, start + k, end)?);
     } else {
-        path(m - k, &leaves[k..], proof);
-        proof.push(root(&leaves[..k]));
+        path(source, m - k, start + k, end, proof)?;
+        proof.push(range_root(source, start, start + k)?);
     }
+    Ok(())
 }
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose root is `root`
@@ -181,33 +297,58 @@ pub fn verify_inclusion(
 /// The consistency proof from the tree of the first `old_size` leaves to the tree of all
 /// `leaves` (RFC 9162 §2.1.4.1 PROOF). Empty when `old_size` is 0 or the whole tree.
 pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, ProofError> {
-    let new_size = leaves.len() as u64;
+    consistency_proof_from(&mut Leaves(leaves), old_size, leaves.len() as u64).map(into_ok)
+}
+
+/// [`consistency_proof`] from the tree of `old_size` leaves to the one of `new_size`, reading
+/// `source`. The outer error is sizes out of order, the inner one the source's.
+pub fn consistency_proof_from<S: SubtreeHashes>(
+    source: &mut S,
+    old_size: u64,
+    new_size: u64,
+) -> Result<Result<Vec<Hash>, S::Error>, ProofError> {
     if old_size > new_size {
         return Err(ProofError::SizesOutOfOrder { old_size, new_size });
     }
     let mut proof = Vec::new();
-    if old_size > 0 {
-        subproof(old_size as usize, leaves, true, &mut proof);
+    if old_size == 0 {
+        return Ok(Ok(proof));
     }
-    Ok(proof)
+    Ok(subproof(source, old_size, 0, new_size, true, &mut proof).map(|()| proof))
 }
 
-fn subproof(m: usize, leaves: &[Hash], whole: bool, proof: &mut Vec<Hash>) {
-    let n = leaves.len();
+/// The subtrees [`consistency_proof_from`] reads.
+pub fn consistency_subtrees(old_size: u64, new_size: u64) -> Result<Vec<Subtree>, ProofError> {
+    let mut recorder = Recorder(Vec::new());
+    into_ok(consistency_proof_from(&mut recorder, old_size, new_size)?);
+    Ok(recorder.0)
+}
+
+/// SUBPROOF(m, D[start:end], whole).
+fn subproof<S: SubtreeHashes>(
+    source: &mut S,
+    m: u64,
+    start: u64,
+    end: u64,
+    whole: bool,
+    proof: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
+    let n = end - start;
     if m == n {
         if !whole {
-            proof.push(root(leaves));
+            proof.push(range_root(source, start, end)?);
         }
-        return;
+        return Ok(());
     }
-    let k = split_point(n as u64) as usize;
+    let k = split_point(n);
     if m <= k {
-        subproof(m, &leaves[..k], whole, proof);
-        proof.push(root(&leaves[k..]));
+        subproof(source, m, start, start + k, whole, proof)?;
+        proof.push(range_root(source, start + k, end)?);
     } else {
-        subproof(m - k, &leaves[k..], false, proof);
-        proof.push(root(&leaves[..k]));
+        subproof(source, m - k, start + k, end, false, proof)?;
+        proof.push(range_root(source, start, start + k)?);
     }
+    Ok(())
 }
 
 /// Checks that the tree of `old_size` leaves with root `old_root` is a prefix of the tree of
