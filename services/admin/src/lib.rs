@@ -1,6 +1,8 @@
 //! hooklog's admin listener: `/healthz`, `/readyz` and `/metrics` (open), and the admin API under
 //! `/v1/admin` (bearer tokens: read-write and read-only).
 //!
+//! - `audit`: the transparency logs as C2SP tlog-tiles under `/v1/audit` (checkpoints and hash
+//!   tiles open, entry bundles with a token);
 //! - `auth`: the token check in front of `/v1/admin`;
 //! - `routes`: one module per resource; reads come from the read models (`hooklog-projections`),
 //!   commands go through the command bus (`hooklog-worker`) and answer 202 with what they
@@ -10,6 +12,7 @@
 //! - `state`: the one `Clone` state of cheap handles.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod auth;
 mod commands;
 mod error;
@@ -47,6 +50,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .nest("/v1/admin", api)
+        .nest("/v1/audit", audit::routes())
         .with_state(state)
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
+use hooklog_audit::VerifierKey;
 use hooklog_domain::clock::SystemClock;
 use hooklog_infra::metrics::{MetricsError, PrometheusHandle};
 use hooklog_write::CommandBus;
@@ -42,6 +43,8 @@ pub struct AdminState {
     pub(crate) tokens: Arc<Tokens>,
     pub(crate) metrics: PrometheusHandle,
     pub(crate) waits: Waits,
+    /// The audit checkpoints' verifier key, served at `/v1/audit/key` (`None`: not known here).
+    pub(crate) audit_key: Option<Arc<VerifierKey>>,
     /// Ends live feeds when the listener shuts down (`run` sets it).
     pub(crate) shutdown: CancellationToken,
 }
@@ -76,8 +79,15 @@ impl AdminState {
             tokens: Arc::new(tokens),
             metrics,
             waits: Waits::default(),
+            audit_key: None,
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Serves `key` as the audit log's verifier key.
+    pub fn audit_key(mut self, key: VerifierKey) -> Self {
+        self.audit_key = Some(Arc::new(key));
+        self
     }
 
     /// Replaces the default waits (tests shorten them).

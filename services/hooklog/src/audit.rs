@@ -1,14 +1,12 @@
 //! `hooklog audit keygen`: the signing key of the audit checkpoints, written where only its
 //! owner can read it, and the verifier key auditors check checkpoints with.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use hooklog_audit::note::is_valid_name;
 use hooklog_audit::SigningKey;
-use secrecy::ExposeSecret;
+use hooklog_sealer::key::write_new_key_file;
 
 use crate::cli::{AuditCommand, KeygenArgs};
 
@@ -27,13 +25,8 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     let key = SigningKey::generate(&args.name).context("cannot generate a key")?;
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&args.out)
-    {
-        Ok(file) => file,
+    match write_new_key_file(&args.out, &key) {
+        Ok(()) => {}
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             eprintln!(
                 "hooklog: --out: {} already exists; hooklog never overwrites a signing key",
@@ -42,12 +35,9 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
         Err(err) => {
-            return Err(err).with_context(|| format!("cannot create {}", args.out.display()))
+            return Err(err).with_context(|| format!("cannot write {}", args.out.display()))
         }
-    };
-    writeln!(file, "{}", key.to_private_text().expose_secret())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    }
     println!("{}", key.verifier());
     Ok(ExitCode::SUCCESS)
 }

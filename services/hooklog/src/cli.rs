@@ -139,6 +139,8 @@ pub enum Role {
     Syncer,
     /// Runs every cross-aggregate step (cascades) from the events on HOOKLOG_EVENTS.
     ProcessManager,
+    /// Keeps both streams' Merkle trees and tiles and signs checkpoints into HOOKLOG_AUDIT.
+    Sealer,
 }
 
 #[derive(Debug, Args)]

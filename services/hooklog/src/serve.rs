@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hooklog_admin::{AdminState, Tokens};
+use hooklog_audit::SigningKey;
 use hooklog_domain::clock::SystemClock;
 use hooklog_infra::config::Settings;
 use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
@@ -18,6 +19,8 @@ use hooklog_ingress::IngressConfig;
 use hooklog_process_manager::ProcessManagerConfig;
 use hooklog_projections::ProjectorConfig;
 use hooklog_relay::RelayConfig;
+use hooklog_sealer::key::{self, default_key_path, KeySource};
+use hooklog_sealer::SealerConfig;
 use hooklog_syncer::{Executor, SyncerConfig};
 use hooklog_worker::{Processor, WorkerConfig};
 use hooklog_write::CommandBus;
@@ -44,6 +47,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Role::Projector,
             Role::Syncer,
             Role::ProcessManager,
+            Role::Sealer,
         ]
         .into()
     } else {
@@ -100,6 +104,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             )
         })?;
 
+    streams::ensure_audit_stream(&js).await.with_context(|| {
+        format!(
+            "cannot create or update the {} stream",
+            streams::AUDIT_STREAM
+        )
+    })?;
+    let audit_key = audit_key(&settings, &roles)?;
+
     // The ingress never needs PostgreSQL: deliveries are accepted while it is down.
     let db = match roles.iter().any(|role| *role != Role::Ingress) {
         true => Some(postgres::connect_and_migrate(settings.database_url.expose_secret()).await?),
@@ -129,6 +141,10 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Tokens::from_settings(&settings),
             metrics.clone(),
         );
+        let state = match &audit_key {
+            Some(key) => state.audit_key(key.verifier()),
+            None => state,
+        };
         let admin = hooklog_admin::run(state, listener, shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
     }
@@ -188,6 +204,23 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Ok(())
         });
     }
+    if let (true, Some(pool), Some(key)) = (roles.contains(&Role::Sealer), &db, &audit_key) {
+        let config = SealerConfig {
+            checkpoint_interval: settings.audit_checkpoint_interval,
+            ..SealerConfig::default()
+        };
+        let sealer = hooklog_sealer::run(
+            config,
+            pool.clone(),
+            js.clone(),
+            Arc::clone(key),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            sealer.await;
+            Ok(())
+        });
+    }
     tracing::info!(roles = ?roles, "hooklog serving");
 
     let mut outcome = Ok(());
@@ -231,6 +264,39 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     tracing::info!("hooklog stopped");
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// The audit signing key: the sealer needs it (and creates the default one on first start);
+/// the admin listener serves its verifier key when this process can read it.
+fn audit_key(
+    settings: &Settings,
+    roles: &BTreeSet<Role>,
+) -> anyhow::Result<Option<Arc<SigningKey>>> {
+    let configured = settings.audit_signing_key.is_some()
+        || settings.audit_signing_key_file.is_some()
+        || default_key_path(&settings.data_dir).exists();
+    let needed = roles.contains(&Role::Sealer) || (roles.contains(&Role::Admin) && configured);
+    if !needed {
+        return Ok(None);
+    }
+    let (key, source) = key::load_or_create(settings)?;
+    match source {
+        KeySource::Created(path) => tracing::info!(
+            verifier_key = %key.verifier(),
+            path = %path.display(),
+            "created the audit signing key; give auditors its verifier key"
+        ),
+        KeySource::File(path) => tracing::info!(
+            verifier_key = %key.verifier(),
+            path = %path.display(),
+            "audit signing key loaded"
+        ),
+        KeySource::Setting => tracing::info!(
+            verifier_key = %key.verifier(),
+            "audit signing key loaded from HOOKLOG_AUDIT_SIGNING_KEY"
+        ),
+    }
+    Ok(Some(Arc::new(key)))
 }
 
 async fn embedded_exit(

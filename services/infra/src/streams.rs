@@ -163,6 +163,35 @@ pub async fn ensure_events_stream(
         .await
 }
 
+/// `HOOKLOG_AUDIT`: the signed checkpoints of both logs, written by the sealer.
+pub const AUDIT_STREAM: &str = "HOOKLOG_AUDIT";
+
+pub const AUDIT_SUBJECT_PREFIX: &str = "hooklog.audit";
+
+/// The subject of the checkpoints of one log (`deliveries` or `events`).
+pub fn audit_checkpoint_subject(log: &str) -> String {
+    format!("{AUDIT_SUBJECT_PREFIX}.{log}.checkpoint")
+}
+
+/// `HOOKLOG_AUDIT`: append-only like the other two, so no checkpoint is ever taken back.
+/// Checkpoints are published with `Nats-Msg-Id` `<log>:<size>`; the window only has to outlast
+/// a sealer's retry.
+pub fn audit_stream_config() -> stream::Config {
+    append_only_stream(
+        AUDIT_STREAM,
+        "Signed checkpoints of the deliveries and events transparency logs",
+        AUDIT_SUBJECT_PREFIX,
+        Duration::from_secs(600),
+    )
+}
+
+/// Creates `HOOKLOG_AUDIT`, or brings an existing one to the settings above.
+pub async fn ensure_audit_stream(
+    js: &jetstream::Context,
+) -> Result<stream::Info, jetstream::context::CreateStreamError> {
+    js.create_or_update_stream(audit_stream_config()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

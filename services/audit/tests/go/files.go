@@ -116,7 +116,7 @@ func readProofs(dir string) (records map[int64][]tlog.Hash, trees map[int64][]tl
 }
 
 // readEntries reads the entry bundles of a tree of size n, the ones Go's data tiles name.
-func readEntries(files *tileFiles, n int64) ([][]byte, error) {
+func readEntries(files tlog.TileReader, n int64) ([][]byte, error) {
 	var entries [][]byte
 	for start := int64(0); start < n; start += 1 << tileHeight {
 		width := n - start

@@ -11,6 +11,10 @@
 //	interop keygen DIR NAME   write go.skey and go.vkey (note.GenerateKey) and go.note, a note
 //	                          signed with that key, to DIR
 //	interop check DIR         check the log the Rust side wrote to DIR (see check below)
+//	interop served URL VKEY TOKEN OLD
+//	                          check the logs a running hooklog serves under URL/v1/audit/
+//	                          (see served.go); OLD is a file holding an earlier checkpoint of
+//	                          the deliveries log
 //
 // It prints one line per check, "ok   ..." or "FAIL ...", and exits 1 if any check failed.
 package main
@@ -53,8 +57,10 @@ func main() {
 		keygen(os.Args[2], os.Args[3])
 	case os.Args[1] == "check" && len(os.Args) == 3:
 		check(os.Args[2])
+	case os.Args[1] == "served" && len(os.Args) == 6:
+		served(os.Args[2], os.Args[3], os.Args[4], os.Args[5])
 	default:
-		fmt.Fprintln(os.Stderr, "usage: interop keygen DIR NAME | interop check DIR")
+		fmt.Fprintln(os.Stderr, "usage: interop keygen DIR NAME | interop check DIR | interop served URL VKEY TOKEN OLD")
 		os.Exit(2)
 	}
 	if failed {

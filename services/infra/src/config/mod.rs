@@ -133,6 +133,15 @@ pub struct Settings {
     pub syncer_head_check_interval: Duration,
     /// Where mirrors of remote git sources are kept. Unset: `<data_dir>/git`.
     pub syncer_git_cache_dir: Option<PathBuf>,
+    /// The audit checkpoints' signing key, in the signed-note private-key format
+    /// (`PRIVATE+KEY+<name>+<id>+<base64>`). Unset (and no file): `serve` creates one in
+    /// `<data_dir>/audit/signing.key` on first start.
+    pub audit_signing_key: Option<SecretString>,
+    /// A file holding the audit signing key, instead of the key itself.
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// How often the sealer signs a checkpoint of a log that grew.
+    #[serde(with = "humantime_serde")]
+    pub audit_checkpoint_interval: Duration,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
     pub log: String,
     /// `json` or `text`.
@@ -174,6 +183,9 @@ impl Default for Settings {
             syncer_retry_delay: Duration::from_secs(30),
             syncer_head_check_interval: Duration::from_secs(600),
             syncer_git_cache_dir: None,
+            audit_signing_key: None,
+            audit_signing_key_file: None,
+            audit_checkpoint_interval: Duration::from_secs(10),
             log: "info".to_owned(),
             log_format: LogFormat::Json,
         }
@@ -221,6 +233,7 @@ impl Settings {
                 "github_app_private_key",
                 self.github_app_private_key.as_ref(),
             ),
+            ("audit_signing_key", self.audit_signing_key.as_ref()),
         ];
         for (key, value) in non_empty {
             if value.is_some_and(|v| v.expose_secret().trim().is_empty()) {
@@ -293,6 +306,7 @@ impl Settings {
             ));
         }
         self.validate_syncer()?;
+        self.validate_audit()?;
         if self.ingress_publish_timeout.is_zero()
             || self.ingress_publish_timeout >= self.ingress_request_timeout
         {
@@ -306,6 +320,30 @@ impl Settings {
 }
 
 impl Settings {
+    fn validate_audit(&self) -> Result<(), ConfigError> {
+        if self.audit_signing_key.is_some() && self.audit_signing_key_file.is_some() {
+            return Err(ConfigError::invalid(
+                "audit_signing_key_file",
+                "is set together with HOOKLOG_AUDIT_SIGNING_KEY; set only one",
+            ));
+        }
+        if let Some(path) = &self.audit_signing_key_file {
+            if !path.is_file() {
+                return Err(ConfigError::invalid(
+                    "audit_signing_key_file",
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        if self.audit_checkpoint_interval < Duration::from_millis(100) {
+            return Err(ConfigError::invalid(
+                "audit_checkpoint_interval",
+                "must be at least 100ms",
+            ));
+        }
+        Ok(())
+    }
+
     fn validate_syncer(&self) -> Result<(), ConfigError> {
         let has_key =
             self.github_app_private_key.is_some() || self.github_app_private_key_file.is_some();

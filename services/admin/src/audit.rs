@@ -1,0 +1,147 @@
+//! The transparency logs on the admin listener, as C2SP tlog-tiles (DESIGN.md, "Audit"):
+//!
+//! - `GET /v1/audit/key`: the verifier key checkpoints are signed with (text, one line);
+//! - `GET /v1/audit/{log}/checkpoint`: the latest signed checkpoint of `deliveries` or `events`;
+//! - `GET /v1/audit/{log}/tile/<L>/<N>[.p/<W>]`: a hash tile, as the sealer stored it;
+//! - `GET /v1/audit/{log}/tile/entries/<N>[.p/<W>]`: an entry bundle, read from the stream.
+//!
+//! Checkpoints, keys and hash tiles reveal hashes only and are open to anyone, so any monitor
+//! can follow the logs; entry bundles hold the messages' headers (repository names, delivery
+//! ids) and need an admin token (read or read-write). A tile or bundle is served only for a
+//! tree size the sealer has reached; a full one never changes and is marked immutable.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hooklog_audit::tiles::encode_bundle;
+use hooklog_audit::{Log, Tile, TileLevel};
+use hooklog_infra::streams::{audit_checkpoint_subject, AUDIT_STREAM};
+use hooklog_sealer::message::{parse_log, read_entries};
+use hooklog_sealer::store;
+
+use crate::error::ApiError;
+use crate::state::AdminState;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/key", get(key))
+        .route("/{log}/checkpoint", get(checkpoint))
+        .route("/{log}/tile/{*path}", get(tile))
+}
+
+fn log_of(name: &str) -> Result<Log, ApiError> {
+    parse_log(name).ok_or_else(|| ApiError::NotFound {
+        code: "unknown_log",
+        what: format!("log {name:?} (the logs are `deliveries` and `events`)"),
+    })
+}
+
+fn text(body: String, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn key(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let key = state.audit_key.as_ref().ok_or_else(|| ApiError::NotFound {
+        code: "no_audit_key",
+        what: "the audit verifier key (this process has no audit signing key: run the sealer \
+               here or set HOOKLOG_AUDIT_SIGNING_KEY or HOOKLOG_AUDIT_SIGNING_KEY_FILE)"
+            .to_string(),
+    })?;
+    Ok(text(format!("{key}\n"), "no-cache"))
+}
+
+async fn checkpoint(
+    State(state): State<AdminState>,
+    Path(log): Path<String>,
+) -> Result<Response, ApiError> {
+    let log = log_of(&log)?;
+    let unavailable = |err: &dyn std::fmt::Display| ApiError::Unavailable(err.to_string());
+    let stream = state
+        .js
+        .get_stream(AUDIT_STREAM)
+        .await
+        .map_err(|err| unavailable(&err))?;
+    let subject = audit_checkpoint_subject(log.name());
+    match stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => Ok(text(
+            String::from_utf8_lossy(&message.payload).into_owned(),
+            "no-cache",
+        )),
+        Err(err)
+            if err.kind()
+                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+        {
+            Err(ApiError::NotFound {
+                code: "no_checkpoint",
+                what: format!("a checkpoint of the {} log (none signed yet)", log.name()),
+            })
+        }
+        Err(err) => Err(unavailable(&err)),
+    }
+}
+
+async fn tile(
+    State(state): State<AdminState>,
+    Path((log, path)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let log = log_of(&log)?;
+    let tile = Tile::parse_path(&format!("tile/{path}")).map_err(|err| ApiError::NotFound {
+        code: "not_a_tile",
+        what: format!("tile ({err})"),
+    })?;
+    let size = store::tree_size(&state.db, log)
+        .await
+        .map_err(|err| ApiError::Unavailable(err.to_string()))?;
+    let not_in_tree = || ApiError::NotFound {
+        code: "tile_not_in_tree",
+        what: format!(
+            "tile {} of the {} log (its tree has {size} leaves)",
+            tile.path(),
+            log.name()
+        ),
+    };
+    let span = tile.leaf_span().ok_or_else(not_in_tree)?;
+    if span.end > size {
+        return Err(not_in_tree());
+    }
+    let bytes = match tile.level {
+        TileLevel::Hashes(_) => store::read_tile(&state.db, log, tile)
+            .await
+            .map_err(|err| ApiError::Unavailable(err.to_string()))?
+            .ok_or_else(not_in_tree)?,
+        TileLevel::Entries => {
+            let authorization = headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes);
+            state.tokens.authorize(&method, authorization)?;
+            let entries = read_entries(&state.js, log, span.start + 1, usize::from(tile.width))
+                .await
+                .map_err(|err| ApiError::Unavailable(err.to_string()))?;
+            encode_bundle(&entries).map_err(|err| ApiError::Internal(err.to_string()))?
+        }
+    };
+    let cache = if tile.is_full() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=60"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,249 @@
+//! One log's sealing loop: read the stream in order from the stored size, grow the tree,
+//! commit, and sign a checkpoint each interval the tree grew.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use async_nats::jetstream::{self};
+use futures::StreamExt;
+use hooklog_audit::tiles::{tiles_for_subtrees, TileHashes};
+use hooklog_audit::tree::{
+    consistency_proof_from, consistency_subtrees, root_from, root_subtrees, verify_consistency,
+};
+use hooklog_audit::{Checkpoint, Frontier, Hash, Log, SigningKey};
+use hooklog_infra::streams::{audit_checkpoint_subject, AUDIT_STREAM};
+use tokio_util::sync::CancellationToken;
+
+use crate::message::{stream_message, stream_name};
+use crate::store;
+use crate::{SealError, SealerConfig, SEALER_LEAVES};
+
+/// The latest checkpoint of a log on `HOOKLOG_AUDIT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub size: u64,
+    pub root: Hash,
+    /// Its sequence on `HOOKLOG_AUDIT`: the next one is published only if this is still the
+    /// latest (`Nats-Expected-Last-Subject-Sequence`).
+    pub audit_sequence: u64,
+}
+
+/// The text of a signed note, before its signatures.
+fn note_text(note: &str) -> &str {
+    note.rfind("\n\n").map_or(note, |split| &note[..=split])
+}
+
+/// The latest checkpoint of `log`, `None` before the first. One signed by another key (a key
+/// replaced) still binds the tree: it is read, with a warning, and the next must extend it.
+pub async fn latest_checkpoint(
+    js: &jetstream::Context,
+    log: Log,
+    key: &SigningKey,
+) -> Result<Option<Signed>, SealError> {
+    let stream = js
+        .get_stream(AUDIT_STREAM)
+        .await
+        .map_err(|err| SealError::Nats(format!("cannot read {AUDIT_STREAM}: {err}")))?;
+    let subject = audit_checkpoint_subject(log.name());
+    let message = match stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => message,
+        Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+        Err(err) => {
+            return Err(SealError::Nats(format!(
+                "cannot read the latest checkpoint on {subject}: {err}"
+            )))
+        }
+    };
+    let note = String::from_utf8_lossy(&message.payload);
+    let origin = log.origin(key.name());
+    let checkpoint = match Checkpoint::open(&note, &key.verifier(), &origin) {
+        Ok(checkpoint) => checkpoint,
+        Err(err) => {
+            tracing::warn!(log = log.name(), audit_seq = message.sequence, error = %err,
+                "the latest checkpoint was not signed by this sealer's key; the next one must still extend its tree");
+            Checkpoint::parse(note_text(&note)).map_err(|err| SealError::BadCheckpoint {
+                log: log.name(),
+                sequence: message.sequence,
+                reason: err.to_string(),
+            })?
+        }
+    };
+    Ok(Some(Signed {
+        size: checkpoint.size(),
+        root: checkpoint.root(),
+        audit_sequence: message.sequence,
+    }))
+}
+
+/// Seals `log` until `stop`: an error ends the call (the caller waits and calls again, which
+/// resumes from what was committed).
+pub async fn seal(
+    config: &SealerConfig,
+    pool: &sqlx::PgPool,
+    js: &jetstream::Context,
+    key: &SigningKey,
+    log: Log,
+    stop: &CancellationToken,
+) -> Result<(), SealError> {
+    let mut frontier = store::load_tree(pool, log).await?;
+    let mut last = latest_checkpoint(js, log, key).await?;
+    let stream = js
+        .get_stream(stream_name(log))
+        .await
+        .map_err(|err| SealError::Nats(format!("cannot read {}: {err}", stream_name(log))))?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: frontier.size() + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|err| SealError::Nats(format!("cannot read {}: {err}", stream_name(log))))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|err| SealError::Nats(format!("cannot read {}: {err}", stream_name(log))))?
+        .ready_chunks(config.batch_size);
+    tracing::info!(
+        log = log.name(),
+        size = frontier.size(),
+        checkpoint = last.as_ref().map(|signed| signed.size),
+        "sealing"
+    );
+    let mut tick = tokio::time::interval(config.checkpoint_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => {
+                if frontier.size() > last.as_ref().map_or(0, |signed| signed.size) {
+                    last = Some(checkpoint(pool, js, key, log, &frontier, last.as_ref()).await?);
+                }
+            }
+            chunk = messages.next() => {
+                let Some(chunk) = chunk else {
+                    return Err(SealError::Nats(format!("the consumer of {} ended", stream_name(log))));
+                };
+                grow(pool, log, &mut frontier, chunk).await?;
+            }
+        }
+    }
+}
+
+/// Appends a chunk of messages to the tree and commits it with the tiles that filled.
+async fn grow(
+    pool: &sqlx::PgPool,
+    log: Log,
+    frontier: &mut Frontier,
+    chunk: Vec<Result<jetstream::Message, pull::OrderedError>>,
+) -> Result<(), SealError> {
+    let from = frontier.size();
+    let mut grown = frontier.clone();
+    let mut full = Vec::new();
+    for message in chunk {
+        let message = message
+            .map_err(|err| SealError::Nats(format!("cannot read {}: {err}", stream_name(log))))?;
+        let entry = stream_message(&message).map_err(|err| SealError::Entry {
+            log: log.name(),
+            sequence: grown.size() + 1,
+            reason: err.to_string(),
+        })?;
+        let expected = grown.size() + 1;
+        if entry.sequence != expected {
+            return Err(SealError::Gap {
+                log: log.name(),
+                expected,
+                found: entry.sequence,
+            });
+        }
+        let leaf = entry.leaf_hash().map_err(|err| SealError::Entry {
+            log: log.name(),
+            sequence: entry.sequence,
+            reason: err.to_string(),
+        })?;
+        grown.push(leaf, &mut full);
+    }
+    store::commit(pool, log, from, &grown, &full).await?;
+    metrics::counter!(SEALER_LEAVES, "log" => log.name()).increment(grown.size() - from);
+    *frontier = grown;
+    Ok(())
+}
+
+/// Signs and publishes the checkpoint of the committed tree, after storing its partial tiles
+/// and checking, from the stored tiles (not from memory), that they make its root and that the
+/// tree extends the latest checkpoint.
+async fn checkpoint(
+    pool: &sqlx::PgPool,
+    js: &jetstream::Context,
+    key: &SigningKey,
+    log: Log,
+    frontier: &Frontier,
+    last: Option<&Signed>,
+) -> Result<Signed, SealError> {
+    let started = Instant::now();
+    let size = frontier.size();
+    let root = frontier.root();
+    store::store_tiles(pool, log, &frontier.partial_tiles()).await?;
+    let old_size = last.map_or(0, |signed| signed.size);
+    let mut subtrees = root_subtrees(size);
+    subtrees.extend(consistency_subtrees(old_size, size).map_err(|err| {
+        SealError::Inconsistent {
+            log: log.name(),
+            reason: err.to_string(),
+        }
+    })?);
+    let needed: BTreeSet<_> = tiles_for_subtrees(&subtrees, size).unwrap_or_default();
+    let mut stored = TileHashes::new(size, store::read_tiles(pool, log, &needed).await?);
+    let inconsistent = |reason: String| SealError::Inconsistent {
+        log: log.name(),
+        reason,
+    };
+    let stored_root = root_from(&mut stored, size).map_err(|err| inconsistent(err.to_string()))?;
+    if stored_root != root {
+        return Err(inconsistent(format!(
+            "the stored tiles of size {size} have root {stored_root}, the tree in hand {root}"
+        )));
+    }
+    if let Some(previous) = last {
+        let proof = consistency_proof_from(&mut stored, previous.size, size)
+            .map_err(|err| inconsistent(err.to_string()))?
+            .map_err(|err| inconsistent(err.to_string()))?;
+        verify_consistency(previous.size, size, &previous.root, &root, &proof).map_err(|_| {
+            inconsistent(format!(
+                "the tree of size {size} does not extend the checkpoint of size {} (root {})",
+                previous.size, previous.root
+            ))
+        })?;
+    }
+    let note = Checkpoint::new(&log.origin(key.name()), size, root)
+        .map_err(|err| inconsistent(err.to_string()))?
+        .sign(key);
+    let message = PublishMessage::build()
+        .message_id(format!("{}:{size}", log.name()))
+        .expected_last_subject_sequence(last.map_or(0, |signed| signed.audit_sequence))
+        .payload(note.into_bytes().into());
+    let subject = audit_checkpoint_subject(log.name());
+    let ack = js
+        .send_publish(subject.clone(), message)
+        .await
+        .map_err(|err| SealError::Nats(format!("cannot publish to {subject}: {err}")))?
+        .await
+        .map_err(|err| SealError::Nats(format!("{subject} did not store the checkpoint: {err}")))?;
+    tracing::info!(
+        log = log.name(),
+        size,
+        root = %root,
+        audit_seq = ack.sequence,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "signed a checkpoint"
+    );
+    Ok(Signed {
+        size,
+        root,
+        audit_sequence: ack.sequence,
+    })
+}
