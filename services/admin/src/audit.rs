@@ -21,7 +21,7 @@ use hooklog_infra::streams::{audit_checkpoint_subject, AUDIT_STREAM};
 use hooklog_sealer::message::{parse_log, read_entries};
 use hooklog_sealer::store;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AdminState;
 
 pub fn routes() -> Router<AdminState> {
@@ -49,7 +49,13 @@ fn text(body: String, cache: &'static str) -> Response {
         .into_response()
 }
 
-async fn key(State(state): State<AdminState>) -> Result<Response, ApiError> {
+/// The Ed25519 verifier key the audit checkpoints are signed with (signed-note format).
+#[utoipa::path(get, path = "/v1/audit/key", tag = "audit", security(()),
+    responses(
+        (status = 200, description = "The verifier key, one line", content_type = "text/plain", body = String),
+        (status = 404, description = "This process has no audit key", body = ErrorBody),
+    ))]
+pub async fn key(State(state): State<AdminState>) -> Result<Response, ApiError> {
     let key = state.audit_key.as_ref().ok_or_else(|| ApiError::NotFound {
         code: "no_audit_key",
         what: "the audit verifier key (this process has no audit signing key: run the sealer \
@@ -59,7 +65,14 @@ async fn key(State(state): State<AdminState>) -> Result<Response, ApiError> {
     Ok(text(format!("{key}\n"), "no-cache"))
 }
 
-async fn checkpoint(
+/// The latest signed checkpoint of a log (C2SP tlog-checkpoint, signed note).
+#[utoipa::path(get, path = "/v1/audit/{log}/checkpoint", tag = "audit", security(()),
+    params(("log" = String, Path, description = "`deliveries` or `events`")),
+    responses(
+        (status = 200, description = "The checkpoint note", content_type = "text/plain", body = String),
+        (status = 404, description = "Unknown log, or no checkpoint signed yet", body = ErrorBody),
+    ))]
+pub async fn checkpoint(
     State(state): State<AdminState>,
     Path(log): Path<String>,
 ) -> Result<Response, ApiError> {
@@ -89,7 +102,19 @@ async fn checkpoint(
     }
 }
 
-async fn tile(
+/// A C2SP tlog-tiles tile: `<L>/<N>[.p/<W>]` (hashes, open) or `entries/<N>[.p/<W>]` (an entry
+/// bundle, with an admin token).
+#[utoipa::path(get, path = "/v1/audit/{log}/tile/{path}", tag = "audit", security((), ("bearer" = [])),
+    params(
+        ("log" = String, Path, description = "`deliveries` or `events`"),
+        ("path" = String, Path, description = "The tile path after `tile/`, e.g. `0/x001/234.p/5` or `entries/000`"),
+    ),
+    responses(
+        (status = 200, description = "The tile's bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, description = "An entry bundle without a valid token", body = ErrorBody),
+        (status = 404, description = "Unknown log, malformed path, or a tile past the sealed tree", body = ErrorBody),
+    ))]
+pub async fn tile(
     State(state): State<AdminState>,
     Path((log, path)): Path<(String, String)>,
     method: Method,

@@ -12,7 +12,7 @@
 //! - `state`: the one `Clone` state of cheap handles.
 #![forbid(unsafe_code)]
 
-mod audit;
+pub mod audit;
 mod auth;
 mod commands;
 mod error;

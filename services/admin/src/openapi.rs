@@ -1,13 +1,14 @@
 //! The OpenAPI 3.1 document of the admin listener, generated from the handlers' `#[utoipa::path]`
 //! annotations, served at `GET /v1/admin/openapi.json`. Every `/v1/admin` route needs the bearer
-//! token; the health checks and `/metrics` are open (`security: [{}]`).
+//! token; the health checks, `/metrics` and the audit logs' checkpoints and hash tiles are open
+//! (`security: [{}]`).
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{deliveries, events, feed, files, instances, syncs, targets};
-use crate::{error, health, metrics};
+use crate::{audit, error, health, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -45,6 +46,9 @@ use crate::{error, health, metrics};
         events::aggregate_events,
         feed::feed,
         document,
+        audit::key,
+        audit::checkpoint,
+        audit::tile,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &UniqueOperationIds),
@@ -57,6 +61,7 @@ use crate::{error, health, metrics};
         (name = "deliveries", description = "What GitHub sent"),
         (name = "events", description = "The event record"),
         (name = "health", description = "Open: health, readiness, metrics"),
+        (name = "audit", description = "The transparency logs as C2SP tlog-tiles: checkpoints and hash tiles open, entry bundles with a token"),
     )
 )]
 pub struct ApiDoc;

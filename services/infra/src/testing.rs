@@ -83,7 +83,7 @@ pub struct Backends {
 
 impl Backends {
     /// Starts the server, connects as `client_name` and creates `GITHUB_DELIVERIES` (duplicate
-    /// window 1 h) and `HOOKLOG_EVENTS` (10 min), then creates and migrates the database.
+    /// window 1 h), `HOOKLOG_EVENTS` (10 min) and `HOOKLOG_AUDIT`, then creates and migrates the database.
     pub async fn start(client_name: &str) -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let nats = crate::nats::EmbeddedNats::start(&nats_server_bin(), dir.path())
@@ -99,6 +99,9 @@ impl Backends {
         crate::streams::ensure_events_stream(&js, std::time::Duration::from_secs(600))
             .await
             .expect("the events stream");
+        crate::streams::ensure_audit_stream(&js)
+            .await
+            .expect("the audit stream");
         let (database_url, database) = fresh_database_url();
         let pool = crate::postgres::connect_and_migrate(&database_url)
             .await

@@ -114,6 +114,11 @@ pub async fn seal(
         checkpoint = last.as_ref().map(|signed| signed.size),
         "sealing"
     );
+    // A tree that outgrew the last checkpoint (committed before a restart, or up to a gap) is
+    // signed before anything else.
+    if frontier.size() > last.as_ref().map_or(0, |signed| signed.size) {
+        last = Some(checkpoint(pool, js, key, log, &frontier, last.as_ref()).await?);
+    }
     let mut tick = tokio::time::interval(config.checkpoint_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -144,33 +149,51 @@ async fn grow(
     let from = frontier.size();
     let mut grown = frontier.clone();
     let mut full = Vec::new();
+    // What precedes a bad message is committed before the error ends the call, so the tree
+    // stops exactly at it.
+    let mut stopped = None;
     for message in chunk {
-        let message = message
-            .map_err(|err| SealError::Nats(format!("cannot read {}: {err}", stream_name(log))))?;
-        let entry = stream_message(&message).map_err(|err| SealError::Entry {
-            log: log.name(),
-            sequence: grown.size() + 1,
-            reason: err.to_string(),
-        })?;
-        let expected = grown.size() + 1;
-        if entry.sequence != expected {
-            return Err(SealError::Gap {
-                log: log.name(),
-                expected,
-                found: entry.sequence,
-            });
+        match leaf_of(log, grown.size() + 1, message) {
+            Ok(leaf) => grown.push(leaf, &mut full),
+            Err(err) => {
+                stopped = Some(err);
+                break;
+            }
         }
-        let leaf = entry.leaf_hash().map_err(|err| SealError::Entry {
-            log: log.name(),
-            sequence: entry.sequence,
-            reason: err.to_string(),
-        })?;
-        grown.push(leaf, &mut full);
     }
-    store::commit(pool, log, from, &grown, &full).await?;
-    metrics::counter!(SEALER_LEAVES, "log" => log.name()).increment(grown.size() - from);
-    *frontier = grown;
-    Ok(())
+    if grown.size() > from {
+        store::commit(pool, log, from, &grown, &full).await?;
+        metrics::counter!(SEALER_LEAVES, "log" => log.name()).increment(grown.size() - from);
+        *frontier = grown;
+    }
+    stopped.map_or(Ok(()), Err)
+}
+
+/// The leaf of the message that must be at stream sequence `expected`.
+fn leaf_of(
+    log: Log,
+    expected: u64,
+    message: Result<jetstream::Message, pull::OrderedError>,
+) -> Result<Hash, SealError> {
+    let message = message
+        .map_err(|err| SealError::Nats(format!("cannot read {}: {err}", stream_name(log))))?;
+    let entry = stream_message(&message).map_err(|err| SealError::Entry {
+        log: log.name(),
+        sequence: expected,
+        reason: err.to_string(),
+    })?;
+    if entry.sequence != expected {
+        return Err(SealError::Gap {
+            log: log.name(),
+            expected,
+            found: entry.sequence,
+        });
+    }
+    entry.leaf_hash().map_err(|err| SealError::Entry {
+        log: log.name(),
+        sequence: entry.sequence,
+        reason: err.to_string(),
+    })
 }
 
 /// Signs and publishes the checkpoint of the committed tree, after storing its partial tiles

@@ -1,11 +1,14 @@
 //! The admin listener served for real (port 0) against its own `nats-server` and a fresh
 //! PostgreSQL database, with the relay, projector and worker running in-process.
 
+mod audit;
 mod auth;
 mod commands;
 mod deliveries;
 mod feed;
 mod files;
+#[path = "../../../audit/tests/it/go.rs"]
+mod go;
 mod health;
 mod input;
 mod openapi;

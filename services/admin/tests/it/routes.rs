@@ -32,6 +32,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/aggregates/{type}/{id}/events"),
     ("GET", "/v1/admin/feed"),
     ("GET", "/v1/admin/openapi.json"),
+    ("GET", "/v1/audit/key"),
+    ("GET", "/v1/audit/{log}/checkpoint"),
+    ("GET", "/v1/audit/{log}/tile/{path}"),
 ];
 
 pub const UNKNOWN_TARGET: &str = "0b5e1c9a-3c1f-5d0e-8f7a-2a4b6c8d0e1f";
@@ -48,6 +51,8 @@ pub fn concrete(template: &str) -> String {
         template.replace("{id}", UNKNOWN_TARGET)
     };
     let path = path
+        .replace("{log}", "deliveries")
+        .replace("{path}", "0/000")
         .replace("{sync_id}", "7d1f3a5e-9b2c-5e4d-8a6f-1c3e5a7b9d0f")
         .replace("{delivery_id}", "no-such-delivery");
     // `/file` names the file in its query; without one it never reaches the target lookup.

@@ -44,6 +44,8 @@ pub struct Options {
     /// Run the relay, projector and worker.
     pub pipeline: bool,
     pub waits: Waits,
+    /// Serve this verifier key at `/v1/audit/key`.
+    pub audit_key: Option<hooklog_audit::VerifierKey>,
 }
 
 impl Default for Options {
@@ -52,6 +54,7 @@ impl Default for Options {
             tokens: Tokens::new(Some(&WRITE_TOKEN.into()), Some(&READ_TOKEN.into())),
             pipeline: true,
             waits: Waits::default(),
+            audit_key: None,
         }
     }
 }
@@ -101,9 +104,12 @@ impl App {
                 shutdown.clone(),
             ));
         }
-        let state = AdminState::new(pool.clone(), nats.clone(), options.tokens)
+        let mut state = AdminState::new(pool.clone(), nats.clone(), options.tokens)
             .unwrap()
             .waits(options.waits);
+        if let Some(key) = options.audit_key {
+            state = state.audit_key(key);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(hooklog_admin::run(state, listener, shutdown.clone()));

@@ -68,7 +68,9 @@ func (h *httpTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 func (h *httpTiles) SaveTiles([]tlog.Tile, [][]byte) {}
 
 func served(url, vkeyFile, token, oldFile string) {
-	vkey := strings.TrimSpace(string(read(".", vkeyFile)))
+	vkeyText, err := os.ReadFile(vkeyFile)
+	report("read the verifier key file", err)
+	vkey := strings.TrimSpace(string(vkeyText))
 	keys := &httpTiles{base: url + "/v1/audit/"}
 	status, body, err := keys.get("key", "")
 	if err == nil && (status != http.StatusOK || strings.TrimSpace(string(body)) != vkey) {

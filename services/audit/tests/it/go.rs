@@ -57,7 +57,8 @@ fn build() -> Option<PathBuf> {
         "{} is missing: install golang-golang-x-mod-dev (`source .ci/setup`)",
         x_mod.display()
     );
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go");
+    // Through `../audit` so the admin crate's tests, which include this file, find it too.
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../audit/tests/go");
     let binary = Path::new(env!("CARGO_TARGET_TMPDIR")).join("audit-interop");
     let output = go_command(&["build", "-o"])
         .arg(&binary)

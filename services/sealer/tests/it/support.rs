@@ -1,0 +1,218 @@
+//! A sealer over real backends, deliveries published the way the ingress stores them, and an
+//! independent reading of the streams.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::stream;
+use hooklog_audit::{Checkpoint, Hash, Log, SigningKey, StreamMessage};
+use hooklog_infra::streams::{self, audit_checkpoint_subject, delivery_headers, AUDIT_STREAM};
+use hooklog_infra::testing::{octokit_example, Backends};
+use hooklog_sealer::message::stream_name;
+use hooklog_sealer::SealerConfig;
+use tokio_util::sync::CancellationToken;
+
+pub struct Test {
+    pub backends: Backends,
+    pub key: Arc<SigningKey>,
+    body: Vec<u8>,
+}
+
+/// A running sealer; dropped, it stops.
+pub struct Running {
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        let task = self.task.take().expect("stopped once");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the sealer stops")
+            .unwrap();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl Test {
+    pub async fn start() -> Test {
+        let backends = Backends::start("hooklog-sealer-test").await;
+        let body = serde_json::to_vec(&octokit_example("push", |_| true)).unwrap();
+        Test {
+            backends,
+            key: Arc::new(SigningKey::generate("sealer-test.example").unwrap()),
+            body,
+        }
+    }
+
+    pub fn sealer(&self) -> Running {
+        let config = SealerConfig {
+            checkpoint_interval: Duration::from_millis(100),
+            batch_size: 128,
+            lock_retry: Duration::from_millis(200),
+            retry_delay: Duration::from_millis(200),
+        };
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(hooklog_sealer::run(
+            config,
+            self.backends.pool.clone(),
+            self.backends.js.clone(),
+            Arc::clone(&self.key),
+            stop.clone(),
+        ));
+        Running {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Stores deliveries `range` (their ids), as the ingress does.
+    pub async fn deliver(&self, range: Range<u64>) {
+        let mut acks = Vec::new();
+        for i in range {
+            let id = format!("00000000-0000-4000-8000-{i:012}");
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(delivery_headers::EVENT, "push");
+            headers.insert(delivery_headers::DELIVERY, id.as_str());
+            headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
+            headers.insert("Nats-Msg-Id", id.as_str());
+            let ack = self
+                .backends
+                .js
+                .publish_with_headers(
+                    streams::delivery_subject("push"),
+                    headers,
+                    self.body.clone().into(),
+                )
+                .await
+                .unwrap();
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await.unwrap();
+        }
+    }
+
+    /// Publishes events `range` to `HOOKLOG_EVENTS`, as the relay does.
+    pub async fn publish_events(&self, range: Range<u64>) {
+        for i in range {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("ConnectorTarget:t-{i}:1").as_str());
+            headers.insert(streams::event_headers::EVENT_TYPE, "TargetTracked");
+            self.backends
+                .js
+                .publish_with_headers(
+                    streams::event_subject("ConnectorTarget", &format!("t-{i}")),
+                    headers,
+                    format!("{{\"n\":{i}}}").into(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+        }
+    }
+
+    /// `HOOKLOG_EVENTS` recreated without `deny_delete`, as a stream made by hand might be.
+    pub async fn events_stream_allowing_deletes(&self) -> stream::Stream {
+        let js = &self.backends.js;
+        js.delete_stream(streams::EVENTS_STREAM).await.unwrap();
+        let mut config = streams::events_stream_config(Duration::from_secs(600));
+        config.deny_delete = false;
+        js.create_stream(config).await.unwrap()
+    }
+
+    /// The leaf hashes of the whole stream behind `log`, read message by message.
+    pub async fn leaves(&self, log: Log) -> Vec<Hash> {
+        let mut stream = self.backends.js.get_stream(stream_name(log)).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut leaves = Vec::new();
+        for sequence in 1..=last {
+            let Ok(message) = stream.get_raw_message(sequence).await else {
+                break; // a gap: the tree stops before it
+            };
+            let headers = message
+                .headers
+                .iter()
+                .flat_map(|(name, values)| {
+                    let name: &str = name.as_ref();
+                    values
+                        .iter()
+                        .map(move |v| (name.to_owned(), v.as_str().to_owned()))
+                })
+                .collect();
+            let entry = StreamMessage::from_body(
+                message.sequence,
+                message.time.unix_timestamp_nanos() as i64,
+                message.subject.as_str(),
+                headers,
+                &message.payload,
+            );
+            leaves.push(entry.leaf_hash().unwrap());
+        }
+        leaves
+    }
+
+    /// The latest checkpoint of `log`, opened with the sealer's verifier key.
+    pub async fn latest(&self, log: Log) -> Option<Checkpoint> {
+        let stream = self.backends.js.get_stream(AUDIT_STREAM).await.unwrap();
+        let message = stream
+            .get_last_raw_message_by_subject(&audit_checkpoint_subject(log.name()))
+            .await
+            .ok()?;
+        let note = String::from_utf8(message.payload.to_vec()).unwrap();
+        Some(
+            Checkpoint::open(&note, &self.key.verifier(), &log.origin(self.key.name()))
+                .expect("every checkpoint opens under the sealer's key"),
+        )
+    }
+
+    /// Waits for the checkpoint of `log` at `size`.
+    pub async fn wait_checkpoint(&self, log: Log, size: u64) -> Checkpoint {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let latest = self.latest(log).await;
+            match &latest {
+                Some(checkpoint) if checkpoint.size() == size => return checkpoint.clone(),
+                Some(checkpoint) if checkpoint.size() > size => {
+                    panic!("a checkpoint of {} past {size}", checkpoint.size())
+                }
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint of {} at {size} (latest {latest:?})",
+                log.name()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every checkpoint of `log` on `HOOKLOG_AUDIT`, in order.
+    pub async fn checkpoints(&self, log: Log) -> Vec<Checkpoint> {
+        let mut stream = self.backends.js.get_stream(AUDIT_STREAM).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let subject = audit_checkpoint_subject(log.name());
+        let mut all = Vec::new();
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            if message.subject.as_str() != subject {
+                continue;
+            }
+            let note = String::from_utf8(message.payload.to_vec()).unwrap();
+            all.push(
+                Checkpoint::open(&note, &self.key.verifier(), &log.origin(self.key.name()))
+                    .unwrap(),
+            );
+        }
+        all
+    }
+}
