@@ -44,6 +44,31 @@ pub enum AuditCommand {
     /// (`PRIVATE+KEY+<name>+<id>+<base64>`, as Go's note.GenerateKey does) to --out with mode
     /// 0600, never over an existing file, and prints the verifier key for auditors.
     Keygen(KeygenArgs),
+    /// Print the inclusion proof of one delivery (or one message of a log) in the latest signed
+    /// checkpoint, in the C2SP tlog-proof form: `index`, the proof's hashes, a blank line and the
+    /// checkpoint; the `extra` line holds the entry (base64) whose leaf hash the proof starts
+    /// from. Exits 2 when it is not sealed yet or there is no such delivery.
+    Prove(ProveArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["delivery_id", "seq"])))]
+pub struct ProveArgs {
+    /// The delivery (X-GitHub-Delivery); the first message on GITHUB_DELIVERIES that carries it.
+    #[arg(long)]
+    pub delivery_id: Option<String>,
+    /// A stream sequence of --log instead.
+    #[arg(long)]
+    pub seq: Option<u64>,
+    /// The log of --seq.
+    #[arg(long, value_enum, default_value = "deliveries", requires = "seq")]
+    pub log: LogName,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogName {
+    Deliveries,
+    Events,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 mod audit;
 mod cli;
+mod connect;
 mod deliver;
 mod projections;
 mod serve;
@@ -37,7 +38,7 @@ async fn main() -> std::process::ExitCode {
         Command::Deliver(args) => deliver::run(&settings, args).await,
         Command::Targets(command) => targets::run(&settings, command).await,
         Command::Projections(command) => projections::run(&settings, command).await,
-        Command::Audit(command) => audit::run(command),
+        Command::Audit(command) => audit::run(&settings, command).await,
     };
     match outcome {
         Ok(code) => code,

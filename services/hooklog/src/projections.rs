@@ -5,11 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use hooklog_infra::config::Settings;
-use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
 use hooklog_projections::{rebuild, Projection, ProjectorConfig};
-use secrecy::ExposeSecret;
 
 use crate::cli::{ProjectionName, ProjectionsCommand};
+use crate::connect::{database, Streams};
 
 pub async fn run(settings: &Settings, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
     let ProjectionsCommand::Rebuild(args) = command;
@@ -18,25 +17,9 @@ pub async fn run(settings: &Settings, command: ProjectionsCommand) -> anyhow::Re
         Some(ProjectionName::Connector) => vec![Projection::Connector],
         Some(ProjectionName::Deliveries) => vec![Projection::Deliveries],
     };
-    let pool =
-        hooklog_infra::postgres::connect_and_migrate(settings.database_url.expose_secret()).await?;
-    // Without HOOKLOG_NATS_URL the streams are those of the embedded server's store: start it
-    // (it refuses while `hooklog serve` holds the same store; point HOOKLOG_NATS_URL there).
-    let mut embedded = None;
-    let url = match &settings.nats_url {
-        Some(url) => url.expose_secret().to_owned(),
-        None => {
-            let bin = find_nats_server(settings.nats_server_bin.as_deref())?;
-            let server = EmbeddedNats::start(&bin, &settings.data_dir.join("nats"))
-                .await
-                .context("cannot start the embedded nats-server on HOOKLOG_DATA_DIR (if `hooklog serve` is running, set HOOKLOG_NATS_URL to its server)")?;
-            let url = server.url();
-            embedded = Some(server);
-            url
-        }
-    };
-    let client = nats::connect(&url, "hooklog-projections").await?;
-    let js = async_nats::jetstream::new(client);
+    let pool = database(settings).await?;
+    let streams = Streams::connect(settings, "hooklog-projections").await?;
+    let js = streams.js.clone();
     let config = ProjectorConfig::default();
     let mut all_equal = true;
     for projection in projections {
@@ -50,9 +33,7 @@ pub async fn run(settings: &Settings, command: ProjectionsCommand) -> anyhow::Re
         println!("{}", serde_json::to_string(&report)?);
     }
     pool.close().await;
-    if let Some(mut server) = embedded {
-        server.stop().await;
-    }
+    streams.close().await;
     Ok(match all_equal {
         true => ExitCode::SUCCESS,
         false => ExitCode::FAILURE,

@@ -33,6 +33,7 @@
 
 pub mod key;
 pub mod message;
+pub mod prove;
 mod seal;
 pub mod store;
 

@@ -42,24 +42,46 @@ pub fn stream_message(message: &jetstream::Message) -> Result<StreamMessage, Mes
         .map_err(|err| MessageError::NoMetadata(err.to_string()))?;
     let time = i64::try_from(info.published.unix_timestamp_nanos())
         .map_err(|_| MessageError::TimeOutOfRange)?;
-    let headers = message
-        .headers
+    Ok(StreamMessage::from_body(
+        info.stream_sequence,
+        time,
+        message.subject.as_str(),
+        message
+            .headers
+            .as_ref()
+            .map(header_pairs)
+            .unwrap_or_default(),
+        &message.payload,
+    ))
+}
+
+/// The canonical form of a message read by sequence (`STREAM.MSG.GET`), which returns the
+/// message as stored: the same entry its consumer delivery gives.
+pub fn raw_stream_message(
+    message: &jetstream::message::StreamMessage,
+) -> Result<StreamMessage, MessageError> {
+    let time = i64::try_from(message.time.unix_timestamp_nanos())
+        .map_err(|_| MessageError::TimeOutOfRange)?;
+    Ok(StreamMessage::from_body(
+        message.sequence,
+        time,
+        message.subject.as_str(),
+        header_pairs(&message.headers),
+        &message.payload,
+    ))
+}
+
+/// Every `(name, value)` of a header map, repeated names included.
+fn header_pairs(headers: &async_nats::HeaderMap) -> Vec<(String, String)> {
+    headers
         .iter()
-        .flat_map(|headers| headers.iter())
         .flat_map(|(name, values)| {
             let name: &str = name.as_ref();
             values
                 .iter()
                 .map(move |value| (name.to_owned(), value.as_str().to_owned()))
         })
-        .collect();
-    Ok(StreamMessage::from_body(
-        info.stream_sequence,
-        time,
-        message.subject.as_str(),
-        headers,
-        &message.payload,
-    ))
+        .collect()
 }
 
 /// Why entries could not be read from a stream.

@@ -174,3 +174,66 @@ async fn a_tampered_tile_is_never_signed_over() {
     let checkpoint = t.wait_checkpoint(Log::Deliveries, 310).await;
     assert_eq!(checkpoint.root(), root(&t.leaves(Log::Deliveries).await));
 }
+
+#[tokio::test]
+async fn a_printed_inclusion_proof_verifies_against_its_checkpoint_and_a_bad_one_is_never_printed()
+{
+    use base64::Engine as _;
+    use hooklog_audit::tree::{leaf_hash, verify_inclusion};
+    use hooklog_audit::{Hash, StreamMessage};
+    use hooklog_sealer::prove::{inclusion, ProveError};
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    let t = Test::start().await;
+    let _sealer = t.sealer();
+    let (pool, js) = (&t.backends.pool, &t.backends.js);
+    assert!(matches!(
+        inclusion(pool, js, Log::Deliveries, 1).await,
+        Err(ProveError::NoCheckpoint("deliveries"))
+    ));
+    t.deliver(0..300).await;
+    let checkpoint = t.wait_checkpoint(Log::Deliveries, 300).await;
+
+    let proof = inclusion(pool, js, Log::Deliveries, 137).await.unwrap();
+    let (head, note) = proof.split_once("\n\n").unwrap();
+    let mut lines = head.lines();
+    assert_eq!(lines.next(), Some("c2sp.org/tlog-proof@v1"));
+    let entry = b64
+        .decode(lines.next().unwrap().strip_prefix("extra ").unwrap())
+        .unwrap();
+    assert_eq!(StreamMessage::decode(&entry).unwrap().sequence, 137);
+    assert_eq!(lines.next(), Some("index 136"));
+    let hashes: Vec<Hash> = lines
+        .map(|line| Hash::from_slice(&b64.decode(line).unwrap()).unwrap())
+        .collect();
+    let opened = hooklog_audit::Checkpoint::open(
+        note,
+        &t.key.verifier(),
+        &Log::Deliveries.origin(t.key.name()),
+    )
+    .unwrap();
+    assert_eq!(opened, checkpoint, "the checkpoint, verbatim");
+    verify_inclusion(136, 300, &leaf_hash(&entry), &hashes, &checkpoint.root()).unwrap();
+
+    assert!(matches!(
+        inclusion(pool, js, Log::Deliveries, 301).await,
+        Err(ProveError::NotSealedYet {
+            sequence: 301,
+            size: 300,
+            ..
+        })
+    ));
+    // A stored tile the proof reads (the root of leaves 0..256, the sibling of 280's subtree),
+    // edited: refused, not printed.
+    sqlx::query(
+        "UPDATE audit_tiles SET data = set_byte(data, 0, get_byte(data, 0) # 1)
+         WHERE log = 'deliveries' AND level = 1 AND idx = 0 AND width = 1",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    assert!(matches!(
+        inclusion(pool, js, Log::Deliveries, 280).await,
+        Err(ProveError::Invalid { sequence: 280, .. })
+    ));
+}

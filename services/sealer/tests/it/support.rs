@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream;
-use hooklog_audit::{Checkpoint, Hash, Log, SigningKey, StreamMessage};
+use hooklog_audit::{Checkpoint, Hash, Log, SigningKey};
 use hooklog_infra::streams::{self, audit_checkpoint_subject, delivery_headers, AUDIT_STREAM};
 use hooklog_infra::testing::{octokit_example, Backends};
-use hooklog_sealer::message::stream_name;
+use hooklog_sealer::message::{raw_stream_message, stream_name};
 use hooklog_sealer::SealerConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -139,23 +139,7 @@ impl Test {
             let Ok(message) = stream.get_raw_message(sequence).await else {
                 break; // a gap: the tree stops before it
             };
-            let headers = message
-                .headers
-                .iter()
-                .flat_map(|(name, values)| {
-                    let name: &str = name.as_ref();
-                    values
-                        .iter()
-                        .map(move |v| (name.to_owned(), v.as_str().to_owned()))
-                })
-                .collect();
-            let entry = StreamMessage::from_body(
-                message.sequence,
-                message.time.unix_timestamp_nanos() as i64,
-                message.subject.as_str(),
-                headers,
-                &message.payload,
-            );
+            let entry = raw_stream_message(&message).unwrap();
             leaves.push(entry.leaf_hash().unwrap());
         }
         leaves
