@@ -36,6 +36,47 @@ pub enum Command {
     /// The auditors' tools for the transparency logs of both streams.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Write a range of a stream as JSON Lines (seq, time, subject, headers, body or
+    /// body_base64, leaf_hash), to stdout or --out; stops at the end of the range or of the
+    /// stream as it was when the replay started. Prints the rate to stderr.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Which stream: deliveries (GITHUB_DELIVERIES) or events (HOOKLOG_EVENTS).
+    #[arg(value_enum)]
+    pub log: LogName,
+    /// First stream sequence (default 1).
+    #[arg(long)]
+    pub from_seq: Option<u64>,
+    /// Last stream sequence (default: the stream's last when the replay starts).
+    #[arg(long)]
+    pub to_seq: Option<u64>,
+    /// Only messages stored at or after this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only messages stored at or before this RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Deliveries of this GitHub event (e.g. push).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// Messages about this installation id.
+    #[arg(long)]
+    pub installation: Option<u64>,
+    /// Messages about this repository (OWNER/NAME or its numeric id).
+    #[arg(long)]
+    pub repository: Option<String>,
+    /// Events of one aggregate, TYPE/ID (e.g. ConnectorInstance/github-installation-42).
+    #[arg(long, value_name = "TYPE/ID")]
+    pub aggregate: Option<String>,
+    /// Every body as body_base64 (its exact bytes), JSON or not.
+    #[arg(long)]
+    pub raw: bool,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

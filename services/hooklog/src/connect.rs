@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 /// A NATS connection, with the embedded server it runs on when this command started one.
 pub struct Streams {
     pub js: async_nats::jetstream::Context,
+    client: async_nats::Client,
     embedded: Option<EmbeddedNats>,
 }
 
@@ -30,13 +31,15 @@ impl Streams {
         };
         let client = nats::connect(&url, client_name).await?;
         Ok(Streams {
-            js: async_nats::jetstream::new(client),
+            js: async_nats::jetstream::new(client.clone()),
+            client,
             embedded,
         })
     }
 
-    /// Stops the embedded server, if this command started one.
+    /// Disconnects, then stops the embedded server if this command started one.
     pub async fn close(self) {
+        let _ = self.client.drain().await;
         if let Some(mut server) = self.embedded {
             server.stop().await;
         }

@@ -6,6 +6,7 @@ mod cli;
 mod connect;
 mod deliver;
 mod projections;
+mod replay;
 mod serve;
 mod targets;
 
@@ -39,6 +40,7 @@ async fn main() -> std::process::ExitCode {
         Command::Targets(command) => targets::run(&settings, command).await,
         Command::Projections(command) => projections::run(&settings, command).await,
         Command::Audit(command) => audit::run(&settings, command).await,
+        Command::Replay(args) => replay::run(&settings, args).await,
     };
     match outcome {
         Ok(code) => code,

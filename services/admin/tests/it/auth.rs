@@ -92,6 +92,13 @@ async fn with_no_token_configured_the_admin_api_is_closed_but_health_and_metrics
                 (401, "admin_api_closed", true),
                 "{verb} {path}"
             );
+        } else if template.starts_with("/v1/audit/") {
+            // Open to anyone, with or without a token: here there is no key, checkpoint or
+            // tile yet, so each says so (404), but never asks for a token.
+            let (without, _, _) = probe(&app, verb, &path, None).await;
+            for status in [status, without] {
+                assert_eq!(status, 404, "{verb} {path} must stay open");
+            }
         } else {
             assert_eq!(status, 200, "{verb} {path} must stay open");
         }

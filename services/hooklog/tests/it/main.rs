@@ -8,5 +8,6 @@ mod audit;
 mod cli;
 mod migrate;
 mod pipeline;
+mod replay;
 mod serve;
 mod targets;
