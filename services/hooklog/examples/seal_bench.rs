@@ -1,6 +1,7 @@
-//! Load for `bench/sealer.sh`: stores `--deliveries` push deliveries on `GITHUB_DELIVERIES` the
-//! way the ingress does (same headers, the same 7 KB body), then starts the sealer on the
-//! untouched stream and times it until its tree holds every one (committed in PostgreSQL) and
+//! Load for `bench/audit.sh`: stores `--deliveries` push deliveries on `GITHUB_DELIVERIES` the
+//! way the ingress does (same headers, the same 7 KB body) and as many small events on
+//! `HOOKLOG_EVENTS`, then starts the sealer on the
+//! untouched streams and times it until its trees hold every one (committed in PostgreSQL) and
 //! until the checkpoint of that size is on `HOOKLOG_AUDIT`. Prints leaves/s and the CPU this
 //! process spent sealing.
 
@@ -91,6 +92,37 @@ async fn main() {
         stored.as_secs_f64(),
         deliveries as f64 / stored.as_secs_f64()
     );
+    // As many events as the relay would publish for them, a small JSON payload each.
+    futures::stream::iter(0..deliveries)
+        .map(|i| {
+            let js = js.clone();
+            async move {
+                let id = format!("5e1a0c2b-0000-4000-8000-{i:012}");
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(streams::event_headers::AGGREGATE_TYPE, "Delivery");
+                headers.insert(streams::event_headers::AGGREGATE_ID, id.as_str());
+                headers.insert(streams::event_headers::SEQUENCE, "1");
+                headers.insert(streams::event_headers::EVENT_TYPE, "DeliveryProcessed");
+                headers.insert(streams::event_headers::EVENT_VERSION, "1.0");
+                headers.insert("Nats-Msg-Id", streams::event_msg_id("Delivery", &id, 1).as_str());
+                let payload = format!(
+                    "{{\"DeliveryProcessed\":{{\"delivery_id\":\"{id}\",\"event\":\"push\",\"command\":\"RecordPush\",\"at\":\"2026-12-01T12:00:00Z\"}}}}"
+                );
+                js.publish_with_headers(
+                    streams::event_subject("Delivery", &id),
+                    headers,
+                    payload.into(),
+                )
+                .await
+                .unwrap()
+                .await
+                .unwrap();
+            }
+        })
+        .buffer_unordered(256)
+        .collect::<()>()
+        .await;
+    println!("stored {deliveries} events of about 200 bytes");
 
     let key = Arc::new(SigningKey::generate("bench").unwrap());
     let stop = CancellationToken::new();
@@ -107,11 +139,19 @@ async fn main() {
         Arc::clone(&key),
         stop.clone(),
     ));
-    while store::tree_size(&pool, Log::Deliveries).await.unwrap() < deliveries {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut sealed = [None, None];
+    while sealed.iter().any(Option::is_none) {
+        for (i, log) in [Log::Deliveries, Log::Events].into_iter().enumerate() {
+            if sealed[i].is_none() && store::tree_size(&pool, log).await.unwrap() >= deliveries {
+                sealed[i] = Some(started.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let sealed = started.elapsed();
     let cpu = cpu_seconds() - cpu;
+    let [Some(deliveries_sealed), Some(events_sealed)] = sealed else {
+        unreachable!()
+    };
     loop {
         let latest = hooklog_sealer::latest_checkpoint(&js, Log::Deliveries, &key)
             .await
@@ -122,15 +162,21 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let signed = started.elapsed();
+    let total = 2 * deliveries;
+    let both = deliveries_sealed.max(events_sealed).as_secs_f64();
     println!(
-        "sealed {deliveries} leaves in {:.2} s: {:.0} leaves/s; checkpoint of {deliveries} signed {:.2} s after the start",
-        sealed.as_secs_f64(),
-        deliveries as f64 / sealed.as_secs_f64(),
+        "sealed both logs at once: deliveries {deliveries} leaves in {:.2} s, events {deliveries} in {:.2} s; {:.0} leaves/s together",
+        deliveries_sealed.as_secs_f64(),
+        events_sealed.as_secs_f64(),
+        total as f64 / both
+    );
+    println!(
+        "checkpoint of {deliveries} deliveries signed {:.2} s after the start",
         signed.as_secs_f64()
     );
     println!(
-        "hooklog CPU while sealing: {cpu:.2} s ({:.1} µs per leaf)",
-        cpu * 1e6 / deliveries as f64
+        "sealer CPU: {cpu:.2} s ({:.1} µs per leaf)",
+        cpu * 1e6 / total as f64
     );
     stop.cancel();
     let _ = sealer.await;
