@@ -1,6 +1,7 @@
 //! `hooklog audit keygen`: the signing key of the audit checkpoints, written where only its
 //! owner can read it, and the verifier key auditors check checkpoints with; `hooklog audit
-//! prove`: a delivery's inclusion proof in the latest checkpoint.
+//! prove`: a delivery's inclusion proof in the latest checkpoint; `hooklog audit verify`: every
+//! check of both logs, a report, exit 1 on any finding.
 
 use std::process::ExitCode;
 
@@ -11,13 +12,20 @@ use hooklog_infra::config::Settings;
 use hooklog_sealer::key::write_new_key_file;
 use hooklog_sealer::prove::{inclusion, ProveError};
 
-use crate::cli::{AuditCommand, KeygenArgs, LogName, ProveArgs};
+use std::io::IsTerminal;
+
+use hooklog_audit::VerifierKey;
+use hooklog_sealer::message::stream_name;
+use hooklog_sealer::verify::{Options as VerifyOptions, VerifyError};
+
+use crate::cli::{AuditCommand, KeygenArgs, LogName, ProveArgs, VerifyArgs};
 use crate::connect::{database, Streams};
 
 pub async fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Keygen(args) => keygen(args),
         AuditCommand::Prove(args) => prove(settings, args).await,
+        AuditCommand::Verify(args) => verify(settings, args).await,
     }
 }
 
@@ -94,4 +102,126 @@ fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}", key.verifier());
     Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(settings: &Settings, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let public_key = match args
+        .public_key
+        .as_deref()
+        .map(read_verifier_key)
+        .transpose()
+    {
+        Ok(key) => key,
+        Err(message) => {
+            eprintln!("hooklog: --public-key: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let options = VerifyOptions {
+        public_key,
+        secrets: args.secret.into_iter().map(Into::into).collect(),
+    };
+    let pool = database(settings).await?;
+    let streams = Streams::connect(settings, "hooklog-audit").await?;
+    let mut progress = Progress::new();
+    let outcome =
+        hooklog_sealer::verify::verify(&pool, &streams.js, &options, &mut |log, done, total| {
+            progress.update(log, done, total)
+        })
+        .await;
+    progress.finish();
+    streams.close().await;
+    let report = match outcome {
+        Ok(report) => report,
+        Err(err @ VerifyError::NoStream(_)) => {
+            eprintln!("hooklog: {err}; has `hooklog serve` run against this NATS server?");
+            return Ok(ExitCode::from(2));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    for line in &report.passed {
+        println!("ok       {line}");
+    }
+    for line in &report.skipped {
+        println!("skipped  {line}");
+    }
+    for finding in &report.findings {
+        println!("FINDING  {finding}");
+    }
+    println!(
+        "{} finding{}",
+        report.findings.len(),
+        if report.findings.len() == 1 { "" } else { "s" }
+    );
+    Ok(match report.findings.is_empty() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
+}
+
+/// A verifier key given as its text or as a file holding it.
+fn read_verifier_key(given: &str) -> Result<VerifierKey, String> {
+    if let Ok(key) = VerifierKey::parse(given.trim()) {
+        return Ok(key);
+    }
+    let text = std::fs::read_to_string(given).map_err(|err| {
+        format!("{given:?} is neither a verifier key (<name>+<id>+<base64>) nor a readable file ({err})")
+    })?;
+    VerifierKey::parse(text.trim())
+        .map_err(|err| format!("{given} does not hold a verifier key: {err}"))
+}
+
+/// A progress bar per log on a terminal; a plain line every tenth of the way otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    log: Option<Log>,
+    tenth: u64,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            bar: None,
+            log: None,
+            tenth: 0,
+        }
+    }
+
+    fn update(&mut self, log: Log, done: u64, total: u64) {
+        let terminal = std::io::stderr().is_terminal();
+        if self.log != Some(log) {
+            self.finish();
+            self.log = Some(log);
+            self.tenth = 0;
+            if terminal {
+                let bar = indicatif::ProgressBar::new(total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(&format!(
+                        "{} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)",
+                        stream_name(log)
+                    ))
+                    .expect("a valid template"),
+                );
+                self.bar = Some(bar);
+            }
+        }
+        match &self.bar {
+            Some(bar) => bar.set_position(done),
+            None => {
+                let tenth = done * 10 / total.max(1);
+                if tenth > self.tenth || done == total {
+                    if tenth > self.tenth {
+                        eprintln!("verifying {}: {done} of {total} messages", stream_name(log));
+                    }
+                    self.tenth = tenth;
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -90,6 +90,23 @@ pub enum AuditCommand {
     /// checkpoint; the `extra` line holds the entry (base64) whose leaf hash the proof starts
     /// from. Exits 2 when it is not sealed yet or there is no such delivery.
     Prove(ProveArgs),
+    /// Check both logs: streams immutable and contiguous from 1, bodies matching their digests
+    /// (and, with --secret, their GitHub signatures), every checkpoint signed by --public-key and
+    /// the root of the stream's first leaves, the stored tiles, and HOOKLOG_EVENTS equal to the
+    /// event store. Prints a report (ok, skipped, FINDING lines naming stream and sequence);
+    /// exits 1 on any finding, 2 when it cannot run.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The checkpoints' verifier key (`<name>+<id>+<base64>`), or a file holding it. Without
+    /// it, signatures are not checked (the report says so).
+    #[arg(long, value_name = "KEY_OR_FILE")]
+    pub public_key: Option<String>,
+    /// A webhook secret deliveries may be signed with; repeat for rotated secrets.
+    #[arg(long)]
+    pub secret: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -36,6 +36,7 @@ pub mod message;
 pub mod prove;
 mod seal;
 pub mod store;
+pub mod verify;
 
 use std::sync::Arc;
 use std::time::Duration;

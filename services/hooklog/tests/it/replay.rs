@@ -210,3 +210,56 @@ async fn replay_and_prove_say_what_is_wrong_and_exit_2() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("HOOKLOG_EVENTS is not there"), "{stderr}");
 }
+
+#[tokio::test]
+async fn audit_verify_reports_each_finding_and_exits_1_and_a_bad_key_exits_2() {
+    let backends = Backends::start("hooklog-verify-test").await;
+    let (code, stdout, stderr) = replay(&backends, &["audit", "verify"]).await;
+    assert_eq!(code, Some(0), "an empty history: {stdout}{stderr}");
+    assert!(
+        stdout.contains("ok       GITHUB_DELIVERIES: immutable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("skipped  checkpoint signatures"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("0 findings"), "{stdout}");
+
+    // Stored without the digest header the ingress writes.
+    store(&backends, "ping", "d-1", "application/json", b"{}").await;
+    let key = hooklog_audit::SigningKey::generate("verify-test.example").unwrap();
+    let key_file = backends.dir.path().join("audit.vkey");
+    std::fs::write(&key_file, format!("{}\n", key.verifier())).unwrap();
+    let (code, stdout, stderr) = replay(
+        &backends,
+        &[
+            "audit",
+            "verify",
+            "--public-key",
+            key_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(
+            "FINDING  GITHUB_DELIVERIES body digest at sequence 1: no Hooklog-Body-Sha256 header"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("1 finding"), "{stdout}");
+    assert!(
+        stderr.contains("verifying GITHUB_DELIVERIES: 1 of 1"),
+        "plain progress lines off a terminal: {stderr}"
+    );
+
+    let (code, stdout, stderr) =
+        replay(&backends, &["audit", "verify", "--public-key", "not-a-key"]).await;
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("--public-key: \"not-a-key\" is neither a verifier key"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+}

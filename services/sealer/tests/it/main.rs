@@ -4,6 +4,7 @@
 
 mod key;
 mod support;
+mod verify;
 
 use std::time::Duration;
 

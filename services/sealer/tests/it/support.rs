@@ -13,6 +13,9 @@ use hooklog_sealer::message::{raw_stream_message, stream_name};
 use hooklog_sealer::SealerConfig;
 use tokio_util::sync::CancellationToken;
 
+/// The webhook secret deliveries are signed with.
+pub const SECRET: &str = "sealer-test-webhook-secret";
+
 pub struct Test {
     pub backends: Backends,
     pub key: Arc<SigningKey>,
@@ -74,31 +77,97 @@ impl Test {
         }
     }
 
-    /// Stores deliveries `range` (their ids), as the ingress does.
+    /// Stores deliveries `range` (their ids), as the ingress does: signed with [`SECRET`], with
+    /// their body's digest.
     pub async fn deliver(&self, range: Range<u64>) {
         let mut acks = Vec::new();
         for i in range {
-            let id = format!("00000000-0000-4000-8000-{i:012}");
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(delivery_headers::EVENT, "push");
-            headers.insert(delivery_headers::DELIVERY, id.as_str());
-            headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
-            headers.insert("Nats-Msg-Id", id.as_str());
-            let ack = self
-                .backends
-                .js
-                .publish_with_headers(
-                    streams::delivery_subject("push"),
-                    headers,
-                    self.body.clone().into(),
-                )
-                .await
-                .unwrap();
-            acks.push(ack);
+            acks.push(self.publish_delivery(i, &self.body, None, None).await);
         }
         for ack in acks {
             ack.await.unwrap();
         }
+    }
+
+    /// Stores delivery `i` with `body`, its digest header `digest` (default: the body's) and
+    /// its signature by `secret` (default: [`SECRET`]).
+    pub async fn deliver_with(
+        &self,
+        i: u64,
+        body: &[u8],
+        digest: Option<String>,
+        secret: Option<&str>,
+    ) {
+        self.publish_delivery(i, body, digest, secret)
+            .await
+            .await
+            .unwrap();
+    }
+
+    async fn publish_delivery(
+        &self,
+        i: u64,
+        body: &[u8],
+        digest: Option<String>,
+        secret: Option<&str>,
+    ) -> async_nats::jetstream::context::PublishAckFuture {
+        use hmac::Mac as _;
+        use sha2::Digest as _;
+        let id = format!("00000000-0000-4000-8000-{i:012}");
+        let digest = digest.unwrap_or_else(|| hex::encode(sha2::Sha256::digest(body)));
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.unwrap_or(SECRET).as_bytes())
+                .unwrap();
+        mac.update(body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(delivery_headers::EVENT, "push");
+        headers.insert(delivery_headers::DELIVERY, id.as_str());
+        headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
+        headers.insert(delivery_headers::BODY_SHA256, digest.as_str());
+        headers.insert(delivery_headers::SIGNATURE_256, signature.as_str());
+        headers.insert("Nats-Msg-Id", id.as_str());
+        self.backends
+            .js
+            .publish_with_headers(
+                streams::delivery_subject("push"),
+                headers,
+                body.to_vec().into(),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Runs the relay until the token is cancelled.
+    pub fn relay(&self) -> CancellationToken {
+        let stop = CancellationToken::new();
+        tokio::spawn(hooklog_relay::run(
+            hooklog_relay::RelayConfig::default(),
+            self.backends.pool.clone(),
+            self.backends.js.clone(),
+            stop.clone(),
+        ));
+        stop
+    }
+
+    /// Commits events `range` to the event store (the first event of target `t-<i>`), for the
+    /// relay to publish.
+    pub async fn store_events(&self, range: Range<u64>) {
+        for i in range {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                     event_version, payload, metadata)
+                 VALUES ('ConnectorTarget', $1, 1, 'TargetTracked', '1.0', $2::json, '{}')",
+            )
+            .bind(format!("t-{i}"))
+            .bind(format!("{{\"TargetTracked\": {{\"n\": {i}}}}}"))
+            .execute(&self.backends.pool)
+            .await
+            .unwrap();
+        }
+        hooklog_infra::postgres::wake_outbox(&self.backends.pool)
+            .await
+            .unwrap();
     }
 
     /// Publishes events `range` to `HOOKLOG_EVENTS`, as the relay does.
