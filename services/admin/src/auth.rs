@@ -1,5 +1,6 @@
-//! Bearer-token access to `/v1/admin`: a read-write token (`HOOKLOG_ADMIN_TOKEN`) and a read-only
-//! one (`HOOKLOG_ADMIN_READ_TOKEN`). Tokens are kept only as SHA-256 digests and compared in
+//! Bearer-token access to `/v1/admin`: a read-write token (`HOOKLOG_ADMIN_TOKEN`, named `admin`),
+//! a read-only one (`HOOKLOG_ADMIN_READ_TOKEN`, named `read`) and any number of named ones
+//! (`HOOKLOG_ADMIN_TOKENS_FILE`); the name is the actor of the holder's commands. Tokens are kept only as SHA-256 digests and compared in
 //! constant time, digest against digest, so neither a token's content nor its length leaks
 //! through timing. No token configured: the API is closed (401 on every route). A read token on
 //! a route that changes something (anything but GET and HEAD): 403. Tokens are never logged.
@@ -16,7 +17,8 @@ use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
-/// The actor named in the metadata of commands sent with the read-write token.
+/// The name of the read-write token of `HOOKLOG_ADMIN_TOKEN`: its commands' actor is
+/// `operator:admin`.
 pub const WRITE_ACTOR: &str = "admin";
 
 /// What a token may do.
@@ -26,18 +28,37 @@ pub enum Access {
     Write,
 }
 
-/// The configured tokens, as digests.
+/// Who sent a request: the name of the token it carried, and what that token may do. The auth
+/// middleware puts it in the request's extensions; commands take their actor from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub name: String,
+    pub access: Access,
+}
+
+#[derive(Clone)]
+struct Entry {
+    name: String,
+    access: Access,
+    digest: [u8; 32],
+}
+
+/// The configured tokens, as digests, each with its holder's name.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    write: Option<[u8; 32]>,
-    read: Option<[u8; 32]>,
+    entries: Vec<Entry>,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<(&str, Access)> = self
+            .entries
+            .iter()
+            .map(|entry| (entry.name.as_str(), entry.access))
+            .collect();
         f.debug_struct("Tokens")
-            .field("write", &self.write.map(|_| "[REDACTED]"))
-            .field("read", &self.read.map(|_| "[REDACTED]"))
+            .field("names", &names)
+            .field("digests", &"[REDACTED]")
             .finish()
     }
 }
@@ -47,61 +68,85 @@ fn digest(token: &[u8]) -> [u8; 32] {
 }
 
 impl Tokens {
-    /// `write`: the read-write token; `read`: the read-only one. Either may be absent.
+    /// `write`: the read-write token (named `admin`); `read`: the read-only one (named `read`).
+    /// Either may be absent.
     pub fn new(write: Option<&SecretString>, read: Option<&SecretString>) -> Self {
-        Self {
-            write: write.map(|t| digest(t.expose_secret().as_bytes())),
-            read: read.map(|t| digest(t.expose_secret().as_bytes())),
+        let mut tokens = Self::default();
+        if let Some(token) = write {
+            tokens.add(WRITE_ACTOR, Access::Write, token);
         }
+        if let Some(token) = read {
+            tokens.add("read", Access::Read, token);
+        }
+        tokens
     }
 
-    /// The tokens from `HOOKLOG_ADMIN_TOKEN` and `HOOKLOG_ADMIN_READ_TOKEN`.
-    pub fn from_settings(settings: &hooklog_infra::config::Settings) -> Self {
-        Self::new(
-            settings.admin_token.as_ref(),
-            settings.admin_read_token.as_ref(),
-        )
+    /// Adds the token `name` holds.
+    pub fn add(&mut self, name: &str, access: Access, token: &SecretString) {
+        self.entries.push(Entry {
+            name: name.to_owned(),
+            access,
+            digest: digest(token.expose_secret().as_bytes()),
+        });
+    }
+
+    /// Every token the settings name: `HOOKLOG_ADMIN_TOKEN` (`admin`),
+    /// `HOOKLOG_ADMIN_READ_TOKEN` (`read`) and those of `HOOKLOG_ADMIN_TOKENS_FILE`.
+    pub fn from_settings(
+        settings: &hooklog_infra::config::Settings,
+    ) -> Result<Self, hooklog_infra::config::ConfigError> {
+        let mut tokens = Self::default();
+        for named in settings.named_admin_tokens()? {
+            let access = if named.write {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            tokens.add(&named.name, access, &named.token);
+        }
+        Ok(tokens)
     }
 
     /// Whether any token is configured (otherwise the admin API is closed).
     pub fn any(&self) -> bool {
-        self.write.is_some() || self.read.is_some()
+        !self.entries.is_empty()
     }
 
-    /// What `presented` may do, if it is one of the tokens. Both digests are always compared.
-    pub fn check(&self, presented: &[u8]) -> Option<Access> {
+    /// Who holds `presented`, if it is one of the tokens. Every digest is compared, in constant
+    /// time, whichever matches.
+    pub fn check(&self, presented: &[u8]) -> Option<Operator> {
         let presented = digest(presented);
-        let matches = |configured: &Option<[u8; 32]>| {
-            configured.map_or(subtle::Choice::from(0), |c| c.ct_eq(&presented))
-        };
-        let (write, read) = (matches(&self.write), matches(&self.read));
-        if bool::from(write) {
-            Some(Access::Write)
-        } else if bool::from(read) {
-            Some(Access::Read)
-        } else {
-            None
+        let mut found: Option<&Entry> = None;
+        for entry in &self.entries {
+            let matches = bool::from(entry.digest.ct_eq(&presented));
+            if matches && found.is_none() {
+                found = Some(entry);
+            }
         }
+        found.map(|entry| Operator {
+            name: entry.name.clone(),
+            access: entry.access,
+        })
     }
 
-    /// Who sends the request: the token's access, or why it is refused.
+    /// Who sends the request, or why it is refused.
     pub fn authorize(
         &self,
         method: &Method,
         authorization: Option<&[u8]>,
-    ) -> Result<Access, ApiError> {
+    ) -> Result<Operator, ApiError> {
         if !self.any() {
             return Err(ApiError::Closed);
         }
         let token = authorization
             .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized)?;
-        let access = self.check(token).ok_or(ApiError::Unauthorized)?;
+        let operator = self.check(token).ok_or(ApiError::Unauthorized)?;
         let reads_only = matches!(*method, Method::GET | Method::HEAD);
-        if access == Access::Read && !reads_only {
+        if operator.access == Access::Read && !reads_only {
             return Err(ApiError::ReadOnly);
         }
-        Ok(access)
+        Ok(operator)
     }
 }
 
@@ -126,8 +171,8 @@ pub async fn require_token(
         .get(header::AUTHORIZATION)
         .map(|value| value.as_bytes());
     match tokens.authorize(request.method(), authorization) {
-        Ok(access) => {
-            request.extensions_mut().insert(access);
+        Ok(operator) => {
+            request.extensions_mut().insert(operator);
             next.run(request).await
         }
         Err(err) => err.into_response(),
@@ -145,8 +190,12 @@ mod tests {
     #[test]
     fn each_token_gets_its_own_access_and_others_none() {
         let tokens = tokens();
-        assert_eq!(tokens.check(b"write-secret"), Some(Access::Write));
-        assert_eq!(tokens.check(b"read-secret"), Some(Access::Read));
+        let access = |token: &[u8]| tokens.check(token).map(|o| (o.name, o.access));
+        assert_eq!(
+            access(b"write-secret"),
+            Some(("admin".into(), Access::Write))
+        );
+        assert_eq!(access(b"read-secret"), Some(("read".into(), Access::Read)));
         assert_eq!(tokens.check(b"write-secre"), None);
         assert_eq!(tokens.check(b""), None);
     }
@@ -161,7 +210,8 @@ mod tests {
         assert_eq!(
             tokens
                 .authorize(&Method::GET, Some(b"bearer read-secret"))
-                .unwrap(),
+                .unwrap()
+                .access,
             Access::Read
         );
         assert!(matches!(

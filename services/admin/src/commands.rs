@@ -16,23 +16,28 @@ use serde::Serialize;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
-use crate::auth::WRITE_ACTOR;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::state::AdminState;
 
 /// How often the last message of a subject is read while waiting for the relay.
 const POLL_INTERVAL: Duration = Duration::from_millis(5);
 
-/// One request's commands: a fresh correlation id, the admin actor.
+/// One request's commands: a fresh correlation id, and the actor `operator:<name>` of the token
+/// that sent them (taken from what the auth middleware found).
 pub struct Request {
     pub meta: CommandMetadata,
 }
 
 impl Request {
-    pub fn new() -> Self {
+    /// Commands sent by `operator`.
+    pub fn by(operator: &Operator) -> Self {
         let id = uuid::Uuid::new_v4().to_string();
         Self {
-            meta: CommandMetadata::from_operator(WRITE_ACTOR, &id),
+            meta: CommandMetadata::from_operator(&operator.name, &id),
         }
     }
 
@@ -41,9 +46,15 @@ impl Request {
     }
 }
 
-impl Default for Request {
-    fn default() -> Self {
-        Self::new()
+impl<S: Send + Sync> FromRequestParts<S> for Request {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Operator>()
+            .map(Request::by)
+            .ok_or_else(|| ApiError::Internal("a command route ran without the token check".into()))
     }
 }
 

@@ -31,7 +31,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use auth::{Access, Tokens, WRITE_ACTOR};
+pub use auth::{Access, Operator, Tokens, WRITE_ACTOR};
 pub use commands::{CommittedEvent, Receipt};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 pub use health::Readiness;

@@ -138,7 +138,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             pool,
             client.clone(),
             bus,
-            Tokens::from_settings(&settings),
+            Tokens::from_settings(&settings)?,
             metrics.clone(),
         );
         let state = match &audit_key {

@@ -110,9 +110,9 @@ pub async fn get(
     ))]
 pub async fn create(
     State(state): State<AdminState>,
+    request: Request,
     ApiJson(body): ApiJson<ConnectInstance>,
 ) -> Result<(StatusCode, Json<InstanceAccepted>), ApiError> {
-    let request = Request::new();
     let id = usecases::connect(
         &state.bus,
         body.installation_id,
@@ -134,12 +134,12 @@ pub async fn create(
     ))]
 pub async fn update(
     State(state): State<AdminState>,
+    request: Request,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateInstance>,
 ) -> Result<(StatusCode, Json<InstanceAccepted>), ApiError> {
     let id = instance_id(&id)?;
     existing(&state, id).await?;
-    let request = Request::new();
     let command = InstanceCommand::SetAutoTrack {
         enabled: body.auto_track,
     };
@@ -157,10 +157,10 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(state): State<AdminState>,
+    request: Request,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<InstanceAccepted>), ApiError> {
     let id = instance_id(&id)?;
-    let request = Request::new();
     let disconnected = usecases::disconnect(&state.bus, id, &request.meta).await?;
     let removed: Vec<String> = disconnected
         .removed_targets

@@ -158,6 +158,7 @@ pub async fn get(
     ))]
 pub async fn request(
     State(state): State<AdminState>,
+    request: Request,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<RequestSyncBody>,
 ) -> Result<(StatusCode, Json<SyncAccepted>), ApiError> {
@@ -169,7 +170,7 @@ pub async fn request(
         .map(head_sha)
         .transpose()?;
     existing(&state, target).await?;
-    send(&state, target, head, SyncReason::Manual).await
+    send(&state, request, target, head, SyncReason::Manual).await
 }
 
 /// Retries a failed sync run at its head.
@@ -182,6 +183,7 @@ pub async fn request(
     ))]
 pub async fn retry(
     State(state): State<AdminState>,
+    request: Request,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<SyncAccepted>), ApiError> {
     let id = sync_id(&id)?;
@@ -201,6 +203,7 @@ pub async fn retry(
         .map_err(|err| ApiError::Internal(format!("sync {id} has a bad head SHA: {err}")))?;
     send(
         &state,
+        request,
         TargetId(run.target_id),
         Some(head),
         SyncReason::Retry,
@@ -210,11 +213,11 @@ pub async fn retry(
 
 async fn send(
     state: &AdminState,
+    request: Request,
     target: TargetId,
     head_sha: Option<CommitSha>,
     reason: SyncReason,
 ) -> Result<(StatusCode, Json<SyncAccepted>), ApiError> {
-    let request = Request::new();
     let command = TargetCommand::RequestSync { head_sha, reason };
     state.bus.target(target, command, &request.meta).await?;
     let receipt = state

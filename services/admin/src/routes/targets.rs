@@ -160,9 +160,9 @@ pub async fn get(
     ))]
 pub async fn create(
     State(state): State<AdminState>,
+    request: Request,
     ApiJson(body): ApiJson<TrackTarget>,
 ) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
-    let request = Request::new();
     let track = usecases::TrackBranch {
         installation_id: body.installation_id,
         repository_id: body.repository_id,
@@ -195,6 +195,7 @@ pub async fn create(
     ))]
 pub async fn update(
     State(state): State<AdminState>,
+    request: Request,
     ApiPath(id): ApiPath<String>,
     OptionalJson(body): OptionalJson<UpdateTarget>,
 ) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
@@ -208,7 +209,6 @@ pub async fn update(
     };
     let filters = body.path_filters.map(PathFiltersBody::parse).transpose()?;
     let current = existing(&state, id).await?;
-    let request = Request::new();
     if let Some(enabled) = body.auto_sync {
         let command = TargetCommand::SetAutoSync { enabled };
         state.bus.target(id, command, &request.meta).await?;
@@ -237,10 +237,10 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(state): State<AdminState>,
+    request: Request,
     ApiPath(id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<TargetAccepted>), ApiError> {
     let id = target_id(&id)?;
-    let request = Request::new();
     let untracked = usecases::untrack(&state.bus, id, &request.meta).await?;
     let cascade = untracked.instance.filter(|_| untracked.detaches);
     accepted(&state, &request, id, untracked.instance, cascade).await

@@ -8,7 +8,9 @@ use hooklog_admin::Tokens;
 use reqwest::header::WWW_AUTHENTICATE;
 
 use crate::routes::{concrete, is_admin, is_write, method, ROUTES};
-use crate::support::{code, App, Options, READ_TOKEN, WRITE_TOKEN};
+use serde_json::Value;
+
+use crate::support::{answer, code, App, Options, READ_TOKEN, WRITE_TOKEN};
 
 /// Status, error code and `WWW-Authenticate` of one call; a live feed is not read past its
 /// headers.
@@ -127,4 +129,81 @@ async fn a_read_token_alone_reads_and_still_cannot_write() {
     assert_eq!((status, code.as_str()), (403, "read_only_token"));
     let (status, code, _) = probe(&app, "POST", "/v1/admin/instances", Some(WRITE_TOKEN)).await;
     assert_eq!((status, code.as_str()), (401, "unauthorized"));
+}
+
+#[tokio::test]
+async fn a_named_token_is_its_holders_actor_and_a_named_read_token_never_writes() {
+    let mut tokens = Tokens::new(Some(&WRITE_TOKEN.into()), None);
+    tokens.add(
+        "alice",
+        hooklog_admin::Access::Write,
+        &"alice-token-0123456789".into(),
+    );
+    tokens.add(
+        "bob",
+        hooklog_admin::Access::Read,
+        &"bob-token-0123456789".into(),
+    );
+    let app = App::start_with(Options {
+        tokens,
+        ..Options::default()
+    })
+    .await;
+    let connect = serde_json::json!({"installation_id": 5151});
+    let (status, body, _) = probe_json(
+        &app,
+        "POST",
+        "/v1/admin/instances",
+        "bob-token-0123456789",
+        &connect,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (403, "read_only_token"));
+    let (status, body, _) = probe_json(
+        &app,
+        "POST",
+        "/v1/admin/instances",
+        "alice-token-0123456789",
+        &connect,
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let position = body["position"].as_u64().unwrap();
+    let path = format!(
+        "/v1/admin/aggregates/ConnectorInstance/github-installation-5151/events?min_position={position}"
+    );
+    let (status, history, _) =
+        probe_json(&app, "GET", &path, "bob-token-0123456789", &Value::Null).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["items"][0]["metadata"]["actor"], "operator:alice");
+    // The single read-write token keeps its name.
+    let (status, _) = app
+        .post(
+            "/v1/admin/instances",
+            serde_json::json!({"installation_id": 5152}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (_, history) = app
+        .get("/v1/admin/aggregates/ConnectorInstance/github-installation-5152/events")
+        .await;
+    assert_eq!(history["items"][0]["metadata"]["actor"], "operator:admin");
+}
+
+async fn probe_json(
+    app: &App,
+    verb: &str,
+    path: &str,
+    token: &str,
+    body: &Value,
+) -> (u16, Value, ()) {
+    let mut request = app
+        .http
+        .request(method(verb), format!("{}{path}", app.url))
+        .bearer_auth(token);
+    if !body.is_null() {
+        request = request.json(body);
+    }
+    let (status, body) = answer(request).await;
+    (status, body, ())
 }

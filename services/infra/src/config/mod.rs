@@ -77,6 +77,9 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Read-only bearer token of the admin API.
     pub admin_read_token: Option<SecretString>,
+    /// A file of named admin tokens, one per line: `<name> <read|write> <token>` (`#` starts a
+    /// comment). Each operator's commands are stored with the actor `operator:<name>`.
+    pub admin_tokens_file: Option<PathBuf>,
     /// How long JetStream remembers a delivery id to drop a repeated delivery (e.g. `1h`).
     #[serde(with = "humantime_serde")]
     pub deliveries_duplicate_window: Duration,
@@ -161,6 +164,7 @@ impl Default for Settings {
             github_webhook_secret_previous: None,
             admin_token: None,
             admin_read_token: None,
+            admin_tokens_file: None,
             deliveries_duplicate_window: Duration::from_secs(3600),
             ingress_max_in_flight: 256,
             ingress_request_timeout: Duration::from_secs(9),
@@ -307,6 +311,7 @@ impl Settings {
         }
         self.validate_syncer()?;
         self.validate_audit()?;
+        self.named_admin_tokens()?;
         if self.ingress_publish_timeout.is_zero()
             || self.ingress_publish_timeout >= self.ingress_request_timeout
         {
@@ -319,7 +324,103 @@ impl Settings {
     }
 }
 
+/// One named admin token (`HOOKLOG_ADMIN_TOKENS_FILE`).
+#[derive(Clone, Debug)]
+pub struct NamedToken {
+    /// Who holds it: the actor of their commands is `operator:<name>`.
+    pub name: String,
+    /// Whether it may change things, or only read.
+    pub write: bool,
+    pub token: SecretString,
+}
+
+/// Whether `name` can name an operator: 1 to 64 of `a-z`, `0-9`, `.`, `_`, `-`.
+fn is_operator_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
 impl Settings {
+    /// Every admin token with its name: `admin` (HOOKLOG_ADMIN_TOKEN, read-write) and `read`
+    /// (HOOKLOG_ADMIN_READ_TOKEN, read-only) when set, then those of HOOKLOG_ADMIN_TOKENS_FILE.
+    /// Names and tokens must be unique; an error names the file and line, never a token.
+    pub fn named_admin_tokens(&self) -> Result<Vec<NamedToken>, ConfigError> {
+        let mut tokens = Vec::new();
+        if let Some(token) = &self.admin_token {
+            tokens.push(NamedToken {
+                name: "admin".into(),
+                write: true,
+                token: token.clone(),
+            });
+        }
+        if let Some(token) = &self.admin_read_token {
+            tokens.push(NamedToken {
+                name: "read".into(),
+                write: false,
+                token: token.clone(),
+            });
+        }
+        let Some(path) = &self.admin_tokens_file else {
+            return Ok(tokens);
+        };
+        let bad = |reason: String| ConfigError::invalid("admin_tokens_file", reason);
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| bad(format!("cannot read {}: {err}", path.display())))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = || format!("{} line {}", path.display(), number + 1);
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [name, access, token] = fields[..] else {
+                return Err(bad(format!(
+                    "{}: expected `<name> <read|write> <token>`",
+                    at()
+                )));
+            };
+            if !is_operator_name(name) {
+                return Err(bad(format!(
+                    "{}: {name:?} is not a name (1 to 64 of a-z, 0-9, '.', '_', '-')",
+                    at()
+                )));
+            }
+            let write = match access {
+                "write" => true,
+                "read" => false,
+                other => {
+                    return Err(bad(format!(
+                        "{}: access {other:?} is not `read` or `write`",
+                        at()
+                    )))
+                }
+            };
+            if token.len() < 16 {
+                return Err(bad(format!(
+                    "{}: the token of {name} is shorter than 16 characters",
+                    at()
+                )));
+            }
+            if tokens.iter().any(|t| t.name == name) {
+                return Err(bad(format!("{}: the name {name} is used twice", at())));
+            }
+            if tokens.iter().any(|t| t.token.expose_secret() == token) {
+                return Err(bad(format!(
+                    "{}: the token of {name} is already another name's",
+                    at()
+                )));
+            }
+            tokens.push(NamedToken {
+                name: name.into(),
+                write,
+                token: token.to_owned().into(),
+            });
+        }
+        Ok(tokens)
+    }
+
     fn validate_audit(&self) -> Result<(), ConfigError> {
         if self.audit_signing_key.is_some() && self.audit_signing_key_file.is_some() {
             return Err(ConfigError::invalid(

@@ -124,3 +124,79 @@ fn the_publish_timeout_must_fit_in_the_request_timeout() {
         .to_string();
     assert!(err.contains("HOOKLOG_INGRESS_PUBLISH_TIMEOUT"), "{err}");
 }
+
+fn tokens_file(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens");
+    std::fs::write(&path, text).unwrap();
+    (dir, path.display().to_string())
+}
+
+#[test]
+fn named_admin_tokens_come_after_the_two_single_tokens_with_their_names() {
+    let (_dir, path) = tokens_file(
+        "# operators\nalice write alice-token-0123456789\n\n  bob read bob-token-0123456789  \n",
+    );
+    let settings = with(&[
+        ("admin_token", "the-write-token"),
+        ("admin_read_token", "the-read-token"),
+        ("admin_tokens_file", path.as_str()),
+    ])
+    .unwrap();
+    let named: Vec<(String, bool, String)> = settings
+        .named_admin_tokens()
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.write, t.token.expose_secret().to_owned()))
+        .collect();
+    let expected = [
+        ("admin", true, "the-write-token"),
+        ("read", false, "the-read-token"),
+        ("alice", true, "alice-token-0123456789"),
+        ("bob", false, "bob-token-0123456789"),
+    ]
+    .map(|(n, w, t)| (n.to_owned(), w, t.to_owned()));
+    assert_eq!(named, expected);
+}
+
+#[test]
+fn a_bad_tokens_file_names_the_setting_and_line_and_never_a_token() {
+    for (text, expected) in [
+        (
+            "alice write\n",
+            "line 1: expected `<name> <read|write> <token>`",
+        ),
+        (
+            "Alice write alice-token-0123456789\n",
+            "line 1: \"Alice\" is not a name",
+        ),
+        (
+            "alice admin alice-token-0123456789\n",
+            "line 1: access \"admin\" is not",
+        ),
+        (
+            "alice write short\n",
+            "line 1: the token of alice is shorter than 16",
+        ),
+        (
+            "alice write alice-token-0123456789\nalice read other-token-0123456789\n",
+            "line 2: the name alice is used twice",
+        ),
+        (
+            "alice write alice-token-0123456789\nbob read alice-token-0123456789\n",
+            "line 2: the token of bob is already another name's",
+        ),
+    ] {
+        let (_dir, path) = tokens_file(text);
+        let err = with(&[("admin_tokens_file", path.as_str())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_ADMIN_TOKENS_FILE"), "{err}");
+        assert!(err.contains(expected), "{expected:?} not in {err}");
+        assert!(!err.contains("0123456789"), "a token shows in {err}");
+    }
+    let err = with(&[("admin_tokens_file", "/nonexistent/tokens")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot read /nonexistent/tokens"), "{err}");
+}
