@@ -44,6 +44,7 @@ use crate::{audit, error, health, metrics};
         deliveries::get,
         events::dead_letters,
         events::aggregate_events,
+        events::aggregate_state,
         feed::feed,
         document,
         audit::key,

@@ -15,32 +15,9 @@ CONCURRENCY="${3:-32}"
 
 cargo build --release --quiet -p hooklog --bin hooklog --example pipeline_bench
 
-work="$(mktemp -d)"
-db="hooklog_bench_$$"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" postgres >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-python3 - "$work/push.json" <<'PY'
-import json, sys
-events = json.load(open("services/ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json"))
-push = next(x for e in events if e["name"] == "push" for x in e["examples"] if x.get("installation") and x["ref"] == "refs/heads/master")
-open(sys.argv[1], "w").write(json.dumps(push))
-PY
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 400); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
-
-nats_port=$(free_port)
-"$HOOKLOG_NATS_SERVER_BIN" --config nats.conf --addr 127.0.0.1 --port "$nats_port" \
-  --jetstream --store_dir "$work/jetstream" 2> "$work/nats.log" &
-pids+=("$!")
-wait_port "$nats_port"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+write_push "$work/push.json"
+start_nats
 
 secret="bench-secret-$RANDOM$RANDOM"
 ingress_port=$(free_port)
@@ -49,7 +26,7 @@ export HOOKLOG_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$admin_port" \
   HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
   HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve \
-  --role ingress,admin,worker,relay,projector,process-manager 2> "$work/hooklog.log" &
+  --role ingress,admin,worker,relay,projector,process-manager,sealer 2> "$work/hooklog.log" &
 hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$admin_port"

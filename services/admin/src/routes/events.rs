@@ -90,3 +90,192 @@ pub async fn aggregate_events(
     }
     Ok(Json(page))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StateParams {
+    /// The state after the aggregate's events up to this `HOOKLOG_EVENTS` stream sequence.
+    pub at_seq: Option<u64>,
+    /// The state after the aggregate's events stored on `HOOKLOG_EVENTS` at or before this
+    /// RFC 3339 time.
+    pub at: Option<String>,
+}
+
+/// An aggregate's state as of a point of `HOOKLOG_EVENTS`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AggregateStateView {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    /// How many of its events were folded (its version at that point).
+    pub events: u64,
+    /// The stream sequence of the last event folded.
+    pub stream_sequence: u64,
+    /// When that event was stored on the stream (RFC 3339).
+    pub stored_at: String,
+    /// The aggregate's state, as the domain folds it.
+    #[schema(value_type = Object)]
+    pub state: serde_json::Value,
+}
+
+/// The state of one aggregate folded from its events on `HOOKLOG_EVENTS` (the record, not a
+/// read model): all of them, or those up to `at_seq` or `at`.
+#[utoipa::path(get, path = "/v1/admin/aggregates/{type}/{id}/state", tag = "events",
+    params(
+        ("type" = String, Path, description = "`ConnectorInstance`, `ConnectorTarget` or `Delivery`"),
+        ("id" = String, Path, description = "The aggregate id"),
+        StateParams,
+    ),
+    responses(
+        (status = 200, description = "The state at that point", body = AggregateStateView),
+        (status = 400, description = "Unknown aggregate type, bad id, both or malformed at_seq and at", body = ErrorBody),
+        (status = 404, description = "No event of this aggregate up to that point", body = ErrorBody),
+    ))]
+pub async fn aggregate_state(
+    State(state): State<AdminState>,
+    ApiPath((aggregate_type, id)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<StateParams>,
+) -> Result<Json<AggregateStateView>, ApiError> {
+    use hooklog_domain::delivery::Delivery;
+    let id = match aggregate_type.as_str() {
+        ConnectorInstance::TYPE => instance_id(&id)?.to_string(),
+        ConnectorTarget::TYPE => target_id(&id)?.to_string(),
+        Delivery::TYPE => {
+            hooklog_infra::streams::check_subject_token(&id)
+                .map_err(|err| ApiError::bad_request("bad_aggregate_id", err.to_string()))?;
+            id
+        }
+        other => {
+            return Err(ApiError::bad_request(
+                "bad_aggregate_type",
+                format!(
+                    "{other:?} is not an aggregate type; use {}, {} or {}",
+                    ConnectorInstance::TYPE,
+                    ConnectorTarget::TYPE,
+                    Delivery::TYPE
+                ),
+            ))
+        }
+    };
+    let until = match (&q.at_seq, &q.at) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "bad_point_in_time",
+                "give at_seq or at, not both",
+            ))
+        }
+        (_, Some(at)) => Until::Time(
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                .map_err(|err| {
+                    ApiError::bad_request(
+                        "bad_point_in_time",
+                        format!("at: {at:?} is not an RFC 3339 time ({err})"),
+                    )
+                })?,
+        ),
+        (Some(seq), None) => Until::Sequence(*seq),
+        (None, None) => Until::End,
+    };
+    let folded = match aggregate_type.as_str() {
+        ConnectorInstance::TYPE => {
+            fold::<ConnectorInstance>(&state, &aggregate_type, &id, until).await?
+        }
+        ConnectorTarget::TYPE => {
+            fold::<ConnectorTarget>(&state, &aggregate_type, &id, until).await?
+        }
+        _ => fold::<Delivery>(&state, &aggregate_type, &id, until).await?,
+    };
+    folded.map(Json).ok_or_else(|| {
+        ApiError::not_found(
+            "aggregate_not_found",
+            format!("{aggregate_type} {id} up to that point"),
+        )
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Until {
+    End,
+    Sequence(u64),
+    Time(time::OffsetDateTime),
+}
+
+/// Folds the aggregate's events from `HOOKLOG_EVENTS` (its subject, in stream order) up to
+/// `until`; `None` when there is none.
+async fn fold<A>(
+    state: &AdminState,
+    aggregate_type: &str,
+    id: &str,
+    until: Until,
+) -> Result<Option<AggregateStateView>, ApiError>
+where
+    A: Aggregate + Default + serde::Serialize,
+    A::Event: serde::de::DeserializeOwned,
+{
+    use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+    use futures::StreamExt;
+    let unavailable = |err: &dyn std::fmt::Display| ApiError::Unavailable(err.to_string());
+    let stream = state
+        .js
+        .get_stream(hooklog_infra::streams::EVENTS_STREAM)
+        .await
+        .map_err(|err| unavailable(&err))?;
+    let mut consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: hooklog_infra::streams::event_subject(aggregate_type, id),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|err| unavailable(&err))?;
+    let pending = consumer
+        .info()
+        .await
+        .map_err(|err| unavailable(&err))?
+        .num_pending;
+    if pending == 0 {
+        return Ok(None);
+    }
+    let mut messages = consumer.messages().await.map_err(|err| unavailable(&err))?;
+    let mut aggregate = A::default();
+    let mut last: Option<(u64, time::OffsetDateTime)> = None;
+    let mut events = 0u64;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|err| unavailable(&err))?;
+        let info = message.info().map_err(|err| unavailable(&err))?;
+        let past = match until {
+            Until::End => false,
+            Until::Sequence(seq) => info.stream_sequence > seq,
+            Until::Time(time) => info.published > time,
+        };
+        if past {
+            break;
+        }
+        let event: A::Event = serde_json::from_slice(&message.payload).map_err(|err| {
+            ApiError::Internal(format!(
+                "event at HOOKLOG_EVENTS sequence {} does not decode: {err}",
+                info.stream_sequence
+            ))
+        })?;
+        aggregate.apply(event);
+        events += 1;
+        last = Some((info.stream_sequence, info.published));
+        if info.pending == 0 {
+            break;
+        }
+    }
+    let Some((stream_sequence, stored)) = last else {
+        return Ok(None);
+    };
+    Ok(Some(AggregateStateView {
+        aggregate_type: aggregate_type.to_owned(),
+        aggregate_id: id.to_owned(),
+        events,
+        stream_sequence,
+        stored_at: stored
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        state: serde_json::to_value(&aggregate)
+            .map_err(|err| ApiError::Internal(err.to_string()))?,
+    }))
+}

@@ -59,6 +59,10 @@ pub fn api() -> Router<AdminState> {
             "/aggregates/{type}/{id}/events",
             get(events::aggregate_events),
         )
+        .route(
+            "/aggregates/{type}/{id}/state",
+            get(events::aggregate_state),
+        )
         .route("/feed", get(feed::feed))
         .route("/openapi.json", get(crate::openapi::document))
         .fallback(unknown_route)

@@ -366,3 +366,61 @@ async fn stored_sequence(app: &App, event_type: &str) -> i64 {
         .await
         .unwrap()
 }
+
+#[tokio::test]
+async fn an_aggregates_state_is_folded_from_the_stream_as_of_a_sequence_or_a_time() {
+    let app = App::start().await;
+    let (status, connected) = app
+        .post(
+            "/v1/admin/instances",
+            json!({"installation_id": 7373, "auto_track": false}),
+        )
+        .await;
+    assert_eq!(status, 202, "{connected}");
+    let first = position(&connected);
+    let (status, changed) = app
+        .call(
+            Method::PATCH,
+            "/v1/admin/instances/7373",
+            Some(json!({"auto_track": true})),
+        )
+        .await;
+    assert_eq!(status, 202, "{changed}");
+    let second = position(&changed);
+    assert!(second > first);
+
+    let path = "/v1/admin/aggregates/ConnectorInstance/github-installation-7373/state";
+    let (status, now) = app.get(path).await;
+    assert_eq!(status, 200, "{now}");
+    assert_eq!(
+        (now["events"].as_u64(), now["stream_sequence"].as_u64()),
+        (Some(2), Some(second))
+    );
+    assert_eq!(now["state"]["auto_track"], true);
+    let (status, then) = app.get(&format!("{path}?at_seq={first}")).await;
+    assert_eq!(status, 200, "{then}");
+    assert_eq!(then["events"], 1);
+    assert_eq!(then["state"]["auto_track"], false, "{then}");
+    assert_eq!(then["state"]["installation_id"], 7373);
+    let stored_at = then["stored_at"].as_str().unwrap().to_owned();
+    let (status, by_time) = app
+        .get(&format!("{path}?at={}", stored_at.replace('+', "%2B")))
+        .await;
+    assert_eq!(status, 200, "{by_time}");
+    assert_eq!(by_time["events"], 1, "{by_time}");
+
+    for (query, expected) in [
+        ("?at=2000-01-01T00:00:00Z", (404, "aggregate_not_found")),
+        (
+            "?at_seq=1&at=2000-01-01T00:00:00Z",
+            (400, "bad_point_in_time"),
+        ),
+        ("?at=yesterday", (400, "bad_point_in_time")),
+        ("?at_seq=x", (400, "bad_query")),
+    ] {
+        let (status, body) = app.get(&format!("{path}{query}")).await;
+        assert_eq!((status, code(&body)), expected, "{query}: {body}");
+    }
+    let (status, body) = app.get("/v1/admin/aggregates/Nope/x/state").await;
+    assert_eq!((status, code(&body)), (400, "bad_aggregate_type"), "{body}");
+}

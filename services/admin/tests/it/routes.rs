@@ -30,6 +30,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/deliveries/{delivery_id}"),
     ("GET", "/v1/admin/dead-letters"),
     ("GET", "/v1/admin/aggregates/{type}/{id}/events"),
+    ("GET", "/v1/admin/aggregates/{type}/{id}/state"),
     ("GET", "/v1/admin/feed"),
     ("GET", "/v1/admin/openapi.json"),
     ("GET", "/v1/audit/key"),
