@@ -14,6 +14,7 @@
 //! - [`frontier`]: a tree grown leaf by leaf from its right edge, handing out tiles as they fill.
 //! - [`tiles`]: tiles and entry bundles, their bytes and their paths (C2SP's and Go's).
 //! - [`note`]: Ed25519 signed-note keys, signing and opening notes.
+//! - [`proof`]: C2SP tlog-proof, an entry's inclusion proof with its checkpoint, as text.
 //! - [`checkpoint`]: the checkpoint note text, parsed and formatted.
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod checkpoint;
 pub mod entry;
 pub mod frontier;
 pub mod note;
+pub mod proof;
 pub mod tiles;
 pub mod tree;
 

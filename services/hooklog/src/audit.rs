@@ -18,7 +18,9 @@ use hooklog_audit::VerifierKey;
 use hooklog_sealer::message::stream_name;
 use hooklog_sealer::verify::{Options as VerifyOptions, VerifyError};
 
-use crate::cli::{AuditCommand, KeygenArgs, LogName, ProveArgs, VerifyArgs};
+use hooklog_sealer::bundle::{self, verify_bundle, BundleError};
+
+use crate::cli::{AuditCommand, ExportArgs, KeygenArgs, LogName, ProveArgs, VerifyArgs};
 use crate::connect::{database, Streams};
 
 pub async fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
@@ -26,6 +28,7 @@ pub async fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<E
         AuditCommand::Keygen(args) => keygen(args),
         AuditCommand::Prove(args) => prove(settings, args).await,
         AuditCommand::Verify(args) => verify(settings, args).await,
+        AuditCommand::Export(args) => export(settings, args).await,
     }
 }
 
@@ -117,6 +120,9 @@ async fn verify(settings: &Settings, args: VerifyArgs) -> anyhow::Result<ExitCod
             return Ok(ExitCode::from(2));
         }
     };
+    if let (Some(dir), Some(key)) = (&args.bundle, &public_key) {
+        return verify_bundle_dir(dir, key);
+    }
     let options = VerifyOptions {
         public_key,
         secrets: args.secret.into_iter().map(Into::into).collect(),
@@ -223,5 +229,78 @@ impl Progress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+fn verify_bundle_dir(dir: &std::path::Path, key: &VerifierKey) -> anyhow::Result<ExitCode> {
+    let report = match verify_bundle(dir, key) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("hooklog: --bundle: {err}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for line in &report.passed {
+        println!("ok       {line}");
+    }
+    for finding in &report.findings {
+        println!("FINDING  {finding}");
+    }
+    println!(
+        "{} finding{}",
+        report.findings.len(),
+        if report.findings.len() == 1 { "" } else { "s" }
+    );
+    Ok(match report.findings.is_empty() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
+}
+
+async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if args.from_seq == 0 || args.from_seq > args.to_seq {
+        eprintln!(
+            "hooklog: --from-seq {} to --to-seq {} is not a range of sequences (they start at 1)",
+            args.from_seq, args.to_seq
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let log = match args.log {
+        LogName::Deliveries => Log::Deliveries,
+        LogName::Events => Log::Events,
+    };
+    let pool = database(settings).await?;
+    let streams = Streams::connect(settings, "hooklog-audit").await?;
+    let outcome = bundle::export(
+        &pool,
+        &streams.js,
+        log,
+        args.from_seq,
+        args.to_seq,
+        &args.out,
+    )
+    .await;
+    streams.close().await;
+    match outcome {
+        Ok(count) => {
+            eprintln!(
+                "hooklog: wrote {count} entries of the {} log to {}",
+                log.name(),
+                args.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            err @ (BundleError::NotEmpty(_)
+            | BundleError::Prove(
+                ProveError::NotSealedYet { .. }
+                | ProveError::NoMessage { .. }
+                | ProveError::NoCheckpoint(_),
+            )),
+        ) => {
+            eprintln!("hooklog: {err}");
+            Ok(ExitCode::from(2))
+        }
+        Err(err) => Err(err.into()),
     }
 }

@@ -96,6 +96,23 @@ pub enum AuditCommand {
     /// event store. Prints a report (ok, skipped, FINDING lines naming stream and sequence);
     /// exits 1 on any finding, 2 when it cannot run.
     Verify(VerifyArgs),
+    /// Write a range of one log with its checkpoint and proofs to a new directory, for
+    /// `audit verify --bundle` to check offline: DIR/manifest, DIR/checkpoint, and per message
+    /// DIR/<seq>.tlog-proof and DIR/<seq>.body.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub log: LogName,
+    #[arg(long)]
+    pub from_seq: u64,
+    #[arg(long)]
+    pub to_seq: u64,
+    /// A new or empty directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +124,10 @@ pub struct VerifyArgs {
     /// A webhook secret deliveries may be signed with; repeat for rotated secrets.
     #[arg(long)]
     pub secret: Vec<String>,
+    /// Check the bundle `audit export` wrote to DIR instead, offline (no database, no NATS);
+    /// needs --public-key.
+    #[arg(long, value_name = "DIR", requires = "public_key")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,7 @@
 //!   that cannot be encoded (a header longer than the layout's u16) stops the log, named.
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod key;
 pub mod message;
 pub mod prove;

@@ -7,9 +7,10 @@
 //! The proof is read from the stored tiles and verified here against the checkpoint and the
 //! message read back from the stream before it is handed out, so a proof this prints verifies.
 
+use std::collections::BTreeSet;
+
 use async_nats::jetstream;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
+use hooklog_audit::proof::TlogProof;
 use hooklog_audit::tiles::{tiles_for_subtrees, TileHashes};
 use hooklog_audit::tree::{inclusion_proof_from, inclusion_subtrees, leaf_hash, verify_inclusion};
 use hooklog_audit::{Checkpoint, Log};
@@ -49,6 +50,126 @@ fn unavailable(what: impl Into<String>, err: impl std::fmt::Display) -> ProveErr
     }
 }
 
+/// The latest checkpoint of a log with the stored tiles that prove a range of its entries.
+pub struct Prover {
+    log: Log,
+    note: String,
+    checkpoint: Checkpoint,
+    tiles: TileHashes,
+    stream: jetstream::stream::Stream,
+}
+
+impl Prover {
+    /// Reads the latest checkpoint of `log` and the tiles that prove `first..=last` in it.
+    pub async fn latest(
+        pool: &sqlx::PgPool,
+        js: &jetstream::Context,
+        log: Log,
+        first: u64,
+        last: u64,
+    ) -> Result<Prover, ProveError> {
+        let audit = js
+            .get_stream(AUDIT_STREAM)
+            .await
+            .map_err(|err| unavailable(AUDIT_STREAM, err))?;
+        let note = match audit
+            .get_last_raw_message_by_subject(&audit_checkpoint_subject(log.name()))
+            .await
+        {
+            Ok(message) => String::from_utf8_lossy(&message.payload).into_owned(),
+            Err(err)
+                if err.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
+            {
+                return Err(ProveError::NoCheckpoint(log.name()))
+            }
+            Err(err) => return Err(unavailable(AUDIT_STREAM, err)),
+        };
+        let text = note.rfind("\n\n").map_or(note.as_str(), |at| &note[..=at]);
+        let checkpoint = Checkpoint::parse(text).map_err(|err| ProveError::Invalid {
+            log: log.name(),
+            sequence: first,
+            reason: err.to_string(),
+        })?;
+        let size = checkpoint.size();
+        for sequence in [first, last] {
+            if sequence == 0 || sequence > size {
+                return Err(ProveError::NotSealedYet {
+                    log: log.name(),
+                    sequence,
+                    size,
+                });
+            }
+        }
+        let mut needed = BTreeSet::new();
+        for sequence in first..=last {
+            let subtrees = inclusion_subtrees(size, sequence - 1).expect("checked above");
+            needed.extend(tiles_for_subtrees(&subtrees, size).unwrap_or_default());
+        }
+        let tiles = store::read_tiles(pool, log, &needed)
+            .await
+            .map_err(|err| unavailable("the stored tiles", err))?;
+        let stream_label = stream_name(log);
+        let stream = js
+            .get_stream(stream_label)
+            .await
+            .map_err(|err| unavailable(stream_label, err))?;
+        Ok(Prover {
+            log,
+            note,
+            checkpoint,
+            tiles: TileHashes::new(size, tiles),
+            stream,
+        })
+    }
+
+    /// The checkpoint note the proofs are in, verbatim.
+    pub fn note(&self) -> &str {
+        &self.note
+    }
+
+    /// The proof of the message at `sequence` (in the range given to [`Prover::latest`]), with
+    /// the message's body; verified against the checkpoint before it is returned.
+    pub async fn prove(&mut self, sequence: u64) -> Result<(TlogProof, bytes::Bytes), ProveError> {
+        let log = self.log;
+        let invalid = |reason: String| ProveError::Invalid {
+            log: log.name(),
+            sequence,
+            reason,
+        };
+        let message =
+            self.stream
+                .get_raw_message(sequence)
+                .await
+                .map_err(|_| ProveError::NoMessage {
+                    stream: stream_name(log),
+                    sequence,
+                })?;
+        let entry = raw_stream_message(&message)
+            .map_err(|err| invalid(err.to_string()))?
+            .encode()
+            .map_err(|err| invalid(err.to_string()))?;
+        let (size, index) = (self.checkpoint.size(), sequence - 1);
+        let hashes = inclusion_proof_from(&mut self.tiles, size, index)
+            .map_err(|err| invalid(err.to_string()))?
+            .map_err(|err| invalid(err.to_string()))?;
+        verify_inclusion(
+            index,
+            size,
+            &leaf_hash(&entry),
+            &hashes,
+            &self.checkpoint.root(),
+        )
+        .map_err(|err| invalid(err.to_string()))?;
+        let proof = TlogProof {
+            extra: Some(entry),
+            index,
+            hashes,
+            checkpoint: self.note.clone(),
+        };
+        Ok((proof, message.payload))
+    }
+}
+
 /// The `tlog-proof` of the message at `sequence` of `log`'s stream.
 pub async fn inclusion(
     pool: &sqlx::PgPool,
@@ -56,72 +177,6 @@ pub async fn inclusion(
     log: Log,
     sequence: u64,
 ) -> Result<String, ProveError> {
-    let stream_label = stream_name(log);
-    let audit = js
-        .get_stream(AUDIT_STREAM)
-        .await
-        .map_err(|err| unavailable(AUDIT_STREAM, err))?;
-    let note = match audit
-        .get_last_raw_message_by_subject(&audit_checkpoint_subject(log.name()))
-        .await
-    {
-        Ok(message) => String::from_utf8_lossy(&message.payload).into_owned(),
-        Err(err) if err.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
-            return Err(ProveError::NoCheckpoint(log.name()))
-        }
-        Err(err) => return Err(unavailable(AUDIT_STREAM, err)),
-    };
-    let text = note.rfind("\n\n").map_or(note.as_str(), |at| &note[..=at]);
-    let invalid = |reason: String| ProveError::Invalid {
-        log: log.name(),
-        sequence,
-        reason,
-    };
-    let checkpoint = Checkpoint::parse(text).map_err(|err| invalid(err.to_string()))?;
-    let size = checkpoint.size();
-    if sequence == 0 || sequence > size {
-        return Err(ProveError::NotSealedYet {
-            log: log.name(),
-            sequence,
-            size,
-        });
-    }
-    let stream = js
-        .get_stream(stream_label)
-        .await
-        .map_err(|err| unavailable(stream_label, err))?;
-    let message = stream
-        .get_raw_message(sequence)
-        .await
-        .map_err(|_| ProveError::NoMessage {
-            stream: stream_label,
-            sequence,
-        })?;
-    let entry = raw_stream_message(&message)
-        .map_err(|err| invalid(err.to_string()))?
-        .encode()
-        .map_err(|err| invalid(err.to_string()))?;
-
-    let index = sequence - 1;
-    let subtrees = inclusion_subtrees(size, index).map_err(|err| invalid(err.to_string()))?;
-    let needed = tiles_for_subtrees(&subtrees, size).unwrap_or_default();
-    let tiles = store::read_tiles(pool, log, &needed)
-        .await
-        .map_err(|err| unavailable("the stored tiles", err))?;
-    let proof = inclusion_proof_from(&mut TileHashes::new(size, tiles), size, index)
-        .map_err(|err| invalid(err.to_string()))?
-        .map_err(|err| invalid(err.to_string()))?;
-    verify_inclusion(index, size, &leaf_hash(&entry), &proof, &checkpoint.root())
-        .map_err(|err| invalid(err.to_string()))?;
-
-    let mut out = String::from("c2sp.org/tlog-proof@v1\n");
-    out.push_str(&format!("extra {}\n", BASE64.encode(&entry)));
-    out.push_str(&format!("index {index}\n"));
-    for hash in &proof {
-        out.push_str(&BASE64.encode(hash.0));
-        out.push('\n');
-    }
-    out.push('\n');
-    out.push_str(&note);
-    Ok(out)
+    let mut prover = Prover::latest(pool, js, log, sequence, sequence).await?;
+    Ok(prover.prove(sequence).await?.0.format())
 }

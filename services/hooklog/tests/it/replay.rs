@@ -162,6 +162,12 @@ async fn replay_writes_each_message_once_in_order_with_its_body_and_leaf_hash() 
 async fn replay_and_prove_say_what_is_wrong_and_exit_2() {
     let backends = Backends::start("hooklog-replay-test").await;
     store(&backends, "ping", "d-1", "application/json", b"{}").await;
+    let vkey = hooklog_audit::SigningKey::generate("export-test.example")
+        .unwrap()
+        .verifier()
+        .to_string();
+    let no_bundle = backends.dir.path().join("no-bundle");
+    let no_bundle = no_bundle.to_str().unwrap();
     for (args, expected) in [
         (
             &["replay", "deliveries", "--from-seq", "5"][..],
@@ -191,6 +197,48 @@ async fn replay_and_prove_say_what_is_wrong_and_exit_2() {
         (
             &["audit", "prove", "--seq", "1"],
             "no checkpoint of the deliveries log",
+        ),
+        (
+            &[
+                "audit",
+                "export",
+                "--log",
+                "deliveries",
+                "--from-seq",
+                "3",
+                "--to-seq",
+                "2",
+                "--out",
+                "x",
+            ],
+            "is not a range of sequences",
+        ),
+        (
+            &[
+                "audit",
+                "export",
+                "--log",
+                "deliveries",
+                "--from-seq",
+                "1",
+                "--to-seq",
+                "1",
+                "--out",
+                "x",
+            ],
+            "no checkpoint of the deliveries log",
+        ),
+        (&["audit", "verify", "--bundle", no_bundle], "--public-key"),
+        (
+            &[
+                "audit",
+                "verify",
+                "--bundle",
+                no_bundle,
+                "--public-key",
+                vkey.as_str(),
+            ],
+            "the bundle has no",
         ),
     ] {
         let (code, stdout, stderr) = replay(&backends, args).await;

@@ -2,6 +2,7 @@
 //! is checked against a tree computed here, independently, from the streams' messages read one
 //! by one (`STREAM.MSG.GET`, not the sealer's consumer).
 
+mod bundle;
 mod key;
 mod support;
 mod verify;
@@ -180,11 +181,10 @@ async fn a_tampered_tile_is_never_signed_over() {
 #[tokio::test]
 async fn a_printed_inclusion_proof_verifies_against_its_checkpoint_and_a_bad_one_is_never_printed()
 {
-    use base64::Engine as _;
+    use hooklog_audit::proof::TlogProof;
     use hooklog_audit::tree::{leaf_hash, verify_inclusion};
-    use hooklog_audit::{Hash, StreamMessage};
+    use hooklog_audit::StreamMessage;
     use hooklog_sealer::prove::{inclusion, ProveError};
-    let b64 = base64::engine::general_purpose::STANDARD;
 
     let t = Test::start().await;
     let _sealer = t.sealer();
@@ -196,26 +196,27 @@ async fn a_printed_inclusion_proof_verifies_against_its_checkpoint_and_a_bad_one
     t.deliver(0..300).await;
     let checkpoint = t.wait_checkpoint(Log::Deliveries, 300).await;
 
-    let proof = inclusion(pool, js, Log::Deliveries, 137).await.unwrap();
-    let (head, note) = proof.split_once("\n\n").unwrap();
-    let mut lines = head.lines();
-    assert_eq!(lines.next(), Some("c2sp.org/tlog-proof@v1"));
-    let entry = b64
-        .decode(lines.next().unwrap().strip_prefix("extra ").unwrap())
-        .unwrap();
+    let text = inclusion(pool, js, Log::Deliveries, 137).await.unwrap();
+    assert!(text.starts_with("c2sp.org/tlog-proof@v1\nextra "), "{text}");
+    let proof = TlogProof::parse(&text).unwrap();
+    let entry = proof.extra.clone().unwrap();
     assert_eq!(StreamMessage::decode(&entry).unwrap().sequence, 137);
-    assert_eq!(lines.next(), Some("index 136"));
-    let hashes: Vec<Hash> = lines
-        .map(|line| Hash::from_slice(&b64.decode(line).unwrap()).unwrap())
-        .collect();
+    assert_eq!(proof.index, 136);
     let opened = hooklog_audit::Checkpoint::open(
-        note,
+        &proof.checkpoint,
         &t.key.verifier(),
         &Log::Deliveries.origin(t.key.name()),
     )
     .unwrap();
     assert_eq!(opened, checkpoint, "the checkpoint, verbatim");
-    verify_inclusion(136, 300, &leaf_hash(&entry), &hashes, &checkpoint.root()).unwrap();
+    verify_inclusion(
+        136,
+        300,
+        &leaf_hash(&entry),
+        &proof.hashes,
+        &checkpoint.root(),
+    )
+    .unwrap();
 
     assert!(matches!(
         inclusion(pool, js, Log::Deliveries, 301).await,
