@@ -12,8 +12,6 @@ use hooklog_infra::config::Settings;
 use hooklog_sealer::key::write_new_key_file;
 use hooklog_sealer::prove::{inclusion, ProveError};
 
-use std::io::IsTerminal;
-
 use hooklog_audit::VerifierKey;
 use hooklog_sealer::message::stream_name;
 use hooklog_sealer::verify::{Options as VerifyOptions, VerifyError};
@@ -22,6 +20,7 @@ use hooklog_sealer::bundle::{self, verify_bundle, BundleError};
 
 use crate::cli::{AuditCommand, ExportArgs, KeygenArgs, LogName, ProveArgs, VerifyArgs};
 use crate::connect::{database, Streams};
+use crate::progress::Progress;
 
 pub async fn run(settings: &Settings, command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
@@ -129,10 +128,10 @@ async fn verify(settings: &Settings, args: VerifyArgs) -> anyhow::Result<ExitCod
     };
     let pool = database(settings).await?;
     let streams = Streams::connect(settings, "hooklog-audit").await?;
-    let mut progress = Progress::new();
+    let mut progress = Progress::new("verifying");
     let outcome =
         hooklog_sealer::verify::verify(&pool, &streams.js, &options, &mut |log, done, total| {
-            progress.update(log, done, total)
+            progress.update(stream_name(log), done, total)
         })
         .await;
     progress.finish();
@@ -175,61 +174,6 @@ fn read_verifier_key(given: &str) -> Result<VerifierKey, String> {
     })?;
     VerifierKey::parse(text.trim())
         .map_err(|err| format!("{given} does not hold a verifier key: {err}"))
-}
-
-/// A progress bar per log on a terminal; a plain line every tenth of the way otherwise.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    log: Option<Log>,
-    tenth: u64,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress {
-            bar: None,
-            log: None,
-            tenth: 0,
-        }
-    }
-
-    fn update(&mut self, log: Log, done: u64, total: u64) {
-        let terminal = std::io::stderr().is_terminal();
-        if self.log != Some(log) {
-            self.finish();
-            self.log = Some(log);
-            self.tenth = 0;
-            if terminal {
-                let bar = indicatif::ProgressBar::new(total);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(&format!(
-                        "{} {{bar:40}} {{pos}}/{{len}} ({{per_sec}}, {{eta}} left)",
-                        stream_name(log)
-                    ))
-                    .expect("a valid template"),
-                );
-                self.bar = Some(bar);
-            }
-        }
-        match &self.bar {
-            Some(bar) => bar.set_position(done),
-            None => {
-                let tenth = done * 10 / total.max(1);
-                if tenth > self.tenth || done == total {
-                    if tenth > self.tenth {
-                        eprintln!("verifying {}: {done} of {total} messages", stream_name(log));
-                    }
-                    self.tenth = tenth;
-                }
-            }
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
 }
 
 fn verify_bundle_dir(dir: &std::path::Path, key: &VerifierKey) -> anyhow::Result<ExitCode> {

@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod connect;
 mod deliver;
+mod progress;
 mod projections;
 mod replay;
 mod serve;

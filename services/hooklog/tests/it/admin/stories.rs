@@ -380,6 +380,13 @@ async fn read_models_rebuilt_from_the_streams_equal_the_live_ones_and_answer_the
 
     let (status, reports, stderr) = stack.rebuild(&["--verify"]);
     assert!(status.success(), "{status}: {reports:?}\n{stderr}");
+    // Off a terminal, progress is plain lines on stderr, one per projection at least.
+    for projection in ["connector", "deliveries"] {
+        assert!(
+            stderr.contains(&format!("rebuilding {projection}: ")),
+            "no progress line for {projection}:\n{stderr}"
+        );
+    }
     let projections: Vec<&str> = reports
         .iter()
         .map(|r| r["projection"].as_str().unwrap())
