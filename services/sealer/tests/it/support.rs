@@ -111,31 +111,7 @@ impl Test {
         digest: Option<String>,
         secret: Option<&str>,
     ) -> async_nats::jetstream::context::PublishAckFuture {
-        use hmac::Mac as _;
-        use sha2::Digest as _;
-        let id = format!("00000000-0000-4000-8000-{i:012}");
-        let digest = digest.unwrap_or_else(|| hex::encode(sha2::Sha256::digest(body)));
-        let mut mac =
-            hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.unwrap_or(SECRET).as_bytes())
-                .unwrap();
-        mac.update(body);
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(delivery_headers::EVENT, "push");
-        headers.insert(delivery_headers::DELIVERY, id.as_str());
-        headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
-        headers.insert(delivery_headers::BODY_SHA256, digest.as_str());
-        headers.insert(delivery_headers::SIGNATURE_256, signature.as_str());
-        headers.insert("Nats-Msg-Id", id.as_str());
-        self.backends
-            .js
-            .publish_with_headers(
-                streams::delivery_subject("push"),
-                headers,
-                body.to_vec().into(),
-            )
-            .await
-            .unwrap()
+        publish_delivery(&self.backends.js, i, body, digest, secret).await
     }
 
     /// Runs the relay until the token is cancelled.
@@ -268,4 +244,37 @@ impl Test {
         }
         all
     }
+}
+
+/// Stores delivery `i` on `js`'s `GITHUB_DELIVERIES` with `body`, its digest header `digest`
+/// (default: the body's) and its signature by `secret` (default: [`SECRET`]).
+pub async fn publish_delivery(
+    js: &async_nats::jetstream::Context,
+    i: u64,
+    body: &[u8],
+    digest: Option<String>,
+    secret: Option<&str>,
+) -> async_nats::jetstream::context::PublishAckFuture {
+    use hmac::Mac as _;
+    use sha2::Digest as _;
+    let id = format!("00000000-0000-4000-8000-{i:012}");
+    let digest = digest.unwrap_or_else(|| hex::encode(sha2::Sha256::digest(body)));
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.unwrap_or(SECRET).as_bytes()).unwrap();
+    mac.update(body);
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(delivery_headers::EVENT, "push");
+    headers.insert(delivery_headers::DELIVERY, id.as_str());
+    headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
+    headers.insert(delivery_headers::BODY_SHA256, digest.as_str());
+    headers.insert(delivery_headers::SIGNATURE_256, signature.as_str());
+    headers.insert("Nats-Msg-Id", id.as_str());
+    js.publish_with_headers(
+        streams::delivery_subject("push"),
+        headers,
+        body.to_vec().into(),
+    )
+    .await
+    .unwrap()
 }

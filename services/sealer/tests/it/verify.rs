@@ -8,7 +8,11 @@ use hooklog_sealer::verify::{verify, Check, Options, Report};
 use crate::support::*;
 
 async fn run(t: &Test, options: &Options) -> Report {
-    verify(&t.backends.pool, &t.backends.js, options, &mut |_, _, _| {})
+    run_on(t, &t.backends.js, options).await
+}
+
+async fn run_on(t: &Test, js: &async_nats::jetstream::Context, options: &Options) -> Report {
+    verify(&t.backends.pool, js, options, &mut |_, _, _| {})
         .await
         .unwrap()
 }
@@ -167,4 +171,80 @@ async fn a_stream_that_allows_deletes_and_a_gap_in_it_are_found() {
     assert_eq!(gap.len(), 1, "{gap:?}");
     assert_eq!(gap[0].sequence, Some(3));
     assert!(gap[0].detail.contains("sequence 3 is missing"), "{gap:?}");
+}
+
+#[tokio::test]
+async fn a_byte_flipped_in_a_stored_message_on_disk_is_found_at_its_sequence() {
+    use hooklog_infra::nats::EmbeddedNats;
+    use hooklog_infra::testing::nats_server_bin;
+
+    let t = Test::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    hooklog_infra::streams::ensure_deliveries_stream(&js, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    hooklog_infra::streams::ensure_events_stream(&js, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    hooklog_infra::streams::ensure_audit_stream(&js)
+        .await
+        .unwrap();
+    for i in 0..3u64 {
+        let body = format!("{{\"marker\":\"flip-me-{i}-0123456789abcdef\"}}");
+        publish_delivery(&js, i, body.as_bytes(), None, None)
+            .await
+            .await
+            .unwrap();
+    }
+    let clean = run_on(&t, &js, &Options::default()).await;
+    assert!(clean.findings.is_empty(), "{:#?}", clean.findings);
+    nats.stop().await;
+    drop(nats); // and with it the data directory's lock
+
+    // The second message's body, one byte changed, in the stream's block files.
+    let marker = b"flip-me-1-0123456789abcdef";
+    let mut flipped = false;
+    for file in walk(dir.path()) {
+        let mut bytes = std::fs::read(&file).unwrap();
+        if let Some(at) = bytes.windows(marker.len()).position(|w| w == marker) {
+            bytes[at + 12] ^= 0x01;
+            std::fs::write(&file, bytes).unwrap();
+            flipped = true;
+        }
+    }
+    assert!(flipped, "the body is in a block file");
+
+    let _nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(async_nats::connect(_nats.url()).await.unwrap());
+    let report = run_on(&t, &js, &Options::default()).await;
+    // However the server reads the damaged block back (the changed body, or without the
+    // message), the finding is at sequence 2.
+    let at_2: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| {
+            f.sequence == Some(2) && matches!(f.check, Check::BodyDigest | Check::Contiguous)
+        })
+        .map(|f| f.to_string())
+        .collect();
+    assert!(!at_2.is_empty(), "{:#?}", report.findings);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
