@@ -77,6 +77,10 @@ pub struct ReplayArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Instead of the events, print the state of --aggregate folded from them up to --to-seq
+    /// or --until (default: all), as the admin API's `/state` route answers it.
+    #[arg(long, requires = "aggregate")]
+    pub state: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -113,6 +113,9 @@ pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<ExitCo
         until,
     };
 
+    if args.state {
+        return state(settings, log, &args).await;
+    }
     let streams = Streams::connect(settings, "hooklog-replay").await?;
     let outcome = replay(&streams, log, &args, since, &filter_subject, &filter).await;
     streams.close().await;
@@ -334,4 +337,43 @@ fn write_line(
     }
     writeln!(line, ",\"leaf_hash\":\"{leaf}\"}}")?;
     Ok(())
+}
+
+/// `--state`: the aggregate's state folded up to `--to-seq` or `--until`.
+async fn state(settings: &Settings, log: Log, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    use hooklog_admin::routes::events::{state_at, Until};
+    let usage = |message: &str| -> anyhow::Result<ExitCode> {
+        eprintln!("hooklog: {message}");
+        Ok(ExitCode::from(2))
+    };
+    if log != Log::Events {
+        return usage("--state folds events: use `replay events --aggregate TYPE/ID --state`");
+    }
+    let Some((kind, id)) = args.aggregate.as_deref().and_then(|a| a.split_once('/')) else {
+        return usage("--state needs --aggregate TYPE/ID");
+    };
+    let until = match (args.to_seq, &args.until) {
+        (Some(_), Some(_)) => return usage("--state takes --to-seq or --until, not both"),
+        (Some(seq), None) => Until::Sequence(seq),
+        (None, Some(text)) => match OffsetDateTime::parse(text, &Rfc3339) {
+            Ok(time) => Until::Time(time),
+            Err(err) => {
+                return usage(&format!(
+                    "--until: {text:?} is not an RFC 3339 time ({err})"
+                ))
+            }
+        },
+        (None, None) => Until::End,
+    };
+    let streams = Streams::connect(settings, "hooklog-replay").await?;
+    let outcome = state_at(&streams.js, kind, id, until).await;
+    streams.close().await;
+    match outcome {
+        Ok(Some(view)) => {
+            println!("{}", serde_json::to_string(&view)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(None) => usage(&format!("no event of {kind}/{id} up to that point")),
+        Err(err) => usage(&err.to_string()),
+    }
 }

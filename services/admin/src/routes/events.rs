@@ -176,15 +176,7 @@ pub async fn aggregate_state(
         (Some(seq), None) => Until::Sequence(*seq),
         (None, None) => Until::End,
     };
-    let folded = match aggregate_type.as_str() {
-        ConnectorInstance::TYPE => {
-            fold::<ConnectorInstance>(&state, &aggregate_type, &id, until).await?
-        }
-        ConnectorTarget::TYPE => {
-            fold::<ConnectorTarget>(&state, &aggregate_type, &id, until).await?
-        }
-        _ => fold::<Delivery>(&state, &aggregate_type, &id, until).await?,
-    };
+    let folded = state_at(&state.js, &aggregate_type, &id, until).await?;
     folded.map(Json).ok_or_else(|| {
         ApiError::not_found(
             "aggregate_not_found",
@@ -193,17 +185,42 @@ pub async fn aggregate_state(
     })
 }
 
-#[derive(Clone, Copy)]
-enum Until {
+/// How far into `HOOKLOG_EVENTS` a state is folded.
+#[derive(Debug, Clone, Copy)]
+pub enum Until {
+    /// Every event.
     End,
+    /// Events up to this stream sequence.
     Sequence(u64),
+    /// Events stored at or before this time.
     Time(time::OffsetDateTime),
+}
+
+/// The state of the aggregate `aggregate_type`/`id` folded from its events on `HOOKLOG_EVENTS`
+/// up to `until`; `None` when it has none by then. `admin`'s state route and `hooklog replay
+/// --state` both answer with it.
+pub async fn state_at(
+    js: &async_nats::jetstream::Context,
+    aggregate_type: &str,
+    id: &str,
+    until: Until,
+) -> Result<Option<AggregateStateView>, ApiError> {
+    use hooklog_domain::delivery::Delivery;
+    match aggregate_type {
+        ConnectorInstance::TYPE => fold::<ConnectorInstance>(js, aggregate_type, id, until).await,
+        ConnectorTarget::TYPE => fold::<ConnectorTarget>(js, aggregate_type, id, until).await,
+        Delivery::TYPE => fold::<Delivery>(js, aggregate_type, id, until).await,
+        other => Err(ApiError::bad_request(
+            "bad_aggregate_type",
+            format!("{other:?} is not an aggregate type"),
+        )),
+    }
 }
 
 /// Folds the aggregate's events from `HOOKLOG_EVENTS` (its subject, in stream order) up to
 /// `until`; `None` when there is none.
 async fn fold<A>(
-    state: &AdminState,
+    js: &async_nats::jetstream::Context,
     aggregate_type: &str,
     id: &str,
     until: Until,
@@ -215,8 +232,7 @@ where
     use async_nats::jetstream::consumer::{pull, DeliverPolicy};
     use futures::StreamExt;
     let unavailable = |err: &dyn std::fmt::Display| ApiError::Unavailable(err.to_string());
-    let stream = state
-        .js
+    let stream = js
         .get_stream(hooklog_infra::streams::EVENTS_STREAM)
         .await
         .map_err(|err| unavailable(&err))?;

@@ -311,3 +311,98 @@ async fn audit_verify_reports_each_finding_and_exits_1_and_a_bad_key_exits_2() {
     );
     assert!(stdout.is_empty(), "{stdout}");
 }
+
+#[tokio::test]
+async fn replay_state_folds_an_aggregate_up_to_a_sequence() {
+    use std::sync::Arc;
+
+    use hooklog_domain::clock::SystemClock;
+    use hooklog_domain::metadata::CommandMetadata;
+    use hooklog_write::{usecases, CommandBus};
+
+    let backends = Backends::start("hooklog-replay-test").await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(hooklog_relay::run(
+        hooklog_relay::RelayConfig::default(),
+        backends.pool.clone(),
+        backends.js.clone(),
+        stop.clone(),
+    ));
+    let bus = CommandBus::new(backends.pool.clone(), Arc::new(SystemClock));
+    let meta = CommandMetadata::from_operator("test", "replay-state");
+    usecases::connect(&bus, 8484, Some("octo".into()), Some(false), &meta)
+        .await
+        .unwrap();
+    let instance = hooklog_domain::ids::InstanceId(hooklog_domain::ids::InstallationId(8484));
+    bus.instance(
+        instance,
+        hooklog_domain::connector_instance::InstanceCommand::SetAutoTrack { enabled: true },
+        &meta,
+    )
+    .await
+    .unwrap();
+    let mut stream = backends
+        .js
+        .get_stream(streams::EVENTS_STREAM)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if stream.info().await.unwrap().state.last_sequence >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let aggregate = "ConnectorInstance/github-installation-8484";
+    let (code, now, stderr) = replay(
+        &backends,
+        &["replay", "events", "--aggregate", aggregate, "--state"],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let now: Value = serde_json::from_str(now.trim()).unwrap();
+    assert_eq!(
+        (now["events"].as_u64(), now["state"]["auto_track"].as_bool()),
+        (Some(2), Some(true)),
+        "{now}"
+    );
+    let (code, then, stderr) = replay(
+        &backends,
+        &[
+            "replay",
+            "events",
+            "--aggregate",
+            aggregate,
+            "--state",
+            "--to-seq",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let then: Value = serde_json::from_str(then.trim()).unwrap();
+    assert_eq!(
+        (
+            then["events"].as_u64(),
+            then["state"]["auto_track"].as_bool()
+        ),
+        (Some(1), Some(false)),
+        "{then}"
+    );
+    let (code, _, stderr) = replay(
+        &backends,
+        &[
+            "replay",
+            "events",
+            "--aggregate",
+            "ConnectorInstance/github-installation-1",
+            "--state",
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("no event of ConnectorInstance/github-installation-1"),
+        "{stderr}"
+    );
+    stop.cancel();
+}
