@@ -24,7 +24,7 @@ use crate::tree::Hash;
 /// hooklog's two logs, one per stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Log {
-    /// `HOOKLOG_DELIVERIES`: every webhook delivery as received.
+    /// `GITHUB_DELIVERIES`: every webhook delivery as received.
     Deliveries,
     /// `HOOKLOG_EVENTS`: every domain event as published.
     Events,

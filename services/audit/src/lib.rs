@@ -6,8 +6,8 @@
 //! with Ed25519, and it is published as C2SP tlog-tiles. Every format here is one an outsider
 //! must reproduce, so each is fixed in prose (the module docs and the crate's README), pinned by
 //! test vectors and checked against Go's reference implementation (golang.org/x/mod/sumdb/note
-//! and .../tlog) by the integration test. Nothing here does I/O: the audit service, the admin
-//! API and the CLI bring the streams, the storage and the clock.
+//! and .../tlog) by the integration test. Nothing here does I/O: the sealer (`hooklog-sealer`),
+//! the admin API and the CLI bring the streams, the storage and the clock.
 //!
 //! - [`entry`]: a stream message as its canonical entry bytes, and back.
 //! - [`tree`]: leaf and node hashes, roots, inclusion and consistency proofs.

@@ -2,11 +2,12 @@
 //! with the RFC 9162 (§2.1.3, §2.1.4) generation and verification algorithms.
 //!
 //! Leaf `i` of a hooklog tree is the canonical entry of the message at stream sequence `i + 1`
-//! (see `entry`). Every function here is pure and works on leaf hashes; the verifiers take only
-//! what a client holds (sizes, hashes, a proof), so they are as small as the RFC's pseudocode.
-//! Generation takes the tree's leaf hashes and costs O(n) hashing per proof, which is what
-//! `audit export` and the tests need; a server with millions of leaves reads subtree hashes
-//! from its stored tiles instead (C2SP tlog-tiles makes every full subtree's hash a lookup).
+//! (see `entry`). Every function here is pure; the verifiers take only what a client holds
+//! (sizes, hashes, a proof), so they are as small as the RFC's pseudocode. Generation reads the
+//! hashes of perfect subtrees from a [`SubtreeHashes`]: the leaves themselves (O(n) hashing per
+//! proof, for tests), a `Frontier`, or stored tiles (`tiles::TileHashes`, where C2SP tlog-tiles
+//! make every full subtree's hash a lookup); the `*_subtrees` functions list what a proof will
+//! read, so a server fetches exactly those tiles first.
 
 use std::fmt;
 
