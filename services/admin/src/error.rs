@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// No admin token is configured: the admin API is closed.
-    #[error("the admin API is closed: no admin token is configured (HOOKLOG_ADMIN_TOKEN, HOOKLOG_ADMIN_READ_TOKEN)")]
+    #[error("the admin API is closed: no admin token is configured (HOOKLOG_ADMIN_TOKEN, HOOKLOG_ADMIN_READ_TOKEN, HOOKLOG_ADMIN_TOKENS_FILE)")]
     Closed,
     #[error("a valid bearer token is required (Authorization: Bearer <token>)")]
     Unauthorized,

@@ -63,7 +63,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     if !state.tokens.any() {
         tracing::warn!(
-            "neither HOOKLOG_ADMIN_TOKEN nor HOOKLOG_ADMIN_READ_TOKEN is set: the admin API answers 401 to everything"
+            "no admin token is set (HOOKLOG_ADMIN_TOKEN, HOOKLOG_ADMIN_READ_TOKEN, HOOKLOG_ADMIN_TOKENS_FILE): the admin API answers 401 to everything"
         );
     }
     state.shutdown = shutdown.clone();
