@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use async_nats::jetstream;
 use hooklog_audit::proof::TlogProof;
 use hooklog_audit::tree::{leaf_hash, verify_inclusion};
-use hooklog_audit::{Checkpoint, Log, StreamMessage, VerifierKey};
+use hooklog_audit::{Checkpoint, CheckpointError, Log, NoteError, StreamMessage, VerifierKey};
 use sha2::{Digest, Sha256};
 
 use crate::message::parse_log;
@@ -155,6 +155,21 @@ pub fn verify_bundle(dir: &Path, key: &VerifierKey) -> Result<BundleReport, Bund
                 checkpoint.size()
             ));
             checkpoint
+        }
+        // Not a signed note or not a checkpoint at all: the bundle is malformed (exit 2). A
+        // well-formed one another key signed, or for another log, is a finding.
+        Err(
+            err @ (CheckpointError::Note(NoteError::Malformed(_) | NoteError::BadText)
+            | CheckpointError::BadShape
+            | CheckpointError::BadSize
+            | CheckpointError::BadRoot
+            | CheckpointError::BadExtension
+            | CheckpointError::BadOrigin),
+        ) => {
+            return Err(BundleError::Malformed {
+                path: dir.join("checkpoint"),
+                reason: format!("not a signed checkpoint: {err}"),
+            })
         }
         Err(err) => {
             report.findings.push(format!(

@@ -71,6 +71,19 @@ async fn an_exported_range_checks_offline_and_every_change_to_it_is_found() {
         ],
     );
 
+    // A checkpoint that is not one is a malformed bundle, named.
+    let checkpoint = bundle.join("checkpoint");
+    let note = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&checkpoint, b"not a note\n").unwrap();
+    match verify_bundle(&bundle, &key) {
+        Err(BundleError::Malformed { path, reason }) => {
+            assert!(path.ends_with("checkpoint"), "{path:?}");
+            assert!(reason.contains("not a signed checkpoint"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(&checkpoint, note).unwrap();
+
     // A missing file is named; a range past the tree and a used directory are refused.
     std::fs::remove_file(bundle.join("140.body")).unwrap();
     match verify_bundle(&bundle, &key) {
