@@ -17,9 +17,8 @@ use axum::routing::get;
 use axum::Router;
 use hooklog_audit::tiles::encode_bundle;
 use hooklog_audit::{Log, Tile, TileLevel};
-use hooklog_infra::streams::{audit_checkpoint_subject, AUDIT_STREAM};
 use hooklog_sealer::message::{parse_log, read_entries};
-use hooklog_sealer::store;
+use hooklog_sealer::{latest_note, store};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AdminState;
@@ -77,28 +76,13 @@ pub async fn checkpoint(
     Path(log): Path<String>,
 ) -> Result<Response, ApiError> {
     let log = log_of(&log)?;
-    let unavailable = |err: &dyn std::fmt::Display| ApiError::Unavailable(err.to_string());
-    let stream = state
-        .js
-        .get_stream(AUDIT_STREAM)
-        .await
-        .map_err(|err| unavailable(&err))?;
-    let subject = audit_checkpoint_subject(log.name());
-    match stream.get_last_raw_message_by_subject(&subject).await {
-        Ok(message) => Ok(text(
-            String::from_utf8_lossy(&message.payload).into_owned(),
-            "no-cache",
-        )),
-        Err(err)
-            if err.kind()
-                == async_nats::jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-        {
-            Err(ApiError::NotFound {
-                code: "no_checkpoint",
-                what: format!("a checkpoint of the {} log (none signed yet)", log.name()),
-            })
-        }
-        Err(err) => Err(unavailable(&err)),
+    match latest_note(&state.js, log).await {
+        Ok(Some((_, note))) => Ok(text(note, "no-cache")),
+        Ok(None) => Err(ApiError::NotFound {
+            code: "no_checkpoint",
+            what: format!("a checkpoint of the {} log (none signed yet)", log.name()),
+        }),
+        Err(reason) => Err(ApiError::Unavailable(reason)),
     }
 }
 

@@ -62,6 +62,18 @@ pub fn sign(text: &str, key: &SigningKey) -> Result<String, NoteError> {
     ))
 }
 
+/// A note's text (ending in its newline) and its signature lines, split at the last blank line.
+fn split(note: &str) -> Option<(&str, &str)> {
+    let at = note.rfind("\n\n")?;
+    Some((&note[..=at], &note[at + 2..]))
+}
+
+/// A note's text without checking any signature (the whole input when it has no signature
+/// lines): for reading a checkpoint a key no longer trusted signed, whose tree still binds.
+pub fn unverified_text(note: &str) -> &str {
+    split(note).map_or(note, |(text, _)| text)
+}
+
 /// Opens `note` against the trusted `verifiers`: its text, once at least one of them has a
 /// valid signature in it and none has an invalid one.
 pub fn open<'a>(note: &'a str, verifiers: &[VerifierKey]) -> Result<&'a str, NoteError> {
@@ -70,10 +82,8 @@ pub fn open<'a>(note: &'a str, verifiers: &[VerifierKey]) -> Result<&'a str, Not
             "a control character other than newline",
         ));
     }
-    let split = note
-        .rfind("\n\n")
-        .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
-    let (text, signatures) = (&note[..=split], &note[split + 2..]);
+    let (text, signatures) =
+        split(note).ok_or(NoteError::Malformed("no blank line before the signatures"))?;
     if signatures.is_empty() || !signatures.ends_with('\n') {
         return Err(NoteError::Malformed(
             "the signatures do not end in a newline",

@@ -13,6 +13,7 @@ use hooklog_sealer::key::write_new_key_file;
 use hooklog_sealer::prove::{inclusion, ProveError};
 
 use hooklog_audit::VerifierKey;
+use hooklog_domain::github::WebhookSecret;
 use hooklog_sealer::message::stream_name;
 use hooklog_sealer::verify::{Options as VerifyOptions, VerifyError};
 
@@ -124,7 +125,7 @@ async fn verify(settings: &Settings, args: VerifyArgs) -> anyhow::Result<ExitCod
     }
     let options = VerifyOptions {
         public_key,
-        secrets: args.secret.into_iter().map(Into::into).collect(),
+        secrets: args.secret.iter().map(WebhookSecret::new).collect(),
     };
     let pool = database(settings).await?;
     let streams = Streams::connect(settings, "hooklog-audit").await?;
@@ -144,24 +145,34 @@ async fn verify(settings: &Settings, args: VerifyArgs) -> anyhow::Result<ExitCod
         }
         Err(err) => return Err(err.into()),
     };
-    for line in &report.passed {
+    Ok(print_report(
+        &report.passed,
+        &report.skipped,
+        &report.findings,
+    ))
+}
+
+/// Prints a verify report, `ok`, `skipped` and `FINDING` lines and a count; exit 1 on a finding.
+fn print_report<F: std::fmt::Display>(
+    passed: &[String],
+    skipped: &[String],
+    findings: &[F],
+) -> ExitCode {
+    for line in passed {
         println!("ok       {line}");
     }
-    for line in &report.skipped {
+    for line in skipped {
         println!("skipped  {line}");
     }
-    for finding in &report.findings {
+    for finding in findings {
         println!("FINDING  {finding}");
     }
-    println!(
-        "{} finding{}",
-        report.findings.len(),
-        if report.findings.len() == 1 { "" } else { "s" }
-    );
-    Ok(match report.findings.is_empty() {
+    let plural = if findings.len() == 1 { "" } else { "s" };
+    println!("{} finding{plural}", findings.len());
+    match findings.is_empty() {
         true => ExitCode::SUCCESS,
         false => ExitCode::FAILURE,
-    })
+    }
 }
 
 /// A verifier key given as its text or as a file holding it.
@@ -184,21 +195,7 @@ fn verify_bundle_dir(dir: &std::path::Path, key: &VerifierKey) -> anyhow::Result
             return Ok(ExitCode::from(2));
         }
     };
-    for line in &report.passed {
-        println!("ok       {line}");
-    }
-    for finding in &report.findings {
-        println!("FINDING  {finding}");
-    }
-    println!(
-        "{} finding{}",
-        report.findings.len(),
-        if report.findings.len() == 1 { "" } else { "s" }
-    );
-    Ok(match report.findings.is_empty() {
-        true => ExitCode::SUCCESS,
-        false => ExitCode::FAILURE,
-    })
+    Ok(print_report(&report.passed, &[], &report.findings))
 }
 
 async fn export(settings: &Settings, args: ExportArgs) -> anyhow::Result<ExitCode> {

@@ -48,7 +48,7 @@ use hooklog_infra::postgres::Lease;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-pub use seal::{latest_checkpoint, Signed};
+pub use seal::{latest_checkpoint, latest_note, Signed};
 
 /// The advisory lock only the working sealer holds (`hooklog` + 4 in ASCII; the relay has 1, the process manager 2, the syncer's reconcile pass 3).
 pub const LEASE_KEY: i64 = 0x686f_6f6b_6c6f_6704;

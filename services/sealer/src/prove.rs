@@ -10,13 +10,15 @@
 use std::collections::BTreeSet;
 
 use async_nats::jetstream;
+use hooklog_audit::note::unverified_text;
 use hooklog_audit::proof::TlogProof;
 use hooklog_audit::tiles::{tiles_for_subtrees, TileHashes};
 use hooklog_audit::tree::{inclusion_proof_from, inclusion_subtrees, leaf_hash, verify_inclusion};
 use hooklog_audit::{Checkpoint, Log};
-use hooklog_infra::streams::{audit_checkpoint_subject, AUDIT_STREAM};
+use hooklog_infra::streams::AUDIT_STREAM;
 
 use crate::message::{raw_stream_message, stream_name};
+use crate::seal::latest_note;
 use crate::store;
 
 /// Why there is no proof.
@@ -68,28 +70,19 @@ impl Prover {
         first: u64,
         last: u64,
     ) -> Result<Prover, ProveError> {
-        let audit = js
-            .get_stream(AUDIT_STREAM)
+        let (_, note) = latest_note(js, log)
             .await
-            .map_err(|err| unavailable(AUDIT_STREAM, err))?;
-        let note = match audit
-            .get_last_raw_message_by_subject(&audit_checkpoint_subject(log.name()))
-            .await
-        {
-            Ok(message) => String::from_utf8_lossy(&message.payload).into_owned(),
-            Err(err)
-                if err.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound =>
-            {
-                return Err(ProveError::NoCheckpoint(log.name()))
-            }
-            Err(err) => return Err(unavailable(AUDIT_STREAM, err)),
-        };
-        let text = note.rfind("\n\n").map_or(note.as_str(), |at| &note[..=at]);
-        let checkpoint = Checkpoint::parse(text).map_err(|err| ProveError::Invalid {
-            log: log.name(),
-            sequence: first,
-            reason: err.to_string(),
-        })?;
+            .map_err(|reason| ProveError::Unavailable {
+                what: AUDIT_STREAM.into(),
+                reason,
+            })?
+            .ok_or(ProveError::NoCheckpoint(log.name()))?;
+        let checkpoint =
+            Checkpoint::parse(unverified_text(&note)).map_err(|err| ProveError::Invalid {
+                log: log.name(),
+                sequence: first,
+                reason: err.to_string(),
+            })?;
         let size = checkpoint.size();
         for sequence in [first, last] {
             if sequence == 0 || sequence > size {

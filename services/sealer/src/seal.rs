@@ -9,6 +9,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use async_nats::jetstream::{self};
 use futures::StreamExt;
+use hooklog_audit::note::unverified_text;
 use hooklog_audit::tiles::{tiles_for_subtrees, TileHashes};
 use hooklog_audit::tree::{
     consistency_proof_from, consistency_subtrees, root_from, root_subtrees, verify_consistency,
@@ -31,9 +32,27 @@ pub struct Signed {
     pub audit_sequence: u64,
 }
 
-/// The text of a signed note, before its signatures.
-fn note_text(note: &str) -> &str {
-    note.rfind("\n\n").map_or(note, |split| &note[..=split])
+/// The latest checkpoint note of `log` on `HOOKLOG_AUDIT`, as published, with its sequence
+/// there; `None` before the first. The error says what could not be read.
+pub async fn latest_note(
+    js: &jetstream::Context,
+    log: Log,
+) -> Result<Option<(u64, String)>, String> {
+    let stream = js
+        .get_stream(AUDIT_STREAM)
+        .await
+        .map_err(|err| format!("cannot read {AUDIT_STREAM}: {err}"))?;
+    let subject = audit_checkpoint_subject(log.name());
+    match stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(message) => Ok(Some((
+            message.sequence,
+            String::from_utf8_lossy(&message.payload).into_owned(),
+        ))),
+        Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(err) => Err(format!(
+            "cannot read the latest checkpoint on {subject}: {err}"
+        )),
+    }
 }
 
 /// The latest checkpoint of `log`, `None` before the first. One signed by another key (a key
@@ -43,30 +62,18 @@ pub async fn latest_checkpoint(
     log: Log,
     key: &SigningKey,
 ) -> Result<Option<Signed>, SealError> {
-    let stream = js
-        .get_stream(AUDIT_STREAM)
-        .await
-        .map_err(|err| SealError::Nats(format!("cannot read {AUDIT_STREAM}: {err}")))?;
-    let subject = audit_checkpoint_subject(log.name());
-    let message = match stream.get_last_raw_message_by_subject(&subject).await {
-        Ok(message) => message,
-        Err(err) if err.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
-        Err(err) => {
-            return Err(SealError::Nats(format!(
-                "cannot read the latest checkpoint on {subject}: {err}"
-            )))
-        }
+    let Some((audit_sequence, note)) = latest_note(js, log).await.map_err(SealError::Nats)? else {
+        return Ok(None);
     };
-    let note = String::from_utf8_lossy(&message.payload);
     let origin = log.origin(key.name());
     let checkpoint = match Checkpoint::open(&note, &key.verifier(), &origin) {
         Ok(checkpoint) => checkpoint,
         Err(err) => {
-            tracing::warn!(log = log.name(), audit_seq = message.sequence, error = %err,
+            tracing::warn!(log = log.name(), audit_seq = audit_sequence, error = %err,
                 "the latest checkpoint was not signed by this sealer's key; the next one must still extend its tree");
-            Checkpoint::parse(note_text(&note)).map_err(|err| SealError::BadCheckpoint {
+            Checkpoint::parse(unverified_text(&note)).map_err(|err| SealError::BadCheckpoint {
                 log: log.name(),
-                sequence: message.sequence,
+                sequence: audit_sequence,
                 reason: err.to_string(),
             })?
         }
@@ -74,7 +81,7 @@ pub async fn latest_checkpoint(
     Ok(Some(Signed {
         size: checkpoint.size(),
         root: checkpoint.root(),
-        audit_sequence: message.sequence,
+        audit_sequence,
     }))
 }
 

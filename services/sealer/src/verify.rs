@@ -22,15 +22,14 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_nats::jetstream::{self, consumer::pull, consumer::DeliverPolicy};
 use futures::StreamExt;
-use hmac::{Hmac, Mac};
+use hooklog_audit::note::unverified_text;
 use hooklog_audit::tiles::{tiles_for_subtrees, TileHashes};
 use hooklog_audit::tree::{root_from, root_subtrees};
 use hooklog_audit::{Checkpoint, Frontier, Log, VerifierKey};
+use hooklog_domain::github::{Signature, WebhookSecret};
 use hooklog_infra::streams::{
     audit_checkpoint_subject, delivery_headers, event_headers, AUDIT_STREAM,
 };
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 use crate::message::{stream_message, stream_name};
 use crate::store;
@@ -41,7 +40,7 @@ pub struct Options {
     /// The checkpoints must be signed by this key; `None`: signatures are not checked (said so).
     pub public_key: Option<VerifierKey>,
     /// Webhook secrets: each delivery's signature must verify under one of them.
-    pub secrets: Vec<SecretString>,
+    pub secrets: Vec<WebhookSecret>,
 }
 
 /// Which check found a problem.
@@ -282,7 +281,7 @@ async fn verify_log(
                     .map(|v| v.as_str().to_string())
             };
             if log == Log::Deliveries {
-                let digest = hex_digest(&message.payload);
+                let digest = hex::encode(entry.body_sha256);
                 match header(delivery_headers::BODY_SHA256) {
                     Some(stated) if stated.eq_ignore_ascii_case(&digest) => digests_ok += 1,
                     Some(stated) => report.findings.push(finding(
@@ -473,10 +472,10 @@ async fn read_checkpoints(
                         Check::CheckpointSignature,
                         format!("not a checkpoint signed by {}: {err}", key.name()),
                     ));
-                    Checkpoint::parse(note_text(&note)).ok()
+                    Checkpoint::parse(unverified_text(&note)).ok()
                 }
             },
-            None => Checkpoint::parse(note_text(&note)).ok(),
+            None => Checkpoint::parse(unverified_text(&note)).ok(),
         };
         let Some(checkpoint) = parsed else {
             report
@@ -509,10 +508,6 @@ async fn read_checkpoints(
     // Sorted by size for the walk over the leaves (a shrinking one is already a finding).
     checkpoints.sort_by_key(Checkpoint::size);
     Ok(checkpoints)
-}
-
-fn note_text(note: &str) -> &str {
-    note.rfind("\n\n").map_or(note, |split| &note[..=split])
 }
 
 /// The stored tiles must give the latest checkpoint's root.
@@ -630,23 +625,9 @@ async fn compare_event_store(
     Ok(())
 }
 
-fn hex_digest(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
-}
-
-/// Whether `sha256=<hex>` is the HMAC-SHA256 of `body` under one of `secrets`, compared in
-/// constant time.
-fn signed_by_one_of(secrets: &[SecretString], body: &[u8], signature: &str) -> bool {
-    let Some(expected) = signature
-        .strip_prefix("sha256=")
-        .and_then(|hex| hex::decode(hex).ok())
-    else {
-        return false;
-    };
-    secrets.iter().any(|secret| {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-            .expect("HMAC takes any key length");
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
-    })
+/// Whether `signature` (an `X-Hub-Signature-256` value) is the HMAC of `body` under one of
+/// `secrets`, each compared in constant time by the domain's own check.
+fn signed_by_one_of(secrets: &[WebhookSecret], body: &[u8], signature: &str) -> bool {
+    Signature::parse(signature)
+        .is_ok_and(|signature| secrets.iter().any(|secret| signature.matches(secret, body)))
 }

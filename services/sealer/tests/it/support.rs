@@ -255,14 +255,12 @@ pub async fn publish_delivery(
     digest: Option<String>,
     secret: Option<&str>,
 ) -> async_nats::jetstream::context::PublishAckFuture {
-    use hmac::Mac as _;
+    use hooklog_domain::github::{Signature, WebhookSecret};
     use sha2::Digest as _;
     let id = format!("00000000-0000-4000-8000-{i:012}");
     let digest = digest.unwrap_or_else(|| hex::encode(sha2::Sha256::digest(body)));
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.unwrap_or(SECRET).as_bytes()).unwrap();
-    mac.update(body);
-    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    let signature =
+        Signature::sign(&WebhookSecret::new(secret.unwrap_or(SECRET)), body).to_string();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(delivery_headers::EVENT, "push");
     headers.insert(delivery_headers::DELIVERY, id.as_str());

@@ -20,7 +20,7 @@ async fn run_on(t: &Test, js: &async_nats::jetstream::Context, options: &Options
 fn options(t: &Test) -> Options {
     Options {
         public_key: Some(t.key.verifier()),
-        secrets: vec![SECRET.into()],
+        secrets: vec![hooklog_domain::github::WebhookSecret::new(SECRET)],
     }
 }
 
