@@ -7,6 +7,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::source::SourceLocation;
+
 /// Why a value was refused as an identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
@@ -14,7 +16,7 @@ pub enum IdError {
         "branch name {0:?} is not a valid git branch (empty, whitespace, `..`, or over 255 bytes)"
     )]
     Branch(String),
-    #[error("repository {0:?} is not `OWNER/NAME`")]
+    #[error("repository {0:?} is not `OWNER/NAME` (neither of them `.` or `..`)")]
     Repository(String),
     #[error("{0:?} is not a commit SHA (40 or 64 lowercase hex characters)")]
     Sha(String),
@@ -29,10 +31,16 @@ pub enum IdError {
     Source(String),
     /// Never echoes the URL: it holds a secret.
     #[error(
-        "a source URL must not carry a password or token (it would be stored in the event \
-         record); give git its credentials through a credential helper or an SSH key"
+        "a source URL must not carry credentials: a password, a user name (but an SSH login such \
+         as `git@`) or an http(s) query, any of which may be a token (it would be stored in the \
+         event record); give git its credentials through a credential helper or an SSH key"
     )]
     SourceCredentials,
+    #[error(
+        "source {0:?} has a `.` or `..` path segment, or an encoded `.`, `/` or `\\`; name the \
+         repository by its plain path or URL"
+    )]
+    SourceDotSegment(String),
 }
 
 /// A GitHub App installation id.
@@ -128,9 +136,14 @@ impl fmt::Display for SyncId {
     }
 }
 
-/// A `string_newtype!` that (de)serializes as a string, checked by its `parse` on the way in.
+/// A `string_newtype!` that (de)serializes as a string, checked on the way in by its `parse`, or
+/// by the function named after it (`from_stored`, for a type whose rules grew stricter than what
+/// earlier hooklogs stored: old events must still decode).
 macro_rules! string_id {
     ($(#[$meta:meta])* $name:ident) => {
+        string_id!($(#[$meta])* $name, parse);
+    };
+    ($(#[$meta:meta])* $name:ident, $decode:ident) => {
         string_newtype!(
             $(#[$meta])*
             #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -147,7 +160,7 @@ macro_rules! string_id {
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(value: String) -> Result<Self, IdError> {
-                Self::parse(&value)
+                Self::$decode(&value)
             }
         }
     };
@@ -160,61 +173,13 @@ string_id!(
 string_id!(
     /// A repository's full name, `OWNER/NAME`. It changes on rename or transfer; the
     /// repository id does not.
-    RepositoryName
+    RepositoryName,
+    from_stored
 );
 string_id!(
     /// A commit SHA: 40 lowercase hex characters (SHA-1) or 64 (SHA-256 repositories).
     CommitSha
 );
-
-string_id!(
-    /// Where a target's files come from instead of the GitHub App: a local git repository path or
-    /// a git URL (`file://`, `git://`, `http(s)://`, `ssh://`, or scp-like `user@host:path`).
-    SourceLocation
-);
-
-/// URL schemes a source may use; anything else with `::` or `://` (git's `ext::`, `fd::`…) is
-/// refused, since git would run it as a transport.
-const SOURCE_SCHEMES: [&str; 5] = ["file", "git", "http", "https", "ssh"];
-
-impl SourceLocation {
-    pub fn parse(value: &str) -> Result<Self, IdError> {
-        if let Some((_, rest)) = value.split_once("://") {
-            let authority = rest.split('/').next().unwrap_or_default();
-            if authority
-                .rsplit_once('@')
-                .is_some_and(|(userinfo, _)| userinfo.contains(':'))
-            {
-                return Err(IdError::SourceCredentials);
-            }
-        }
-        let scheme_ok = match (value.split_once("://"), value.contains("::")) {
-            (_, true) => false,
-            (Some((scheme, _)), false) => SOURCE_SCHEMES.contains(&scheme),
-            (None, false) => true,
-        };
-        let ok = scheme_ok
-            && !value.trim().is_empty()
-            && value.len() <= 4096
-            && !value.starts_with('-')
-            && !value.chars().any(char::is_control);
-        ok.then(|| Self(value.to_owned()))
-            .ok_or_else(|| IdError::Source(value.to_owned()))
-    }
-
-    /// A URL git fetches from, rather than a path on this machine.
-    pub fn is_remote(&self) -> bool {
-        match self.0.split_once("://") {
-            Some((scheme, _)) => scheme != "file",
-            // scp-like `user@host:path`; a path never has a `:` before its first `/`.
-            None => self
-                .0
-                .split('/')
-                .next()
-                .is_some_and(|head| head.contains(':')),
-        }
-    }
-}
 
 impl Branch {
     pub fn parse(value: &str) -> Result<Self, IdError> {
@@ -229,7 +194,22 @@ impl Branch {
 }
 
 impl RepositoryName {
+    /// A name as a caller or GitHub gives it. `.` and `..` are no names (GitHub has none such),
+    /// and in an API path they would climb out of the repository.
     pub fn parse(value: &str) -> Result<Self, IdError> {
+        let named = value
+            .split_once('/')
+            .is_some_and(|(owner, name)| ![owner, name].iter().any(|s| [".", ".."].contains(s)));
+        Self::from_stored(value)
+            .ok()
+            .filter(|_| named)
+            .ok_or_else(|| IdError::Repository(value.to_owned()))
+    }
+
+    /// A name read back from hooklog's own records, by the rules every earlier hooklog stored
+    /// (so an old event still decodes); the syncer checks it with `parse` again before it puts
+    /// it into a GitHub API path.
+    pub fn from_stored(value: &str) -> Result<Self, IdError> {
         let ok = value.split_once('/').is_some_and(|(owner, name)| {
             !owner.is_empty()
                 && !name.is_empty()
@@ -298,42 +278,16 @@ mod tests {
         for bad in ["octo", "/repo", "octo/", "a/b/c", "a b/c"] {
             assert!(RepositoryName::parse(bad).is_err(), "{bad:?}");
         }
+        for dots in ["./docs", "../docs", "octo/.", "octo/.."] {
+            assert!(RepositoryName::parse(dots).is_err(), "{dots:?}");
+            // Stored by an earlier hooklog, it still decodes; the syncer refuses it.
+            assert!(RepositoryName::from_stored(dots).is_ok(), "{dots:?}");
+        }
+        assert!(RepositoryName::parse("octo/.github").is_ok());
+        assert!(RepositoryName::parse("octo/...").is_ok());
         assert!(CommitSha::parse(&"A".repeat(40)).is_err());
         assert!(CommitSha::parse(&"a".repeat(39)).is_err());
         assert!(CommitSha::parse(&"0".repeat(40)).unwrap().is_zero());
         assert!(CommitSha::parse(&"ab".repeat(32)).is_ok());
-    }
-
-    #[test]
-    fn sources_are_paths_or_git_urls_and_never_options_or_transports() {
-        for good in [
-            "/srv/repos/plugins",
-            "./plugins",
-            "https://git.example.com/a/b.git",
-            "ssh://git@host/a/b",
-            "git@host:a/b.git",
-            "file:///srv/a",
-        ] {
-            assert!(SourceLocation::parse(good).is_ok(), "{good:?}");
-        }
-        for bad in [
-            "",
-            " ",
-            "--upload-pack=touch /tmp/x",
-            "ext::sh -c touch% /tmp/x",
-            "fd::17",
-            "gopher://host/a",
-            "/a\nb",
-        ] {
-            assert!(SourceLocation::parse(bad).is_err(), "{bad:?}");
-        }
-        let secret = SourceLocation::parse("https://bot:ghp_hunter2@git.example.com/a.git");
-        assert_eq!(secret, Err(IdError::SourceCredentials));
-        assert!(!secret.unwrap_err().to_string().contains("hunter2"));
-        assert!(SourceLocation::parse("ssh://git@host/a/b").is_ok());
-        assert!(!SourceLocation::parse("/srv/a").unwrap().is_remote());
-        assert!(!SourceLocation::parse("file:///srv/a").unwrap().is_remote());
-        assert!(SourceLocation::parse("https://h/a").unwrap().is_remote());
-        assert!(SourceLocation::parse("git@host:a/b").unwrap().is_remote());
     }
 }

@@ -7,6 +7,8 @@
 //! - `connector_instance` and `connector_target`: the cqrs-es aggregates that decide what a
 //!   delivery or an operator's command makes happen.
 //! - `ids`, `metadata`, `clock`: the typed ids, command metadata and time those aggregates use.
+//! - `source`: a target's git source, and the prefixes (`HOOKLOG_SYNCER_ALLOWED_SOURCES`) it must
+//!   be under.
 #![forbid(unsafe_code)]
 
 /// A newtype over `String` with `as_str` and `Display`, for values checked once at the boundary
@@ -37,3 +39,4 @@ pub mod delivery;
 pub mod github;
 pub mod ids;
 pub mod metadata;
+pub mod source;

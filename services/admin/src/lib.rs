@@ -59,6 +59,7 @@ pub fn router(state: AdminState) -> Router {
 pub async fn run(
     mut state: AdminState,
     listener: TcpListener,
+    limits: hooklog_infra::serve::ServerLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if !state.tokens.any() {
@@ -68,7 +69,5 @@ pub async fn run(
     }
     state.shutdown = shutdown.clone();
     tracing::info!(addr = %listener.local_addr()?, "admin listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    hooklog_infra::serve::serve(listener, router(state), limits, shutdown).await
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hooklog_audit::VerifierKey;
 use hooklog_domain::clock::SystemClock;
+use hooklog_domain::source::AllowedSources;
 use hooklog_infra::metrics::{MetricsError, PrometheusHandle};
 use hooklog_write::CommandBus;
 use sqlx::PgPool;
@@ -45,6 +46,9 @@ pub struct AdminState {
     pub(crate) waits: Waits,
     /// The audit checkpoints' verifier key, served at `/v1/audit/key` (`None`: not known here).
     pub(crate) audit_key: Option<Arc<VerifierKey>>,
+    /// The git sources a tracked target may name (`HOOKLOG_SYNCER_ALLOWED_SOURCES`); none unless
+    /// set with `allowed_sources`.
+    pub(crate) allowed_sources: Arc<AllowedSources>,
     /// Ends live feeds when the listener shuts down (`run` sets it).
     pub(crate) shutdown: CancellationToken,
 }
@@ -80,6 +84,7 @@ impl AdminState {
             metrics,
             waits: Waits::default(),
             audit_key: None,
+            allowed_sources: Arc::new(AllowedSources::default()),
             shutdown: CancellationToken::new(),
         }
     }
@@ -87,6 +92,12 @@ impl AdminState {
     /// Serves `key` as the audit log's verifier key.
     pub fn audit_key(mut self, key: VerifierKey) -> Self {
         self.audit_key = Some(Arc::new(key));
+        self
+    }
+
+    /// Lets tracked targets name the git sources `allowed` covers (none by default).
+    pub fn allowed_sources(mut self, allowed: AllowedSources) -> Self {
+        self.allowed_sources = Arc::new(allowed);
         self
     }
 

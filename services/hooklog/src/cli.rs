@@ -219,7 +219,8 @@ pub struct TrackArgs {
     /// Record pushes without requesting syncs.
     #[arg(long)]
     pub no_auto_sync: bool,
-    /// Read the branch from this git repository (a path or URL) instead of the GitHub App.
+    /// Read the branch from this git repository (an absolute path or a URL) instead of the
+    /// GitHub App; it must be under a prefix of HOOKLOG_SYNCER_ALLOWED_SOURCES.
     #[arg(long, value_name = "PATH_OR_URL")]
     pub source: Option<String>,
 }

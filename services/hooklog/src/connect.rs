@@ -4,7 +4,7 @@
 
 use anyhow::Context;
 use hooklog_infra::config::Settings;
-use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
+use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats, NatsAuth};
 use secrecy::ExposeSecret;
 
 /// A NATS connection, with the embedded server it runs on when this command started one.
@@ -29,7 +29,8 @@ impl Streams {
                 url
             }
         };
-        let client = nats::connect(&url, client_name).await?;
+        let client =
+            nats::connect_with(&url, NatsAuth::from_settings(settings), client_name).await?;
         Ok(Streams {
             js: async_nats::jetstream::new(client.clone()),
             client,

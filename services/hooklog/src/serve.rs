@@ -13,7 +13,7 @@ use hooklog_admin::{AdminState, Tokens};
 use hooklog_audit::SigningKey;
 use hooklog_domain::clock::SystemClock;
 use hooklog_infra::config::Settings;
-use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats};
+use hooklog_infra::nats::{self, find_nats_server, EmbeddedNats, NatsAuth};
 use hooklog_infra::{postgres, streams};
 use hooklog_ingress::IngressConfig;
 use hooklog_process_manager::ProcessManagerConfig;
@@ -77,13 +77,14 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             let server = EmbeddedNats::start(&bin, &data_dir)
                 .await
                 .context("cannot start the embedded nats-server")?;
-            tracing::info!(nats_url = %server.url(), bin = %bin.display(), data_dir = %data_dir.display(), "embedded nats-server started");
+            tracing::info!(nats_url = %server.address(), bin = %bin.display(), data_dir = %data_dir.display(), "embedded nats-server started");
             let url = server.url();
             embedded = Some(server);
             url
         }
     };
-    let client = nats::connect(&nats_url, "hooklog").await?;
+    let client =
+        nats::connect_with(&nats_url, NatsAuth::from_settings(&settings), "hooklog").await?;
     nats::check_max_payload(&client)?;
     let js = async_nats::jetstream::new(client.clone());
     streams::ensure_deliveries_stream(&js, settings.deliveries_duplicate_window)
@@ -140,12 +141,13 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             bus,
             Tokens::from_settings(&settings)?,
             metrics.clone(),
-        );
+        )
+        .allowed_sources(settings.syncer_allowed_sources.clone());
         let state = match &audit_key {
             Some(key) => state.audit_key(key.verifier()),
             None => state,
         };
-        let admin = hooklog_admin::run(state, listener, shutdown.clone());
+        let admin = hooklog_admin::run(state, listener, settings.server_limits(), shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
     }
     if let (true, Some(bus)) = (roles.contains(&Role::Worker), &bus) {
@@ -153,6 +155,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             max_ack_pending: settings.worker_max_ack_pending,
             batch_size: settings.worker_batch_size,
             concurrency: settings.worker_concurrency,
+            secrets: settings.webhook_secrets(),
             ..WorkerConfig::default()
         };
         let processor = Processor::new(bus.clone());

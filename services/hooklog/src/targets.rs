@@ -10,6 +10,7 @@ use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_target::{ConnectorTarget, TargetStatus};
 use hooklog_domain::ids::TargetId;
 use hooklog_domain::metadata::{keys, CommandMetadata};
+use hooklog_domain::source::AllowedSources;
 use hooklog_infra::config::Settings;
 use hooklog_infra::streams::event_msg_id;
 use hooklog_write::reactions::{self, Committed};
@@ -25,7 +26,9 @@ pub async fn run(settings: &Settings, command: TargetsCommand) -> anyhow::Result
     let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
     let meta = CommandMetadata::from_operator("cli", &uuid::Uuid::new_v4().to_string());
     let outcome = match command {
-        TargetsCommand::Track(args) => track(&bus, args, &meta).await,
+        TargetsCommand::Track(args) => {
+            track(&bus, args, &settings.syncer_allowed_sources, &meta).await
+        }
         TargetsCommand::Untrack(args) => untrack(&bus, args, &meta).await,
         TargetsCommand::List => list(&bus).await,
     };
@@ -79,6 +82,7 @@ async fn finish_cascade(
 async fn track(
     bus: &CommandBus,
     args: TrackArgs,
+    allowed: &AllowedSources,
     meta: &CommandMetadata,
 ) -> anyhow::Result<ExitCode> {
     let request = usecases::TrackBranch {
@@ -90,7 +94,7 @@ async fn track(
         source: args.source,
         path_filters: None,
     };
-    let tracked = match usecases::track(bus, request, meta).await {
+    let tracked = match usecases::track(bus, request, allowed, meta).await {
         Ok(tracked) => tracked,
         Err(err) => return Ok(failed(err)),
     };

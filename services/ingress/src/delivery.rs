@@ -1,24 +1,40 @@
 //! [`VerifiedDelivery`]: the extractor that turns a webhook request into a verified, typed
 //! delivery or the right error status. Handlers never see anything else.
 //!
-//! Order matters and is fixed: secret configured (404), size (413), signature on the raw bytes
-//! (401, or 429 for an address with repeated failures), headers (400), body format (400).
+//! Order matters and is fixed, and the cheap refusals come before the body is read:
+//! 1. secret configured (404);
+//! 2. the client address admitted ([`crate::admission`]): allowed network (403), uploads at once
+//!    from the address (429);
+//! 3. declared size (413) and a signature header that is present and well formed (401);
+//! 4. the body read within the size limit (413) and at the minimum upload rate (408);
+//! 5. the signature checked on the raw bytes (401, or 429 for an address out of failure tokens);
+//! 6. headers (400), body format (400).
+//!
+//! Every refusal from 3 on counts as a failure of the address. Nothing is parsed before the
+//! signature holds. The upload's admission ends once the signature is checked.
 
 use std::net::SocketAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{header, HeaderMap};
+use bytes::BytesMut;
 use hooklog_domain::github::{
-    signature, DeliveryEnvelope, PayloadFormat, RawEnvelope, SecretId, DELIVERY_HEADER,
-    EVENT_HEADER, HOOK_ID_HEADER, TARGET_ID_HEADER, TARGET_TYPE_HEADER,
+    signature, DeliveryEnvelope, PayloadFormat, RawEnvelope, SecretId, Signature, SignatureError,
+    DELIVERY_HEADER, EVENT_HEADER, HOOK_ID_HEADER, TARGET_ID_HEADER, TARGET_TYPE_HEADER,
 };
-use http_body_util::LengthLimitError;
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
+use crate::admission::{Refusal, UploadPermit};
 use crate::error::IngressError;
 use crate::IngressState;
+
+/// Room reserved up front for a body, whatever its declared length: an unverified client must
+/// not make hooklog allocate what it only announced.
+const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 
 /// GitHub caps webhook payloads at 25 MiB.
 pub const MAX_BODY_BYTES: usize = hooklog_infra::nats::MAX_DELIVERY_BYTES;
@@ -51,48 +67,46 @@ impl FromRequest<IngressState> for VerifiedDelivery {
         if state.secrets.is_empty() {
             return Err(IngressError::NotConfigured);
         }
-        let too_large = || IngressError::TooLarge {
-            limit: MAX_BODY_BYTES,
-        };
-        let declared_length = header_str(request.headers(), header::CONTENT_LENGTH.as_str())
-            .and_then(|value| value.parse::<u64>().ok());
-        if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(too_large());
-        }
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
-        let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map_err(|err| {
-                if std::error::Error::source(&err)
-                    .is_some_and(|source| source.is::<LengthLimitError>())
-                {
-                    too_large()
-                } else {
-                    IngressError::BodyUnreadable
-                }
+        let upload = state
+            .admission
+            .admit(peer)
+            .map_err(|refusal| match refusal {
+                Refusal::Network => IngressError::Network,
+                Refusal::Uploads => IngressError::TooManyUploads,
             })?;
+        let refuse = |err: IngressError| refused(&upload, peer, err);
+
+        let declared_length = header_str(request.headers(), header::CONTENT_LENGTH.as_str())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(refuse(too_large()));
+        }
+        let signature_header = header_str(request.headers(), SIGNATURE_HEADER).map(str::to_owned);
+        match signature_header.as_deref() {
+            None => return Err(refuse(IngressError::Signature(SignatureError::Missing))),
+            Some(value) => {
+                Signature::parse(value).map_err(|err| refuse(IngressError::Signature(err)))?;
+            }
+        }
+        let (parts, body) = request.into_parts();
+        let body = read_body(
+            body,
+            declared_length,
+            state.min_upload_rate,
+            state.upload_grace,
+        )
+        .await
+        .map_err(refuse)?;
         let received_at = SystemTime::now();
         let headers = &parts.headers;
 
-        let signature_header = header_str(headers, SIGNATURE_HEADER);
-        let secret = match signature::verify(signature_header, &body, &state.secrets) {
-            Ok(secret) => secret,
-            Err(err) => {
-                let limited = peer.is_some_and(|ip| !state.failed_auth.allow_failure(ip));
-                // Once an address is limited its further failures are logged at debug, so a
-                // flood of forged requests cannot flood the logs too.
-                if limited {
-                    tracing::debug!(peer = ?peer, reason = %err, "webhook signature rejected; address rate-limited");
-                    return Err(IngressError::RateLimited);
-                }
-                tracing::warn!(peer = ?peer, reason = %err, "webhook signature rejected");
-                return Err(IngressError::Signature(err));
-            }
-        };
+        let secret = signature::verify(signature_header.as_deref(), &body, &state.secrets)
+            .map_err(|err| refuse(IngressError::Signature(err)))?;
+        drop(upload);
 
         let envelope = DeliveryEnvelope::parse(RawEnvelope {
             event: header_str(headers, EVENT_HEADER),
@@ -111,7 +125,7 @@ impl FromRequest<IngressState> for VerifiedDelivery {
 
         Ok(Self {
             envelope,
-            signature: signature_header.unwrap_or_default().to_owned(),
+            signature: signature_header.unwrap_or_default(),
             content_type,
             format,
             secret_id: secret.id().clone(),
@@ -119,5 +133,69 @@ impl FromRequest<IngressState> for VerifiedDelivery {
             body_sha256: hex::encode(Sha256::digest(&body)),
             body,
         })
+    }
+}
+
+fn too_large() -> IngressError {
+    IngressError::TooLarge {
+        limit: MAX_BODY_BYTES,
+    }
+}
+
+/// Counts a refusal of an unverified upload against its address and logs it; once the address
+/// is out of failure tokens its signature failures answer 429 and are logged at debug, so a
+/// flood of forged requests cannot flood the logs too.
+fn refused(
+    upload: &UploadPermit,
+    peer: Option<std::net::IpAddr>,
+    err: IngressError,
+) -> IngressError {
+    let limited = upload.failed();
+    match err {
+        IngressError::Signature(reason) if limited => {
+            tracing::debug!(peer = ?peer, %reason, "webhook signature rejected; address rate-limited");
+            IngressError::RateLimited {
+                retry_after: upload.retry_after(),
+            }
+        }
+        err if limited => {
+            tracing::debug!(peer = ?peer, reason = %err, "webhook upload refused; address rate-limited");
+            err
+        }
+        err => {
+            tracing::warn!(peer = ?peer, reason = %err, "webhook upload refused");
+            err
+        }
+    }
+}
+
+/// Reads the whole body, refusing one over [`MAX_BODY_BYTES`] or one that falls below
+/// `min_rate` bytes per second after `grace`: each chunk must arrive before
+/// `start + grace + received / min_rate`.
+async fn read_body(
+    mut body: Body,
+    declared_length: Option<u64>,
+    min_rate: u64,
+    grace: Duration,
+) -> Result<Bytes, IngressError> {
+    let started = Instant::now();
+    let capacity = declared_length.map_or(INITIAL_BODY_CAPACITY, |length| {
+        usize::try_from(length).map_or(INITIAL_BODY_CAPACITY, |l| l.min(INITIAL_BODY_CAPACITY))
+    });
+    let mut received = BytesMut::with_capacity(capacity);
+    loop {
+        let allowance = Duration::from_secs_f64(received.len() as f64 / min_rate.max(1) as f64);
+        let deadline = started + grace + allowance;
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(IngressError::TooSlow { min_rate }),
+            Ok(None) => return Ok(received.freeze()),
+            Ok(Some(frame)) => frame.map_err(|_| IngressError::BodyUnreadable)?,
+        };
+        if let Ok(data) = frame.into_data() {
+            if received.len() + data.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            received.extend_from_slice(&data);
+        }
     }
 }

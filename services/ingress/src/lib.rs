@@ -1,17 +1,25 @@
 //! hooklog's GitHub webhook receiver, `POST /v1/webhooks/connectors/github`.
 //!
-//! A request goes through [`VerifiedDelivery`] (secret configured, size, signature, headers, body
-//! format, in that order, nothing parsed before the signature holds), then through a
-//! [`DeliveryLog`] that stores it in JetStream. GitHub hears 2xx only after the PubAck.
-//! No PostgreSQL on this path: the ingress keeps accepting while the database is down.
+//! A request takes one of `max_in_flight` slots (or is answered 503 with `Retry-After` when none
+//! frees up within `queue_timeout`: an overloaded ingress says so in time, before GitHub's 10 s
+//! run out), goes through [`VerifiedDelivery`] (secret configured, the address's admission, size,
+//! signature header, body at the minimum rate, signature, headers, body format, in that order,
+//! nothing parsed before the signature holds), then through a [`DeliveryLog`] that stores it in
+//! JetStream. GitHub hears 2xx only after the PubAck. No PostgreSQL on this path: the ingress
+//! keeps accepting while the database is down.
+//!
+//! Why GitHub's deliveries get through while others attack ([`admission`]): an unverified upload
+//! holds a slot only while it keeps up the minimum rate, an address holds at most
+//! `uploads_per_address` of them, and an address whose requests keep failing verification holds
+//! one. So slow or forged uploads from a few addresses hold a bounded share of the slots, and
+//! each is dropped within `upload_grace` plus its size at the minimum rate.
 #![forbid(unsafe_code)]
 
+pub mod admission;
 mod delivery;
 mod error;
-mod limiter;
 mod log;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,16 +29,15 @@ use axum::routing::post;
 use axum::{Json, Router};
 use hooklog_domain::github::{Disposition, WebhookSecret};
 use hooklog_infra::config::Settings;
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
+pub use admission::Admission;
 pub use delivery::{VerifiedDelivery, MAX_BODY_BYTES};
 pub use error::IngressError;
-pub use limiter::FailedAuthLimiter;
 pub use log::{DeliveryLog, JetStreamDeliveryLog, StoreError, Stored};
 
 /// The path GitHub posts to.
@@ -41,30 +48,39 @@ pub const WEBHOOK_PATH: &str = "/v1/webhooks/connectors/github";
 pub struct IngressConfig {
     /// Current secret first, then previous ones. Empty: every request answers 404.
     pub secrets: Vec<WebhookSecret>,
+    /// Requests handled at once; more wait up to `queue_timeout` for a slot, then get 503.
     pub max_in_flight: usize,
+    pub queue_timeout: Duration,
     pub request_timeout: Duration,
     pub publish_timeout: Duration,
     pub failed_auth_per_minute: u32,
     pub duplicate_window: Duration,
+    /// Unset: any address may send. Set: only these networks, others get 403.
+    pub allowed_networks: Option<Vec<ipnet::IpNet>>,
+    /// Unverified uploads at once from one address.
+    pub uploads_per_address: usize,
+    /// Bytes per second a body must keep up after `upload_grace`.
+    pub min_upload_rate: u64,
+    pub upload_grace: Duration,
+    /// Connection limits of the listener.
+    pub server: hooklog_infra::serve::ServerLimits,
 }
 
 impl IngressConfig {
     pub fn from_settings(settings: &Settings) -> Self {
-        let secrets = [
-            &settings.github_webhook_secret,
-            &settings.github_webhook_secret_previous,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|secret| WebhookSecret::new(secret.expose_secret()))
-        .collect();
         Self {
-            secrets,
+            secrets: settings.webhook_secrets(),
             max_in_flight: settings.ingress_max_in_flight,
+            queue_timeout: settings.ingress_queue_timeout,
             request_timeout: settings.ingress_request_timeout,
             publish_timeout: settings.ingress_publish_timeout,
             failed_auth_per_minute: settings.ingress_failed_auth_per_minute,
             duplicate_window: settings.deliveries_duplicate_window,
+            allowed_networks: settings.ingress_allowed_networks(),
+            uploads_per_address: settings.ingress_uploads_per_address,
+            min_upload_rate: settings.ingress_min_upload_rate,
+            upload_grace: settings.ingress_upload_grace,
+            server: settings.server_limits(),
         }
     }
 }
@@ -74,8 +90,11 @@ impl IngressConfig {
 pub struct IngressState {
     pub(crate) secrets: Arc<[WebhookSecret]>,
     pub(crate) log: Arc<dyn DeliveryLog>,
-    pub(crate) failed_auth: Arc<FailedAuthLimiter>,
-    max_in_flight: usize,
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) min_upload_rate: u64,
+    pub(crate) upload_grace: Duration,
+    slots: Arc<Semaphore>,
+    queue_timeout: Duration,
     request_timeout: Duration,
 }
 
@@ -84,8 +103,15 @@ impl IngressState {
         Self {
             secrets: config.secrets.clone().into(),
             log,
-            failed_auth: Arc::new(FailedAuthLimiter::per_minute(config.failed_auth_per_minute)),
-            max_in_flight: config.max_in_flight,
+            admission: Arc::new(Admission::new(
+                config.allowed_networks.clone(),
+                config.uploads_per_address,
+                config.failed_auth_per_minute,
+            )),
+            min_upload_rate: config.min_upload_rate,
+            upload_grace: config.upload_grace,
+            slots: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            queue_timeout: config.queue_timeout,
             request_timeout: config.request_timeout,
         }
     }
@@ -104,13 +130,34 @@ pub struct Receipt {
 pub fn router(state: IngressState) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(receive))
-        .layer(GlobalConcurrencyLimitLayer::new(state.max_in_flight))
+        .fallback(|| async { IngressError::NoRoute })
+        .method_not_allowed_fallback(|| async { IngressError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            take_slot,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             state.request_timeout,
         ))
         .layer(axum::middleware::from_fn(record_metrics))
         .with_state(state)
+}
+
+/// Holds one of the `max_in_flight` slots for the whole request, waiting at most
+/// `queue_timeout` for one: past that the answer is 503 with `Retry-After`, in time for the
+/// client to hear it.
+async fn take_slot(
+    State(state): State<IngressState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let slot = tokio::time::timeout(state.queue_timeout, state.slots.clone().acquire_owned()).await;
+    let Ok(Ok(_slot)) = slot else {
+        return IngressError::Overloaded.into_response();
+    };
+    next.run(request).await
 }
 
 /// Records every answer's status and latency (`hooklog_ingress_*`), rejections and timeouts
@@ -174,10 +221,5 @@ pub async fn run(
     let log = JetStreamDeliveryLog::new(nats, config.publish_timeout, config.duplicate_window);
     let app = router(IngressState::new(&config, Arc::new(log)));
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    hooklog_infra::serve::serve(listener, app, config.server, shutdown).await
 }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use hooklog_domain::ids::{
     InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId, TargetId,
 };
+use hooklog_domain::source::AllowedSources;
 use hooklog_syncer::source::local::LocalGit;
 use hooklog_syncer::source::{RepoRef, Sources};
 use hooklog_syncer::sync::{self, SyncJob, SyncLimits};
@@ -63,7 +64,11 @@ async fn main() -> anyhow::Result<()> {
     let cache = tempfile::tempdir()?;
     let sources = Sources {
         github: Arc::new(github.app()),
-        local: Arc::new(LocalGit::new(cache.path().to_path_buf())),
+        // The benchmark's own repository is the one source it may read.
+        local: Arc::new(LocalGit::new(
+            cache.path().to_path_buf(),
+            AllowedSources::parse(&repo.path().display().to_string())?,
+        )),
     };
     let limits = SyncLimits::default();
 

@@ -135,7 +135,8 @@ pub fn github_app_config(settings: &Settings) -> Result<GithubAppConfig, std::io
 }
 
 /// The sources of every target: the GitHub App from the settings, and git repositories
-/// mirrored under the git cache directory.
+/// mirrored under the git cache directory, read only when `HOOKLOG_SYNCER_ALLOWED_SOURCES`
+/// covers them.
 pub fn sources(settings: &Settings) -> Result<crate::source::Sources, String> {
     use std::sync::Arc;
 
@@ -147,7 +148,10 @@ pub fn sources(settings: &Settings) -> Result<crate::source::Sources, String> {
     let github = GithubApp::new(github).map_err(|err| err.to_string())?;
     Ok(crate::source::Sources {
         github: Arc::new(github),
-        local: Arc::new(LocalGit::new(git_cache_dir(settings))),
+        local: Arc::new(LocalGit::new(
+            git_cache_dir(settings),
+            settings.syncer_allowed_sources.clone(),
+        )),
     })
 }
 

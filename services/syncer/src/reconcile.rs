@@ -240,9 +240,11 @@ impl TargetRow {
         let repo = RepoRef {
             installation_id: InstallationId(u64::try_from(self.installation_id).ok()?),
             repository_id: RepositoryId(u64::try_from(self.repository_id).ok()?),
-            repository: RepositoryName::parse(&self.repository).ok()?,
+            // Stored values, decoded as the events are: the sources check them again by
+            // today's rules before anything is fetched.
+            repository: RepositoryName::from_stored(&self.repository).ok()?,
             source: match &self.source {
-                Some(source) => Some(SourceLocation::parse(source).ok()?),
+                Some(source) => Some(SourceLocation::from_stored(source).ok()?),
                 None => None,
             },
         };

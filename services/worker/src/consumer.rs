@@ -43,7 +43,9 @@ use hooklog_domain::delivery::{
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_write::{AggregateRef, Batch, CommandError};
 
+use crate::authenticity;
 use crate::process::{self, Delivery, Failure, OutcomeKind, Parsed, Processor};
+use hooklog_domain::github::WebhookSecret;
 
 /// How the worker consumes.
 #[derive(Debug, Clone)]
@@ -65,6 +67,9 @@ pub struct WorkerConfig {
     /// The first `nak` delay; it doubles with each attempt up to `max_retry_delay`.
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
+    /// The webhook secrets, current first: every delivery's signature is checked again with
+    /// them before it is acted on ([`crate::authenticity`]). Empty: the worker does not consume.
+    pub secrets: Vec<WebhookSecret>,
 }
 
 impl Default for WorkerConfig {
@@ -78,6 +83,7 @@ impl Default for WorkerConfig {
             progress_interval: Duration::from_secs(10),
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
+            secrets: Vec::new(),
         }
     }
 }
@@ -110,6 +116,14 @@ pub async fn run(
     jetstream: jetstream::Context,
     shutdown: CancellationToken,
 ) {
+    if config.secrets.is_empty() {
+        tracing::error!(
+            "HOOKLOG_GITHUB_WEBHOOK_SECRET is not set: the worker cannot check deliveries' \
+             signatures and consumes nothing until it is set (deliveries stay on the stream)"
+        );
+        shutdown.cancelled().await;
+        return;
+    }
     let worker = Worker { config, processor };
     durable::consume_batches(
         &jetstream,
@@ -288,6 +302,7 @@ impl Worker {
                         "the message has no X-GitHub-Event header".to_owned(),
                     ));
                 }
+                authenticity::check(delivered, &self.config.secrets)?;
                 Parsed::parse(h.delivery(delivered))
             })
             .collect();
@@ -381,7 +396,7 @@ impl Worker {
         let settled = durable::with_progress(
             message,
             self.config.progress_interval,
-            self.settle(&handed, delivery),
+            self.settle(&handed, &delivered, delivery),
         )
         .await;
         tracing::debug!(delivery_id = %delivery_id, elapsed_us = started.elapsed().as_micros() as u64, "delivery settled");
@@ -418,7 +433,12 @@ impl Worker {
     }
 
     /// Processes a delivery unless it was decided already, then records the decision.
-    async fn settle(&self, handed: &Handed, delivery: Delivery<'_>) -> Result<(), Failure> {
+    async fn settle(
+        &self,
+        handed: &Handed,
+        delivered: &Delivered,
+        delivery: Delivery<'_>,
+    ) -> Result<(), Failure> {
         let state = self
             .processor
             .bus()
@@ -434,6 +454,7 @@ impl Worker {
                 "the message has no X-GitHub-Event header".to_owned(),
             ));
         }
+        authenticity::check(delivered, &self.config.secrets)?;
         let outcome = self.processor.process(delivery).await?;
         tracing::info!(delivery_id = %handed.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");
         let kind = outcome.kind;

@@ -1,5 +1,6 @@
 //! hooklog's delivery worker: what each stored GitHub delivery makes happen.
 //!
+//! - `authenticity`: the body digest and GitHub signature checked again before anything runs.
 //! - `process`: what one GitHub delivery makes happen, as commands and cascades.
 //! - `consumer`: the durable JetStream consumer that feeds deliveries to `process` and acks
 //!   only after the commands committed.
@@ -10,6 +11,7 @@
 //! Commands go through the write side (`hooklog-write`), shared with every other edge.
 #![forbid(unsafe_code)]
 
+pub mod authenticity;
 pub mod consumer;
 pub mod process;
 

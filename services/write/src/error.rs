@@ -4,7 +4,7 @@
 //! | class | what it means | worker | admin API | CLI |
 //! |---|---|---|---|---|
 //! | `Refused` | the aggregate said no, with its reason: a decision, final | recorded as the decision | `409` | exit 1 |
-//! | `Invalid` | the input cannot form a command (a bad id, branch, filter or source) | dead letter | `422` | exit 2 |
+//! | `Invalid` | the input cannot form a command (a bad id, branch, filter or source, or a source `HOOKLOG_SYNCER_ALLOWED_SOURCES` does not allow) | dead letter | `422` | exit 2 |
 //! | `NotFound` | the aggregate has no history | dead letter | `404` | exit 1 |
 //! | `Conflict` | other writers kept changing the aggregate; the same command may succeed later | `nak` with a delay | `503` | exit 75 |
 //! | `Retryable` | PostgreSQL could not be reached or failed; the same command may succeed later | `nak` with a delay | `503` | exit 75 |

@@ -8,9 +8,10 @@ use hooklog_domain::connector_target::{
     PathFilters, RemovalReason, TargetCommand, TargetError, TargetStatus,
 };
 use hooklog_domain::ids::{
-    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, SourceLocation, TargetId,
+    Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::source::{AllowedSources, SourceRefused};
 
 use crate::bus::CommandBus;
 use crate::error::{CommandError, ErrorClass, UseCaseError};
@@ -27,7 +28,8 @@ pub struct TrackBranch {
     pub repository: String,
     pub branch: String,
     pub auto_sync: bool,
-    /// A git repository path or URL to read instead of the GitHub App.
+    /// A git repository path or URL to read instead of the GitHub App; it must be under a
+    /// prefix of `HOOKLOG_SYNCER_ALLOWED_SOURCES`.
     pub source: Option<String>,
     /// `(include, exclude)` globs.
     pub path_filters: Option<(Vec<String>, Vec<String>)>,
@@ -42,10 +44,12 @@ pub struct Tracked {
 }
 
 /// Tracks the branch: the target is tracked at once (refused when it already is, or when its
-/// installation is gone); the process manager attaches it to its installation.
+/// installation is gone); the process manager attaches it to its installation. A `source` must
+/// be one `allowed` (the process's `HOOKLOG_SYNCER_ALLOWED_SOURCES`) lets targets read.
 pub async fn track(
     bus: &CommandBus,
     request: TrackBranch,
+    allowed: &AllowedSources,
     meta: &CommandMetadata,
 ) -> Result<Tracked, UseCaseError> {
     let repository = RepositoryName::parse(&request.repository)
@@ -55,9 +59,15 @@ pub async fn track(
     let source = request
         .source
         .as_deref()
-        .map(SourceLocation::parse)
+        .map(|source| allowed.admit(source))
         .transpose()
-        .map_err(|e| UseCaseError::invalid("source", "invalid_source", e))?;
+        .map_err(|e| {
+            let code = match e {
+                SourceRefused::Invalid(_) => "invalid_source",
+                SourceRefused::NoneAllowed | SourceRefused::NotAllowed(_) => "source_not_allowed",
+            };
+            UseCaseError::invalid("source", code, e)
+        })?;
     let path_filters = match request.path_filters {
         Some((include, exclude)) => PathFilters::parse(include, exclude)
             .map_err(|e| UseCaseError::invalid("path_filters", "invalid_path_filters", e))?,

@@ -72,7 +72,11 @@ pub struct TrackTarget {
     pub auto_sync: Option<bool>,
     #[serde(default)]
     pub path_filters: Option<PathFiltersBody>,
-    /// A git repository path or URL to read files from instead of the GitHub App.
+    /// A git repository to read the branch from instead of the GitHub App: an absolute path, or a
+    /// `file://`, `git://`, `http(s)://`, `ssh://` or scp-like `user@host:path` URL, without
+    /// credentials or `.`/`..` segments. It must be under a prefix of
+    /// `HOOKLOG_SYNCER_ALLOWED_SOURCES` (unset: every source is refused, 422
+    /// `source_not_allowed`).
     #[serde(default)]
     pub source: Option<String>,
 }
@@ -156,7 +160,7 @@ pub async fn get(
         (status = 202, description = "Tracked", body = TargetAccepted),
         (status = 400, description = "Bad body", body = ErrorBody),
         (status = 409, description = "Already tracked, or the installation refused", body = ErrorBody),
-        (status = 422, description = "Bad repository, branch or path filters", body = ErrorBody),
+        (status = 422, description = "Bad repository, branch, path filters or source, or a source HOOKLOG_SYNCER_ALLOWED_SOURCES does not allow", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AdminState>,
@@ -172,7 +176,7 @@ pub async fn create(
         source: body.source,
         path_filters: body.path_filters.map(|f| (f.include, f.exclude)),
     };
-    let tracked = usecases::track(&state.bus, track, &request.meta).await?;
+    let tracked = usecases::track(&state.bus, track, &state.allowed_sources, &request.meta).await?;
     let cascade = tracked.attaches.then_some(tracked.instance);
     accepted(
         &state,

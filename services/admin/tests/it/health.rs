@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hooklog_admin::{AdminState, Tokens};
+use hooklog_infra::config::Settings;
 use hooklog_infra::nats::{self, EmbeddedNats};
 use hooklog_infra::postgres;
 use hooklog_infra::testing::{nats_server_bin, postgres_server_url};
@@ -13,7 +14,12 @@ use crate::support::{App, WRITE_TOKEN};
 async fn serve(state: AdminState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(hooklog_admin::run(state, listener, Default::default()));
+    tokio::spawn(hooklog_admin::run(
+        state,
+        listener,
+        Settings::default().server_limits(),
+        Default::default(),
+    ));
     format!("http://{addr}")
 }
 
@@ -111,14 +117,9 @@ async fn scrape(app: &App) -> String {
 async fn metrics_expose_ingress_worker_projection_and_sync_figures_without_a_token() {
     let app = App::start().await;
     // An ingress in the same process records its answers (here 404: no webhook secret).
-    let config = hooklog_ingress::IngressConfig {
-        secrets: vec![],
-        max_in_flight: 8,
-        request_timeout: Duration::from_secs(9),
-        publish_timeout: Duration::from_secs(5),
-        failed_auth_per_minute: 30,
-        duplicate_window: Duration::from_secs(3600),
-    };
+    let config =
+        hooklog_ingress::IngressConfig::from_settings(&hooklog_infra::config::Settings::default());
+    assert!(config.secrets.is_empty());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ingress = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(hooklog_ingress::run(

@@ -47,6 +47,7 @@ async fn malformed_ids_filters_cursors_and_bodies_get_a_4xx_with_a_stable_code()
         ("missing body field", app.post("/v1/admin/targets", json!({"installation_id": 1})).await, 400, "bad_body"),
         ("wrong body type", app.post("/v1/admin/instances", json!({"installation_id": "one"})).await, 400, "bad_body"),
         ("bad repository", app.post("/v1/admin/targets", json!({"installation_id": 1, "repository_id": 2, "repository": "no-owner", "branch": "main"})).await, 422, "invalid_repository"),
+        ("dot-dot repository", app.post("/v1/admin/targets", json!({"installation_id": 1, "repository_id": 2, "repository": "octo/..", "branch": "main"})).await, 422, "invalid_repository"),
         ("bad branch", app.post("/v1/admin/targets", json!({"installation_id": 1, "repository_id": 2, "repository": "o/r", "branch": "refs/heads/main"})).await, 422, "invalid_branch"),
         ("bad path filter", app.post("/v1/admin/targets", json!({"installation_id": 1, "repository_id": 2, "repository": "o/r", "branch": "main", "path_filters": {"include": ["../etc"]}})).await, 422, "invalid_path_filters"),
         ("empty update", app.call(Method::PATCH, &format!("/v1/admin/targets/{UNKNOWN_TARGET}"), Some(json!({}))).await, 422, "empty_update"),

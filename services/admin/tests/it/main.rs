@@ -13,4 +13,5 @@ mod health;
 mod input;
 mod openapi;
 mod routes;
+mod sources;
 mod support;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hooklog_admin::{AdminState, Tokens, Waits};
 use hooklog_domain::clock::SystemClock;
+use hooklog_domain::source::AllowedSources;
 use hooklog_infra::streams::{self, delivery_headers};
 use hooklog_infra::testing::Backends;
 use hooklog_worker::{Processor, WorkerConfig};
@@ -46,6 +47,8 @@ pub struct Options {
     pub waits: Waits,
     /// Serve this verifier key at `/v1/audit/key`.
     pub audit_key: Option<hooklog_audit::VerifierKey>,
+    /// The git sources targets may name (`HOOKLOG_SYNCER_ALLOWED_SOURCES`); none by default.
+    pub allowed_sources: AllowedSources,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             pipeline: true,
             waits: Waits::default(),
             audit_key: None,
+            allowed_sources: AllowedSources::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ impl App {
             let worker = WorkerConfig {
                 retry_delay: Duration::from_millis(100),
                 max_retry_delay: Duration::from_millis(500),
+                secrets: vec![hooklog_domain::github::WebhookSecret::new(WEBHOOK_SECRET)],
                 ..WorkerConfig::default()
             };
             let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
@@ -106,13 +111,19 @@ impl App {
         }
         let mut state = AdminState::new(pool.clone(), nats.clone(), options.tokens)
             .unwrap()
-            .waits(options.waits);
+            .waits(options.waits)
+            .allowed_sources(options.allowed_sources);
         if let Some(key) = options.audit_key {
             state = state.audit_key(key);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(hooklog_admin::run(state, listener, shutdown.clone()));
+        tokio::spawn(hooklog_admin::run(
+            state,
+            listener,
+            hooklog_infra::config::Settings::default().server_limits(),
+            shutdown.clone(),
+        ));
         Self {
             url: format!("http://{addr}"),
             http: hooklog_infra::http::client().unwrap(),
@@ -167,6 +178,11 @@ impl App {
         headers.insert(delivery_headers::CONTENT_TYPE, content_type);
         headers.insert(delivery_headers::RECEIVED_AT, "2026-01-31T12:00:00Z");
         headers.insert("Nats-Msg-Id", delivery_id);
+        let secret = hooklog_domain::github::WebhookSecret::new(WEBHOOK_SECRET);
+        let signature = hooklog_domain::github::Signature::sign(&secret, &body).to_string();
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+        headers.insert(delivery_headers::SIGNATURE_256, signature.as_str());
+        headers.insert(delivery_headers::BODY_SHA256, digest.as_str());
         self.js
             .publish_with_headers(streams::delivery_subject(event), headers, body.into())
             .await
@@ -176,6 +192,9 @@ impl App {
             .sequence
     }
 }
+
+/// The webhook secret deliveries are signed with, as the ingress verified them.
+pub const WEBHOOK_SECRET: &str = "admin test webhook secret";
 
 /// Status and JSON body (`Null` when the body is not JSON).
 pub async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {

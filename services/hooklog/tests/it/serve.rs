@@ -101,8 +101,26 @@ async fn serve_with_embedded_defaults_stores_a_delivered_push_and_stops_cleanly_
     );
 
     // What the ingress acknowledged is in the embedded JetStream, byte for byte.
-    let nats_url = embedded_nats_url(&dir.path().join("hooklog-data"));
-    let client = async_nats::connect(&nats_url).await.unwrap();
+    // The embedded server takes only its data directory's login, and no log shows the password.
+    let data_dir = dir.path().join("hooklog-data");
+    let nats_url = embedded_nats_url(&data_dir);
+    let refused = async_nats::connect(&nats_url).await.unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        async_nats::ConnectErrorKind::AuthorizationViolation
+    );
+    let password = std::fs::read_to_string(data_dir.join("nats/credentials")).unwrap();
+    let password = password.trim();
+    for log in [
+        served.logs(),
+        std::fs::read_to_string(data_dir.join("nats/nats-server.log")).unwrap(),
+    ] {
+        assert!(!log.contains(password), "a log shows the NATS password");
+    }
+    let login = nats_url.replacen("nats://", &format!("nats://hooklog:{password}@"), 1);
+    let client = hooklog_infra::nats::connect(&login, "serve-test")
+        .await
+        .unwrap();
     let stream = async_nats::jetstream::new(client.clone())
         .get_stream(DELIVERIES_STREAM)
         .await
@@ -126,7 +144,9 @@ async fn serve_with_embedded_defaults_stores_a_delivered_push_and_stops_cleanly_
     let status = served.terminate();
     assert!(status.success(), "exit {status}:\n{}", served.logs());
     assert!(
-        async_nats::connect(&nats_url).await.is_err(),
+        hooklog_infra::nats::connect(&login, "serve-test")
+            .await
+            .is_err(),
         "the embedded nats-server stopped with hooklog"
     );
 
@@ -195,7 +215,9 @@ async fn the_ingress_role_runs_without_postgres_and_finishes_in_flight_requests_
 
     let status = served.wait_exit();
     assert!(status.success(), "exit {status}:\n{}", served.logs());
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let client = hooklog_infra::nats::connect(&nats.url(), "serve-test")
+        .await
+        .unwrap();
     let stream = async_nats::jetstream::new(client)
         .get_stream(DELIVERIES_STREAM)
         .await

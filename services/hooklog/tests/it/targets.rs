@@ -25,6 +25,15 @@ impl Cli {
             .args(args))
     }
 
+    /// `run` with `HOOKLOG_SYNCER_ALLOWED_SOURCES` set to `allowed`.
+    fn run_allowing(&self, allowed: &str, args: &[&str]) -> std::process::Output {
+        run(hooklog(self.dir.path())
+            .env("HOOKLOG_DATABASE_URL", &self.db)
+            .env("HOOKLOG_SYNCER_ALLOWED_SOURCES", allowed)
+            .arg("targets")
+            .args(args))
+    }
+
     fn json_lines(&self, args: &[&str]) -> Vec<Value> {
         let output = self.run(args);
         assert!(output.status.success(), "{}", text(&output.stderr));
@@ -91,9 +100,51 @@ fn a_branch_tracked_with_a_git_source_lists_it() {
     let cli = Cli::new();
     let mut track = TRACK.to_vec();
     track.extend(["--source", "/srv/git/docs.git"]);
-    assert_eq!(cli.json_lines(&track)[0]["status"], "tracked");
+    let output = cli.run_allowing("/srv/git", &track);
+    assert!(output.status.success(), "{}", text(&output.stderr));
     let listed = cli.json_lines(&["list"]);
     assert_eq!(listed[0]["source"], "/srv/git/docs.git");
+}
+
+#[test]
+fn a_source_the_setting_does_not_allow_exits_2_naming_the_setting() {
+    let cli = Cli::new();
+    let with_source = |source: &'static str| {
+        let mut track = TRACK.to_vec();
+        track.extend(["--source", source]);
+        track
+    };
+    let refused = |output: std::process::Output| {
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        text(&output.stderr)
+    };
+
+    // Unset: every source is refused.
+    let stderr = refused(cli.run(&with_source("/srv/git/docs.git")));
+    assert!(
+        stderr.contains("--source") && stderr.contains("HOOKLOG_SYNCER_ALLOWED_SOURCES"),
+        "{stderr}"
+    );
+    // Beside the prefix, or climbing out of it.
+    for source in ["/srv/gitevil/docs.git", "/srv/git/../etc"] {
+        let stderr = refused(cli.run_allowing("/srv/git", &with_source(source)));
+        assert!(stderr.contains("--source"), "{stderr}");
+    }
+    // A token as the user name, under an allowed URL prefix: refused, never echoed.
+    let token = with_source("https://ghp_hunter2@github.com/octo/docs.git");
+    let stderr = refused(cli.run_allowing("https://github.com/octo/", &token));
+    assert!(
+        stderr.contains("credentials") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+    assert!(cli.json_lines(&["list"]).is_empty());
+
+    // A prefix that is no prefix stops the CLI at start, naming the setting.
+    let stderr = refused(cli.run_allowing("srv/git", &with_source("/srv/git/docs.git")));
+    assert!(
+        stderr.contains("HOOKLOG_SYNCER_ALLOWED_SOURCES") && stderr.contains("absolute"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
+use hooklog_domain::source::AllowedSources;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -64,6 +65,13 @@ pub struct Settings {
     pub database_url: SecretString,
     /// NATS server URL. Unset: `serve` starts an embedded `nats-server` with JetStream.
     pub nats_url: Option<SecretString>,
+    /// User name for `HOOKLOG_NATS_URL`'s server, with `HOOKLOG_NATS_PASSWORD`.
+    pub nats_user: Option<String>,
+    pub nats_password: Option<SecretString>,
+    /// Token for `HOOKLOG_NATS_URL`'s server.
+    pub nats_token: Option<SecretString>,
+    /// A NATS `.creds` file (user JWT and NKey seed) for `HOOKLOG_NATS_URL`'s server.
+    pub nats_creds_file: Option<PathBuf>,
     /// Where the embedded `nats-server` keeps its JetStream store and log.
     pub data_dir: PathBuf,
     /// The `nats-server` binary for the embedded server. Unset: the first `nats-server` 2.10 or
@@ -83,15 +91,42 @@ pub struct Settings {
     /// How long JetStream remembers a delivery id to drop a repeated delivery (e.g. `1h`).
     #[serde(with = "humantime_serde")]
     pub deliveries_duplicate_window: Duration,
-    /// Largest number of webhook requests handled at once; more wait for a slot.
+    /// How long a client of either listener has to send a complete request head before its
+    /// connection is closed (a head sent a byte at a time holds nothing for long).
+    #[serde(with = "humantime_serde")]
+    pub http_header_read_timeout: Duration,
+    /// Connections each listener keeps open at once; more wait in the listen backlog.
+    pub http_max_connections: usize,
+    /// Largest number of webhook requests handled at once; more wait up to
+    /// `HOOKLOG_INGRESS_QUEUE_TIMEOUT` for a slot, then get 503 with `Retry-After`.
     pub ingress_max_in_flight: usize,
+    /// How long a webhook request waits for a slot before it is answered 503, well inside
+    /// GitHub's 10 s so an overloaded ingress says so in time.
+    #[serde(with = "humantime_serde")]
+    pub ingress_queue_timeout: Duration,
+    /// Comma-separated networks (CIDRs, or single addresses) the ingress accepts webhooks from;
+    /// any other address gets 403 before its body is read. GitHub lists its webhook sources as
+    /// `hooks` in `GET https://api.github.com/meta`. Unset: every address.
+    pub ingress_allowed_networks: Option<String>,
+    /// Unverified uploads (bodies being read, signature not yet checked) one address may have at
+    /// once; one more gets 429 without its body being read. An address whose failed signature
+    /// checks used up `HOOKLOG_INGRESS_FAILED_AUTH_PER_MINUTE` may have one.
+    pub ingress_uploads_per_address: usize,
+    /// Bytes per second a webhook body must arrive at, on average, once
+    /// `HOOKLOG_INGRESS_UPLOAD_GRACE` has passed; a slower upload gets 408 and counts as a failure.
+    pub ingress_min_upload_rate: u64,
+    /// How long a body may take before the minimum upload rate applies.
+    #[serde(with = "humantime_serde")]
+    pub ingress_upload_grace: Duration,
     /// Whole-request deadline on the ingress, body read included (GitHub gives up after 10 s).
     #[serde(with = "humantime_serde")]
     pub ingress_request_timeout: Duration,
     /// How long the ingress waits for JetStream to store a delivery before answering 503.
     #[serde(with = "humantime_serde")]
     pub ingress_publish_timeout: Duration,
-    /// Failed signature checks allowed per address and minute before it gets 429.
+    /// Failed verifications (missing, malformed or wrong signature, too slow an upload) allowed
+    /// per address and minute; past them the address uploads one body at a time and its failures
+    /// get 429.
     pub ingress_failed_auth_per_minute: u32,
     /// Deliveries handed to the worker and not yet acked, across all worker processes.
     pub worker_max_ack_pending: i64,
@@ -136,6 +171,14 @@ pub struct Settings {
     pub syncer_head_check_interval: Duration,
     /// Where mirrors of remote git sources are kept. Unset: `<data_dir>/git`.
     pub syncer_git_cache_dir: Option<PathBuf>,
+    /// The git sources targets may read instead of the GitHub App: comma-separated prefixes,
+    /// absolute paths (`/srv/git`, or `file:///srv/git`) and URLs (`https://git.example.com/org/`,
+    /// `ssh://git@host/srv/git`, scp-like `git@host:org/`), each covering whole path segments
+    /// of its own scheme, host and login. A URL prefix may name an SSH login but no other
+    /// credentials. Unset or empty: every `source` is refused (the admin API answers 422,
+    /// `hooklog targets track` exits 2), and the syncer fails the syncs of targets stored with
+    /// one, as it does for any source no longer allowed.
+    pub syncer_allowed_sources: AllowedSources,
     /// The audit checkpoints' signing key, in the signed-note private-key format
     /// (`PRIVATE+KEY+<name>+<id>+<base64>`). Unset (and no file): `serve` creates one in
     /// `<data_dir>/audit/signing.key` on first start.
@@ -158,6 +201,10 @@ impl Default for Settings {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             database_url: "postgres://postgres@127.0.0.1:5432/hooklog".into(),
             nats_url: None,
+            nats_user: None,
+            nats_password: None,
+            nats_token: None,
+            nats_creds_file: None,
             data_dir: PathBuf::from("hooklog-data"),
             nats_server_bin: None,
             github_webhook_secret: None,
@@ -166,7 +213,14 @@ impl Default for Settings {
             admin_read_token: None,
             admin_tokens_file: None,
             deliveries_duplicate_window: Duration::from_secs(3600),
-            ingress_max_in_flight: 256,
+            http_header_read_timeout: Duration::from_secs(5),
+            http_max_connections: 4096,
+            ingress_max_in_flight: 1024,
+            ingress_queue_timeout: Duration::from_secs(2),
+            ingress_allowed_networks: None,
+            ingress_uploads_per_address: 64,
+            ingress_min_upload_rate: 16 * 1024,
+            ingress_upload_grace: Duration::from_secs(2),
             ingress_request_timeout: Duration::from_secs(9),
             ingress_publish_timeout: Duration::from_secs(5),
             ingress_failed_auth_per_minute: 30,
@@ -187,6 +241,7 @@ impl Default for Settings {
             syncer_retry_delay: Duration::from_secs(30),
             syncer_head_check_interval: Duration::from_secs(600),
             syncer_git_cache_dir: None,
+            syncer_allowed_sources: AllowedSources::default(),
             audit_signing_key: None,
             audit_signing_key_file: None,
             audit_checkpoint_interval: Duration::from_secs(10),
@@ -226,6 +281,8 @@ impl Settings {
         let non_empty = [
             ("database_url", Some(&self.database_url)),
             ("nats_url", self.nats_url.as_ref()),
+            ("nats_password", self.nats_password.as_ref()),
+            ("nats_token", self.nats_token.as_ref()),
             ("github_webhook_secret", self.github_webhook_secret.as_ref()),
             (
                 "github_webhook_secret_previous",
@@ -273,6 +330,42 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if self.http_max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "http_max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.http_header_read_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "http_header_read_timeout",
+                "must be above zero",
+            ));
+        }
+        if self.ingress_uploads_per_address == 0 {
+            return Err(ConfigError::invalid(
+                "ingress_uploads_per_address",
+                "must be at least 1",
+            ));
+        }
+        if self.ingress_min_upload_rate == 0 {
+            return Err(ConfigError::invalid(
+                "ingress_min_upload_rate",
+                "must be at least 1 (bytes per second)",
+            ));
+        }
+        if self.ingress_queue_timeout.is_zero()
+            || self.ingress_queue_timeout >= self.ingress_request_timeout
+        {
+            return Err(ConfigError::invalid(
+                "ingress_queue_timeout",
+                "must be above zero and below HOOKLOG_INGRESS_REQUEST_TIMEOUT",
+            ));
+        }
+        if let Some(networks) = &self.ingress_allowed_networks {
+            parse_networks(networks)
+                .map_err(|reason| ConfigError::invalid("ingress_allowed_networks", reason))?;
+        }
         if self.ingress_failed_auth_per_minute == 0 {
             return Err(ConfigError::invalid(
                 "ingress_failed_auth_per_minute",
@@ -309,6 +402,7 @@ impl Settings {
                 "must be at least 1s",
             ));
         }
+        self.validate_nats_auth()?;
         self.validate_syncer()?;
         self.validate_audit()?;
         self.named_admin_tokens()?;
@@ -322,6 +416,70 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+impl Settings {
+    /// The limits each HTTP listener serves with.
+    pub fn server_limits(&self) -> crate::serve::ServerLimits {
+        crate::serve::ServerLimits {
+            header_read_timeout: self.http_header_read_timeout,
+            max_connections: self.http_max_connections,
+        }
+    }
+
+    /// The webhook secrets, current first, then the previous one: what the ingress verifies
+    /// deliveries with and the worker checks them again with.
+    pub fn webhook_secrets(&self) -> Vec<hooklog_domain::github::WebhookSecret> {
+        [
+            &self.github_webhook_secret,
+            &self.github_webhook_secret_previous,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|secret| hooklog_domain::github::WebhookSecret::new(secret.expose_secret()))
+        .collect()
+    }
+
+    /// `HOOKLOG_INGRESS_ALLOWED_NETWORKS`, parsed; `None` when unset (every address).
+    pub fn ingress_allowed_networks(&self) -> Option<Vec<ipnet::IpNet>> {
+        self.ingress_allowed_networks
+            .as_deref()
+            .map(|networks| parse_networks(networks).expect("checked by Settings::validate"))
+    }
+}
+
+/// Whether any of the comma-separated URLs has a `user@` or `user:password@` part.
+fn url_has_credentials(urls: &str) -> bool {
+    urls.split(',').any(|url| {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        rest.split('/')
+            .next()
+            .is_some_and(|authority| authority.contains('@'))
+    })
+}
+
+/// A comma-separated list of CIDRs or single addresses; at least one.
+fn parse_networks(value: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    let networks = value
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    format!(
+                        "{entry:?} is not a network (CIDR such as 192.30.252.0/22) or an address"
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if networks.is_empty() {
+        return Err("is set but lists no network; unset it to accept every address".to_owned());
+    }
+    Ok(networks)
 }
 
 /// One named admin token (`HOOKLOG_ADMIN_TOKENS_FILE`).
@@ -419,6 +577,54 @@ impl Settings {
             });
         }
         Ok(tokens)
+    }
+
+    fn validate_nats_auth(&self) -> Result<(), ConfigError> {
+        let kinds = [
+            (
+                "nats_user",
+                self.nats_user.is_some() || self.nats_password.is_some(),
+            ),
+            ("nats_token", self.nats_token.is_some()),
+            ("nats_creds_file", self.nats_creds_file.is_some()),
+        ];
+        let given: Vec<&str> = kinds
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(k, _)| *k)
+            .collect();
+        let Some(first) = given.first() else {
+            return Ok(());
+        };
+        if given.len() > 1 {
+            return Err(ConfigError::invalid(
+                given[1],
+                "is set with another kind of NATS credentials; give one: user and password, a token or a creds file",
+            ));
+        }
+        if self.nats_user.is_some() != self.nats_password.is_some() {
+            let missing = if self.nats_user.is_some() {
+                "nats_password"
+            } else {
+                "nats_user"
+            };
+            return Err(ConfigError::invalid(
+                missing,
+                "is missing: HOOKLOG_NATS_USER and HOOKLOG_NATS_PASSWORD go together",
+            ));
+        }
+        match &self.nats_url {
+            None => Err(ConfigError::invalid(
+                first,
+                "is set without HOOKLOG_NATS_URL; the embedded server uses the credentials it \
+                 generated in HOOKLOG_DATA_DIR",
+            )),
+            Some(url) if url_has_credentials(url.expose_secret()) => Err(ConfigError::invalid(
+                first,
+                "is set while HOOKLOG_NATS_URL holds credentials too; give them once",
+            )),
+            Some(_) => Ok(()),
+        }
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {

@@ -125,6 +125,100 @@ fn the_publish_timeout_must_fit_in_the_request_timeout() {
     assert!(err.contains("HOOKLOG_INGRESS_PUBLISH_TIMEOUT"), "{err}");
 }
 
+#[test]
+fn allowed_networks_take_cidrs_and_addresses_and_a_bad_one_is_named() {
+    let settings = with(&[(
+        "ingress_allowed_networks",
+        "192.30.252.0/22, 185.199.108.7/22,2606:50c0::/32, 140.82.112.1",
+    )])
+    .unwrap();
+    let networks: Vec<String> = settings
+        .ingress_allowed_networks()
+        .unwrap()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    // Host bits are dropped: 185.199.108.7/22 is the network 185.199.108.0/22.
+    assert_eq!(
+        networks,
+        [
+            "192.30.252.0/22",
+            "185.199.108.0/22",
+            "2606:50c0::/32",
+            "140.82.112.1/32"
+        ]
+    );
+    assert!(with(&[]).unwrap().ingress_allowed_networks().is_none());
+    for bad in ["192.30.252.0/33", "github", " , "] {
+        let err = with(&[("ingress_allowed_networks", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("HOOKLOG_INGRESS_ALLOWED_NETWORKS"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
+fn nats_credentials_are_one_kind_for_an_external_server_and_never_shown() {
+    let url = ("nats_url", "nats://nats.internal:4222");
+    let ok = with(&[
+        url,
+        ("nats_user", "hooklog"),
+        ("nats_password", "pw-hunter2"),
+    ])
+    .unwrap();
+    assert!(!format!("{ok:?}").contains("pw-hunter2"));
+    for (pairs, named) in [
+        (vec![url, ("nats_user", "hooklog")], "HOOKLOG_NATS_PASSWORD"),
+        (
+            vec![url, ("nats_password", "pw-hunter2")],
+            "HOOKLOG_NATS_USER",
+        ),
+        (
+            vec![url, ("nats_token", "t"), ("nats_creds_file", "/a.creds")],
+            "HOOKLOG_NATS_CREDS_FILE",
+        ),
+        (vec![("nats_token", "t")], "HOOKLOG_NATS_TOKEN"),
+        (
+            vec![
+                ("nats_url", "nats://u:pw-hunter2@h:4222"),
+                ("nats_token", "t"),
+            ],
+            "HOOKLOG_NATS_TOKEN",
+        ),
+    ] {
+        let err = with(&pairs).unwrap_err().to_string();
+        assert!(err.contains(named), "{pairs:?}: {err}");
+        assert!(!err.contains("pw-hunter2"), "{err}");
+    }
+}
+
+#[test]
+fn upload_limits_are_checked() {
+    for (key, value, variable) in [
+        (
+            "ingress_uploads_per_address",
+            "0",
+            "HOOKLOG_INGRESS_UPLOADS_PER_ADDRESS",
+        ),
+        (
+            "ingress_min_upload_rate",
+            "0",
+            "HOOKLOG_INGRESS_MIN_UPLOAD_RATE",
+        ),
+        (
+            "ingress_queue_timeout",
+            "9s",
+            "HOOKLOG_INGRESS_QUEUE_TIMEOUT",
+        ),
+    ] {
+        let err = with(&[(key, value)]).unwrap_err().to_string();
+        assert!(err.contains(variable), "{key}: {err}");
+    }
+}
+
 fn tokens_file(text: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens");
@@ -199,4 +293,30 @@ fn a_bad_tokens_file_names_the_setting_and_line_and_never_a_token() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("cannot read /nonexistent/tokens"), "{err}");
+}
+
+#[test]
+fn allowed_sources_are_parsed_at_start_and_a_bad_prefix_names_the_setting() {
+    assert!(with(&[]).unwrap().syncer_allowed_sources.is_empty());
+    let settings = with(&[(
+        "syncer_allowed_sources",
+        "/srv/git, https://git.example.com/org/",
+    )])
+    .unwrap();
+    let allowed = &settings.syncer_allowed_sources;
+    assert!(allowed.admit("/srv/git/a").is_ok());
+    assert!(allowed.admit("/srv/gitevil").is_err());
+    for (value, why) in [
+        ("srv/git", "must be absolute"),
+        ("gopher://host/", "not an absolute path"),
+        ("https://bot:hunter2@git.example.com/", "credentials"),
+        ("https://hunter2@git.example.com/", "credentials"),
+    ] {
+        let err = with(&[("syncer_allowed_sources", value)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("HOOKLOG_SYNCER_ALLOWED_SOURCES"), "{err}");
+        assert!(err.contains(why), "{why:?} not in {err}");
+        assert!(!err.contains("hunter2"), "a secret shows in {err}");
+    }
 }

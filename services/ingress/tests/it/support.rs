@@ -29,10 +29,16 @@ pub fn config() -> IngressConfig {
     IngressConfig {
         secrets: vec![WebhookSecret::new(SECRET)],
         max_in_flight: 256,
+        queue_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(8),
         publish_timeout: Duration::from_secs(2),
         failed_auth_per_minute: 1000,
         duplicate_window: Duration::from_secs(3600),
+        allowed_networks: None,
+        uploads_per_address: 64,
+        min_upload_rate: 16 * 1024,
+        upload_grace: Duration::from_secs(2),
+        server: hooklog_infra::config::Settings::default().server_limits(),
     }
 }
 

@@ -183,7 +183,11 @@ async fn a_byte_flipped_in_a_stored_message_on_disk_is_found_at_its_sequence() {
     let mut nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
         .await
         .unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(
+        hooklog_infra::nats::connect(&nats.url(), "verify-test")
+            .await
+            .unwrap(),
+    );
     hooklog_infra::streams::ensure_deliveries_stream(&js, std::time::Duration::from_secs(60))
         .await
         .unwrap();
@@ -221,7 +225,11 @@ async fn a_byte_flipped_in_a_stored_message_on_disk_is_found_at_its_sequence() {
     let _nats = EmbeddedNats::start(&nats_server_bin(), dir.path())
         .await
         .unwrap();
-    let js = async_nats::jetstream::new(async_nats::connect(_nats.url()).await.unwrap());
+    let js = async_nats::jetstream::new(
+        hooklog_infra::nats::connect(&_nats.url(), "verify-test")
+            .await
+            .unwrap(),
+    );
     let report = run_on(&t, &js, &Options::default()).await;
     // However the server reads the damaged block back (the changed body, or without the
     // message), the finding is at sequence 2.

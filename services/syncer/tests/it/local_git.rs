@@ -7,9 +7,12 @@ use bytes::Bytes;
 use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation,
 };
+use hooklog_domain::source::AllowedSources;
 use hooklog_syncer::source::local::LocalGit;
 use hooklog_syncer::source::{RepoRef, RepoSource, SourceError, TreeEntry};
 use hooklog_syncer::testing::TestRepo;
+
+use crate::support::allowed_sources;
 
 fn repo_ref(source: &str) -> RepoRef {
     RepoRef {
@@ -45,7 +48,7 @@ struct Source {
 fn source() -> Source {
     let cache = tempfile::tempdir().unwrap();
     Source {
-        git: LocalGit::new(cache.path().join("mirrors")),
+        git: LocalGit::new(cache.path().join("mirrors"), allowed_sources()),
         cache,
     }
 }
@@ -338,4 +341,36 @@ async fn two_thousand_blobs_come_back_in_order_through_one_batch() {
             entry.path
         );
     }
+}
+
+#[tokio::test]
+async fn a_source_the_setting_does_not_cover_is_never_read_and_the_refusal_names_it() {
+    let repo = TestRepo::new();
+    let head = repo.write("a.md", "one\n").commit("one");
+    let cache = tempfile::tempdir().unwrap();
+    let mirrors = cache.path().join("mirrors");
+    let elsewhere = AllowedSources::parse("/srv/git, https://git.example.com/").unwrap();
+    for allowed in [AllowedSources::default(), elsewhere] {
+        let git = LocalGit::new(mirrors.clone(), allowed);
+        for target in [by_path(&repo), by_url(&repo)] {
+            let tree = git.tree(&target, &head).await;
+            let main = git.branch_head(&target, &branch("main")).await;
+            let blobs = git.blobs(&target, &head, &["a".repeat(40)]).await;
+            for err in [
+                tree.unwrap_err(),
+                main.unwrap_err(),
+                blobs[0].clone().unwrap_err(),
+            ] {
+                let SourceError::Invalid(message) = &err else {
+                    panic!("{err:?}");
+                };
+                assert!(
+                    message.contains("HOOKLOG_SYNCER_ALLOWED_SOURCES"),
+                    "{message}"
+                );
+                assert!(!err.is_retryable());
+            }
+        }
+    }
+    assert!(!mirrors.exists(), "nothing was cloned");
 }

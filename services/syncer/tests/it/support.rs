@@ -13,6 +13,7 @@ use hooklog_domain::ids::{
     TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::source::AllowedSources;
 use hooklog_infra::testing::Backends;
 use hooklog_syncer::source::local::LocalGit;
 use hooklog_syncer::source::{RepoSource, Sources};
@@ -74,11 +75,20 @@ impl Harness {
         self.shutdown.clone()
     }
 
-    /// Local git sources only; GitHub targets get `github`.
+    /// Local git sources under `allowed_sources()`; GitHub targets get `github`.
     pub fn sources(&self, github: Arc<dyn RepoSource>) -> Sources {
+        self.sources_allowing(github, allowed_sources())
+    }
+
+    /// Local git sources under `allowed` only; GitHub targets get `github`.
+    pub fn sources_allowing(
+        &self,
+        github: Arc<dyn RepoSource>,
+        allowed: AllowedSources,
+    ) -> Sources {
         Sources {
             github,
-            local: Arc::new(LocalGit::new(self.cache.path().to_path_buf())),
+            local: Arc::new(LocalGit::new(self.cache.path().to_path_buf(), allowed)),
         }
     }
 
@@ -269,6 +279,13 @@ impl Harness {
         .await
         .unwrap()
     }
+}
+
+/// What the tests let targets read (`HOOKLOG_SYNCER_ALLOWED_SOURCES`): the temporary directory
+/// their repositories are made in, and the address nobody listens on that the retry tests use.
+pub fn allowed_sources() -> AllowedSources {
+    let temp = std::env::temp_dir();
+    AllowedSources::parse(&format!("{}, http://127.0.0.1:9/", temp.display())).unwrap()
 }
 
 pub fn operator() -> CommandMetadata {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use hooklog_domain::connector_target::SyncStatus;
 use hooklog_domain::ids::TargetId;
+use hooklog_domain::source::AllowedSources;
 use hooklog_syncer::source::github::{GithubApp, GithubAppConfig};
 use hooklog_syncer::testing::{FakeGithub, Fault, TestRepo};
 use hooklog_syncer::{Executor, Settled};
@@ -313,4 +314,39 @@ async fn files_that_cannot_be_taken_make_a_partial_sync_that_lists_each_with_its
         h.live_files(target).await
     );
     h.until_run(sync, "partial").await;
+}
+
+#[tokio::test]
+async fn a_target_stored_with_a_source_no_longer_allowed_fails_its_sync_naming_the_setting_and_fetches_nothing(
+) {
+    let h = Harness::start().await;
+    let repo = TestRepo::new();
+    let head = repo.write("a.md", "a").commit("first");
+    // Tracked through the bus, as an earlier hooklog (or an earlier setting) let it be.
+    let target = h
+        .track(Some(&format!("file://{}", repo.path().display())))
+        .await;
+    let sync = h.push(target, ZERO, &head).await.unwrap();
+    let unused = Arc::new(GithubApp::new(GithubAppConfig::default()).unwrap());
+    let today = AllowedSources::parse("/srv/git").unwrap();
+    let executor = h.executor(h.sources_allowing(unused, today));
+
+    let settled = executor.execute(target, sync, "test").await.unwrap();
+
+    let Settled::Failed { error, retryable } = settled else {
+        panic!("the sync should fail: {settled:?}");
+    };
+    assert!(error.contains("HOOKLOG_SYNCER_ALLOWED_SOURCES"), "{error}");
+    assert!(!retryable, "only a changed setting (and a retry) can help");
+    h.until_run(sync, "failed").await;
+    let shown: Option<String> =
+        sqlx::query_scalar("SELECT error FROM sync_runs WHERE sync_id = $1")
+            .bind(sync.0)
+            .fetch_one(&h.pool)
+            .await
+            .unwrap();
+    assert_eq!(shown.as_deref(), Some(error.as_str()));
+    assert!(h.live_files(target).await.is_empty());
+    let mirrors = std::fs::read_dir(h.cache.path()).unwrap().count();
+    assert_eq!(mirrors, 0, "the source was never fetched");
 }

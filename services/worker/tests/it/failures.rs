@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use hooklog_domain::ids::TargetId;
+use hooklog_domain::ids::{InstallationId, InstanceId, TargetId};
 
-use crate::support::{push, sha, Harness};
+use crate::support::{installation, push, sha, Harness, INSTALLATION, SECRET};
 
 const REPO: &str = "octo/docs";
 
@@ -40,6 +40,84 @@ async fn a_payload_without_the_fields_its_event_needs_is_a_dead_letter_and_is_no
             .await
             .unwrap();
     assert!(stored.get_raw_message(seq).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_message_not_verified_by_the_ingress_is_a_dead_letter_and_never_acted_on() {
+    use hooklog_domain::github::{Signature, WebhookSecret};
+    use sha2::Digest;
+
+    let h = Harness::start().await;
+    h.connect(REPO).await;
+    let main = h.track(REPO, "main").await;
+    // Someone with NATS credentials publishes an `installation.deleted`: made-up signature,
+    // then a copied digest with a body it does not belong to, then no signature at all.
+    let body = serde_json::to_vec(&installation("deleted")).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(&body));
+    let forged = Signature::sign(&WebhookSecret::new("a guess"), &body).to_string();
+    h.publish_signed(
+        "installation",
+        "forged",
+        "forged",
+        body.clone(),
+        Some(&forged),
+        Some(&digest),
+    )
+    .await;
+    let signed_other = Signature::sign(&WebhookSecret::new(SECRET), b"{}").to_string();
+    h.publish_signed(
+        "installation",
+        "swapped",
+        "swapped",
+        body.clone(),
+        Some(&signed_other),
+        Some(&digest),
+    )
+    .await;
+    h.publish_signed(
+        "installation",
+        "unsigned",
+        "unsigned",
+        body,
+        None,
+        Some(&digest),
+    )
+    .await;
+    for (id, reason) in [
+        ("forged", "does not match"),
+        ("swapped", "does not match"),
+        ("unsigned", "missing"),
+    ] {
+        let (outcome, detail) = h.outcome(id).await;
+        assert_eq!(outcome, "dead_letter", "{id}");
+        assert!(
+            detail.contains(reason) && detail.contains("not acted on"),
+            "{id}: {detail}"
+        );
+    }
+    h.drained().await;
+    h.cascades_done().await;
+    let target_events = h.events("ConnectorTarget", &main.to_string()).await;
+    assert!(
+        target_events
+            .iter()
+            .all(|(kind, ..)| kind != "TargetRemoved"),
+        "the target was not removed: {target_events:?}"
+    );
+    let instance = InstanceId(InstallationId(INSTALLATION)).to_string();
+    let instance_events = h.events("ConnectorInstance", &instance).await;
+    assert!(
+        instance_events
+            .iter()
+            .all(|(kind, ..)| kind != "InstanceDeleted"),
+        "the installation was not deleted"
+    );
+    // The same delivery, signed with the webhook secret, is acted on.
+    h.publish("installation", "genuine", &installation("deleted"))
+        .await;
+    assert_eq!(h.outcome("genuine").await.0, "processed");
+    h.events_ending_with("ConnectorTarget", &main.to_string(), "TargetRemoved")
+        .await;
 }
 
 #[tokio::test]

@@ -8,4 +8,5 @@ mod batches;
 mod failures;
 mod idempotency;
 mod lifecycle;
+mod properties;
 mod push;

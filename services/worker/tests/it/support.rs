@@ -39,10 +39,14 @@ impl Drop for Harness {
     }
 }
 
+/// The webhook secret deliveries are signed with, as the ingress verified them.
+pub const SECRET: &str = "worker test secret";
+
 pub fn config() -> WorkerConfig {
     WorkerConfig {
         retry_delay: Duration::from_millis(100),
         max_retry_delay: Duration::from_millis(500),
+        secrets: vec![hooklog_domain::github::WebhookSecret::new(SECRET)],
         ..WorkerConfig::default()
     }
 }
@@ -113,18 +117,46 @@ impl Harness {
         msg_id: &str,
         body: &Value,
     ) -> u64 {
+        let body = serde_json::to_vec(body).unwrap();
+        let secret = hooklog_domain::github::WebhookSecret::new(SECRET);
+        let signature = hooklog_domain::github::Signature::sign(&secret, &body).to_string();
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&body));
+        self.publish_signed(
+            event,
+            delivery_id,
+            msg_id,
+            body,
+            Some(&signature),
+            Some(&digest),
+        )
+        .await
+    }
+
+    /// Stores a message with exactly this signature and digest header (or none), the way
+    /// anyone with NATS credentials could.
+    pub async fn publish_signed(
+        &self,
+        event: &str,
+        delivery_id: &str,
+        msg_id: &str,
+        body: Vec<u8>,
+        signature: Option<&str>,
+        digest: Option<&str>,
+    ) -> u64 {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(delivery_headers::EVENT, event);
         headers.insert(delivery_headers::DELIVERY, delivery_id);
         headers.insert(delivery_headers::CONTENT_TYPE, "application/json");
         headers.insert("Nats-Msg-Id", msg_id);
+        if let Some(signature) = signature {
+            headers.insert(delivery_headers::SIGNATURE_256, signature);
+        }
+        if let Some(digest) = digest {
+            headers.insert(delivery_headers::BODY_SHA256, digest);
+        }
         let ack = self
             .js
-            .publish_with_headers(
-                streams::delivery_subject(event),
-                headers,
-                serde_json::to_vec(body).unwrap().into(),
-            )
+            .publish_with_headers(streams::delivery_subject(event), headers, body.into())
             .await
             .unwrap()
             .await

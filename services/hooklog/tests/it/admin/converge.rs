@@ -18,6 +18,10 @@ async fn out_of_order_pushes_leave_the_copy_at_the_branch_head_once_reconcile_ch
                 "HOOKLOG_SYNCER_GIT_CACHE_DIR",
                 cache.path().display().to_string(),
             ),
+            (
+                "HOOKLOG_SYNCER_ALLOWED_SOURCES",
+                repo.path().display().to_string(),
+            ),
             ("HOOKLOG_SYNCER_RECONCILE_INTERVAL", "1s".to_owned()),
             ("HOOKLOG_SYNCER_HEAD_CHECK_INTERVAL", "1s".to_owned()),
         ],

@@ -61,10 +61,16 @@ async fn a_local_git_target_syncs_each_pushed_head_and_shows_its_files_and_disco
     let cache = tempfile::tempdir().unwrap();
     let stack = Stack::start_with(
         &[],
-        &[(
-            "HOOKLOG_SYNCER_GIT_CACHE_DIR",
-            cache.path().display().to_string(),
-        )],
+        &[
+            (
+                "HOOKLOG_SYNCER_GIT_CACHE_DIR",
+                cache.path().display().to_string(),
+            ),
+            (
+                "HOOKLOG_SYNCER_ALLOWED_SOURCES",
+                repo.path().display().to_string(),
+            ),
+        ],
     )
     .await;
     let installation = 4100;

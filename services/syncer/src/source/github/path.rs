@@ -1,11 +1,17 @@
 //! API paths built from repository, branch and object names: each name is one percent-encoded
 //! segment, so a branch with `/` or `#` stays one segment and no name can reach another endpoint.
+//! A repository name is checked again by today's rules (a stored one may predate them): `.` and
+//! `..` are unreserved, so they would pass the encoding and climb out of `/repos/{owner}`.
+
+use hooklog_domain::ids::RepositoryName;
 
 use crate::source::{RepoRef, SourceError};
 
 /// `/repos/{owner}/{name}` for the repository of `repo`.
 pub(super) fn repo_path(repo: &RepoRef) -> Result<String, SourceError> {
-    let (owner, name) = repo.repository.as_str().split_once('/').ok_or_else(|| {
+    let checked = RepositoryName::parse(repo.repository.as_str())
+        .map_err(|err| SourceError::Invalid(err.to_string()))?;
+    let (owner, name) = checked.as_str().split_once('/').ok_or_else(|| {
         SourceError::Invalid(format!("repository {} is not OWNER/NAME", repo.repository))
     })?;
     Ok(format!("/repos/{}/{}", segment(owner), segment(name)))
@@ -38,12 +44,28 @@ pub(super) fn object_sha(sha: &str) -> Result<&str, SourceError> {
 
 #[cfg(test)]
 mod tests {
+    use hooklog_domain::ids::{InstallationId, RepositoryId};
+
     use super::*;
 
     #[test]
     fn a_branch_with_slashes_and_symbols_is_one_encoded_segment() {
         assert_eq!(segment("feature/x#1 ü"), "feature%2Fx%231%20%C3%BC");
         assert_eq!(segment("v1.2_rc-3~"), "v1.2_rc-3~");
+    }
+
+    #[test]
+    fn a_stored_repository_named_dot_or_dot_dot_never_reaches_a_path() {
+        for stored in ["octo/..", "../plugins", "octo/."] {
+            let repo = RepoRef {
+                installation_id: InstallationId(1),
+                repository_id: RepositoryId(1),
+                repository: RepositoryName::from_stored(stored).unwrap(),
+                source: None,
+            };
+            let err = repo_path(&repo).unwrap_err();
+            assert!(matches!(err, SourceError::Invalid(_)), "{stored}: {err:?}");
+        }
     }
 
     #[test]

@@ -209,7 +209,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_git_command_is_reported_as_not_installed() {
-        let mut git = LocalGit::new(std::env::temp_dir());
+        let mut git = LocalGit::new(std::env::temp_dir(), Default::default());
         git.program = "hooklog-no-such-git".into();
         let err = git.run(None, ["--version"]).await.unwrap_err();
         assert!(

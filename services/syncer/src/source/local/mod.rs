@@ -5,6 +5,11 @@
 //! remote URL is mirrored once into `cache_dir` as a bare clone, fetched again when a commit is
 //! missing and before each `branch_head`, one fetch at a time per repository.
 //!
+//! Nothing is trusted for being in the event log: before every read (tree, blobs, branch head) the
+//! target's source is checked again against today's rules and `HOOKLOG_SYNCER_ALLOWED_SOURCES`
+//! (`AllowedSources::check`, the same check `track` ran), so a source stored under older rules
+//! or an older setting fails its sync, naming the setting, and git never runs for it.
+//!
 //! Every git runs with prompts off, only the file, git, http(s) and ssh transports allowed,
 //! `LC_ALL=C` (so its messages can be classified), and without inherited `GIT_DIR`-style
 //! variables. URLs are logged and reported with their credentials redacted.
@@ -25,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use hooklog_domain::ids::{Branch, CommitSha};
+use hooklog_domain::source::AllowedSources;
 
 use self::git::{read_error, redact};
 use self::mirror::mirror_name;
@@ -34,6 +40,8 @@ use super::{RepoRef, RepoSource, SourceError, TreeEntry};
 #[derive(Debug)]
 pub struct LocalGit {
     cache_dir: PathBuf,
+    /// The sources targets may read now (`HOOKLOG_SYNCER_ALLOWED_SOURCES`).
+    allowed: AllowedSources,
     program: OsString,
     /// One clone or fetch at a time per mirror directory.
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
@@ -67,10 +75,12 @@ impl Location {
 }
 
 impl LocalGit {
-    /// `cache_dir` holds the bare mirrors of URL sources; it is created on first use.
-    pub fn new(cache_dir: PathBuf) -> Self {
+    /// `cache_dir` holds the bare mirrors of URL sources; it is created on first use. Only
+    /// sources `allowed` covers are read.
+    pub fn new(cache_dir: PathBuf, allowed: AllowedSources) -> Self {
         Self {
             cache_dir,
+            allowed,
             program: "git".into(),
             locks: Mutex::new(HashMap::new()),
         }
@@ -80,6 +90,9 @@ impl LocalGit {
         let source = repo.source.as_ref().ok_or_else(|| {
             SourceError::Invalid(format!("{} has no git source to read", repo.repository))
         })?;
+        self.allowed
+            .check(source)
+            .map_err(|refused| SourceError::Invalid(refused.to_string()))?;
         let shown = redact(source.as_str());
         Ok(
             if source.is_remote() || source.as_str().starts_with("file://") {
