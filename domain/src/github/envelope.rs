@@ -39,7 +39,9 @@ fn check(
 }
 
 string_newtype!(
-    /// `X-GitHub-Delivery`: GitHub's GUID for one delivery, kept when it is redelivered.
+    /// `X-GitHub-Delivery`: GitHub's GUID for one delivery, kept when it is redelivered. No `:`,
+    /// the separator of the message id (`<hook id>:<delivery id>`), so two deliveries never share
+    /// one.
     #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
     DeliveryId
 );
@@ -59,9 +61,9 @@ impl DeliveryId {
         check(
             value,
             DELIVERY_HEADER,
-            "1 to 128 printable ASCII characters without spaces",
+            "1 to 128 printable ASCII characters without spaces or `:`",
             128,
-            |c| c.is_ascii_graphic(),
+            |c| c.is_ascii_graphic() && c != ':',
         )?;
         Ok(Self(value.to_owned()))
     }
@@ -193,6 +195,13 @@ mod tests {
             delivery_id: delivery,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_delivery_id_with_a_colon_is_refused_so_two_message_ids_never_collide() {
+        // Hook 12 with delivery `abc` is `12:abc`; a hookless delivery `12:abc` would be too.
+        let err = DeliveryEnvelope::parse(raw(Some("push"), Some("12:abc"))).unwrap_err();
+        assert!(err.to_string().contains(DELIVERY_HEADER), "{err}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ fn digits_rule(value: &str) -> bool {
     (1..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
 }
 fn delivery_rule(value: &str) -> bool {
-    (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())
+    (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic() && b != b':')
 }
 
 /// Values at and around each rule's edges, and anything at all.

@@ -5,6 +5,8 @@
 # 202 without verifying or storing. Prints deliveries/s, p50, p99, hooklog's peak RSS and the ratio.
 #
 # Usage: services/hooklog/bench/ingress.sh [duration, default 10s] [connections, default 32]
+# Environment: BENCH_NATS_SYNC sets JetStream's `sync_interval` for the run (`always`: an fsync
+# before every PubAck; a duration such as `2m`: fsync on that interval); unset, nats.conf as is.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../../.ci/setup"
 cd "$HOOKLOG_ROOT"
@@ -42,7 +44,16 @@ wait_port() { for _ in $(seq 1 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/
 # what was stored independently of what hooklog answered.
 nats_port=$(free_port)
 monitor_port=$(free_port)
-"$HOOKLOG_NATS_SERVER_BIN" --config nats.conf --addr 127.0.0.1 --port "$nats_port" \
+conf="$work/nats.conf"
+if [ -n "${BENCH_NATS_SYNC:-}" ]; then
+  grep -Eq '^\s*#?\s*sync_interval:' nats.conf || { echo "nats.conf has no sync_interval line" >&2; exit 1; }
+  sed -E "s/^(\s*)#?\s*sync_interval:.*/\1sync_interval: $BENCH_NATS_SYNC/" nats.conf > "$conf"
+else
+  cp nats.conf "$conf"
+fi
+sync_interval=$(grep -E '^\s*sync_interval:' "$conf" | awk '{print $2}' || true)
+echo "JetStream sync_interval: ${sync_interval:-nats-server's default (2m)}${BENCH_NATS_SYNC:+ (BENCH_NATS_SYNC)}"
+"$HOOKLOG_NATS_SERVER_BIN" --config "$conf" --addr 127.0.0.1 --port "$nats_port" \
   --http_port "$monitor_port" --jetstream --store_dir "$work/jetstream" 2> "$work/nats.log" &
 pids+=("$!")
 wait_port "$nats_port"

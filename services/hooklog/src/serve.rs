@@ -87,29 +87,19 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         nats::connect_with(&nats_url, NatsAuth::from_settings(&settings), "hooklog").await?;
     nats::check_max_payload(&client)?;
     let js = async_nats::jetstream::new(client.clone());
-    streams::ensure_deliveries_stream(&js, settings.deliveries_duplicate_window)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot create or update the {} stream",
-                streams::DELIVERIES_STREAM
-            )
-        })?;
-
-    streams::ensure_events_stream(&js, settings.events_duplicate_window)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot create or update the {} stream",
-                streams::EVENTS_STREAM
-            )
-        })?;
-
-    streams::ensure_audit_stream(&js).await.with_context(|| {
-        format!(
-            "cannot create or update the {} stream",
-            streams::AUDIT_STREAM
-        )
+    streams::ensure_all(
+        &js,
+        settings.deliveries_duplicate_window,
+        settings.events_duplicate_window,
+        settings.stream_replicas,
+    )
+    .await
+    .with_context(|| match settings.stream_replicas {
+        1 => "cannot prepare hooklog's streams".to_owned(),
+        n => format!(
+            "cannot prepare hooklog's streams with HOOKLOG_STREAM_REPLICAS={n}: that needs a \
+             JetStream cluster of at least {n} servers"
+        ),
     })?;
     let audit_key = audit_key(&settings, &roles)?;
 

@@ -68,6 +68,49 @@ fn append_only_stream(
     }
 }
 
+/// A stream `serve` could not create or bring to its settings.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create or update the {stream} stream with {replicas} replica(s): {source}")]
+pub struct EnsureError {
+    pub stream: &'static str,
+    pub replicas: usize,
+    #[source]
+    pub source: jetstream::context::CreateStreamError,
+}
+
+/// Creates the three streams (`GITHUB_DELIVERIES`, `HOOKLOG_EVENTS`, `HOOKLOG_AUDIT`) with
+/// `replicas` copies each (`HOOKLOG_STREAM_REPLICAS`), or brings existing ones to these settings,
+/// replica count included: JetStream moves a stream to a new count without losing a message.
+/// More than one replica needs a JetStream cluster of at least that many servers.
+pub async fn ensure_all(
+    js: &jetstream::Context,
+    deliveries_duplicate_window: Duration,
+    events_duplicate_window: Duration,
+    replicas: usize,
+) -> Result<(), EnsureError> {
+    for (stream, config) in [
+        (
+            DELIVERIES_STREAM,
+            deliveries_stream_config(deliveries_duplicate_window),
+        ),
+        (EVENTS_STREAM, events_stream_config(events_duplicate_window)),
+        (AUDIT_STREAM, audit_stream_config()),
+    ] {
+        let config = stream::Config {
+            num_replicas: replicas,
+            ..config
+        };
+        js.create_or_update_stream(config)
+            .await
+            .map_err(|source| EnsureError {
+                stream,
+                replicas,
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 /// Creates `GITHUB_DELIVERIES`, or brings an existing one to the settings above.
 pub async fn ensure_deliveries_stream(
     js: &jetstream::Context,

@@ -172,7 +172,7 @@ async fn slow_attack(
 
 /// `total` small forged deliveries from 127.0.0.3 over 16 keep-alive connections.
 async fn bad_signature_flood(url: String, total: usize, tally: Arc<Mutex<Tally>>) {
-    let client = reqwest::Client::builder()
+    let client = hooklog_infra::http::client_builder()
         .local_address(IpAddr::from([127, 0, 0, 3]))
         .timeout(Duration::from_secs(10))
         .build()

@@ -8,16 +8,23 @@
 //! - *allowed networks*: with `HOOKLOG_INGRESS_ALLOWED_NETWORKS` set, an address outside every
 //!   listed network is refused (403) before its body is read;
 //! - *bounded uploads at once*: an address may have at most `uploads_per_address` bodies being
-//!   read at the same time; one more is refused (429, `Retry-After`) without reading it. The
-//!   permit is held from admission until the signature is checked, so it bounds exactly the
-//!   unverified work an address can hold;
+//!   read at the same time. One more waits up to `wait` for one of them to finish (a fast
+//!   upload, as GitHub's are, takes microseconds, so a burst from one address only queues
+//!   briefly), then is refused (429, `Retry-After`) without its body being read. The permit is
+//!   held from admission until the signature is checked, so it bounds exactly the unverified work
+//!   an address can hold;
 //! - *failures shrink an address's share*: every request that fails verification (a missing,
 //!   malformed or wrong signature, an upload too slow to finish) spends one of the address's
 //!   `failed_auth_per_minute` tokens, which refill evenly over a minute. An address with no token
-//!   left may upload one body at a time only, and its failed requests are answered 429. It is
-//!   not shut out: GitHub sends every App's and every repository's webhooks from the same
-//!   addresses, so someone else's misconfigured hook must not stop hooklog's valid deliveries
-//!   from the same address. A valid delivery from a limited address still gets through.
+//!   left uploads one body at a time (its upload takes every one of the address's permits), and
+//!   its failed requests are answered 429. It is not shut out: GitHub sends every App's and every
+//!   repository's webhooks from the same addresses, so someone else's misconfigured hook must not
+//!   stop hooklog's valid deliveries from the same address. A valid delivery from a limited
+//!   address still gets through.
+//!
+//! One map holds both of an address's counts, because admission needs them together: a rate
+//! limiter such as `governor` counts requests over time, not uploads in flight, and cannot say
+//! whether an address is out of tokens without spending one.
 //!
 //! The minimum upload rate is kept where the body is read ([`crate::VerifiedDelivery`]); the
 //! global in-flight limit in [`crate::router`].
@@ -28,12 +35,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Above this many tracked addresses, those with nothing in flight and a full quota are
 /// forgotten.
 const MAX_TRACKED: usize = 10_000;
-/// Uploads at once for an address with no failure token left.
-const LIMITED_UPLOADS: usize = 1;
 
 /// Why an address may not upload now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,20 +47,23 @@ pub enum Refusal {
     /// Outside `HOOKLOG_INGRESS_ALLOWED_NETWORKS`, or the address is unknown while networks are
     /// set.
     Network,
-    /// The address has as many uploads in flight as it may have.
+    /// The address's uploads stayed at its limit for the whole wait.
     Uploads,
 }
 
 /// The admission rules and each address's state.
 pub struct Admission {
     networks: Option<Vec<IpNet>>,
-    uploads_per_address: usize,
+    uploads_per_address: u32,
     failures_per_minute: f64,
+    wait: Duration,
     addresses: Mutex<HashMap<IpAddr, Address>>,
 }
 
 struct Address {
-    uploading: usize,
+    /// `uploads_per_address` permits: one per upload, all of them for an upload of a limited
+    /// address.
+    uploads: Arc<Semaphore>,
     /// Failure tokens left, refilled at `failures_per_minute / 60` per second.
     tokens: f64,
     refilled: Instant,
@@ -65,17 +74,22 @@ impl Admission {
         networks: Option<Vec<IpNet>>,
         uploads_per_address: usize,
         failures_per_minute: u32,
+        wait: Duration,
     ) -> Self {
+        let uploads =
+            u32::try_from(uploads_per_address.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
         Self {
             networks,
-            uploads_per_address: uploads_per_address.max(1),
+            uploads_per_address: uploads,
             failures_per_minute: f64::from(failures_per_minute.max(1)),
+            wait,
             addresses: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Admits one upload from `peer`, or says why not. The permit ends the upload when dropped.
-    pub fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<UploadPermit, Refusal> {
+    /// Admits one upload from `peer`, waiting up to `wait` for a place, or says why not. The
+    /// permit ends the upload when dropped.
+    pub async fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Result<UploadPermit, Refusal> {
         if let Some(networks) = &self.networks {
             let allowed = peer.is_some_and(|ip| {
                 let ip = ip.to_canonical();
@@ -90,37 +104,37 @@ impl Admission {
             return Ok(UploadPermit {
                 admission: Arc::clone(self),
                 key: None,
+                _uploading: None,
             });
         };
         let key = address_key(peer);
-        let now = Instant::now();
-        let mut addresses = self.lock();
-        if addresses.len() > MAX_TRACKED {
-            let full = self.failures_per_minute;
-            let rate = self.refill_rate();
-            addresses.retain(|_, a| a.uploading > 0 || a.tokens_at(now, rate, full) < full);
-        }
-        let rate = self.refill_rate();
-        let full = self.failures_per_minute;
-        let address = addresses.entry(key).or_insert_with(|| Address {
-            uploading: 0,
-            tokens: full,
-            refilled: now,
-        });
-        address.refill(now, rate, full);
-        let allowed = if address.tokens < 1.0 {
-            LIMITED_UPLOADS
-        } else {
-            self.uploads_per_address
+        let (uploads, limited) = {
+            let now = Instant::now();
+            let (rate, full) = (self.refill_rate(), self.failures_per_minute);
+            let mut addresses = self.lock();
+            if addresses.len() > MAX_TRACKED {
+                let idle = self.uploads_per_address as usize;
+                addresses.retain(|_, a| {
+                    a.uploads.available_permits() < idle || a.tokens_at(now, rate, full) < full
+                });
+            }
+            let address = addresses.entry(key).or_insert_with(|| Address {
+                uploads: Arc::new(Semaphore::new(self.uploads_per_address as usize)),
+                tokens: full,
+                refilled: now,
+            });
+            address.refill(now, rate, full);
+            (Arc::clone(&address.uploads), address.tokens < 1.0)
         };
-        if address.uploading >= allowed {
-            return Err(Refusal::Uploads);
+        let needed = if limited { self.uploads_per_address } else { 1 };
+        match tokio::time::timeout(self.wait, uploads.acquire_many_owned(needed)).await {
+            Ok(Ok(uploading)) => Ok(UploadPermit {
+                admission: Arc::clone(self),
+                key: Some(key),
+                _uploading: Some(uploading),
+            }),
+            _ => Err(Refusal::Uploads),
         }
-        address.uploading += 1;
-        Ok(UploadPermit {
-            admission: Arc::clone(self),
-            key: Some(key),
-        })
     }
 
     fn refill_rate(&self) -> f64 {
@@ -128,8 +142,7 @@ impl Admission {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, Address>> {
-        // A panic while holding the lock cannot leave the counts inconsistent in a way that
-        // matters more than refusing every upload would.
+        // The map holds counts only; a panic elsewhere while it was locked leaves it usable.
         self.addresses
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -152,6 +165,7 @@ impl Address {
 pub struct UploadPermit {
     admission: Arc<Admission>,
     key: Option<IpAddr>,
+    _uploading: Option<OwnedSemaphorePermit>,
 }
 
 impl UploadPermit {
@@ -191,16 +205,6 @@ impl UploadPermit {
     }
 }
 
-impl Drop for UploadPermit {
-    fn drop(&mut self) {
-        if let Some(key) = self.key {
-            if let Some(address) = self.admission.lock().get_mut(&key) {
-                address.uploading = address.uploading.saturating_sub(1);
-            }
-        }
-    }
-}
-
 /// The key an address is counted under: IPv4 as is, IPv6 by its `/64`.
 fn address_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
@@ -225,73 +229,96 @@ fn address_key(ip: IpAddr) -> IpAddr {
 mod tests {
     use super::*;
 
+    const WAIT: Duration = Duration::from_millis(50);
+
     fn ip(last: u8) -> Option<IpAddr> {
         Some([10, 0, 0, last].into())
     }
 
-    #[test]
-    fn an_address_has_at_most_its_uploads_at_once_and_others_are_not_affected() {
-        let admission = Arc::new(Admission::new(None, 2, 30));
-        let first = admission.admit(ip(1)).unwrap();
-        let _second = admission.admit(ip(1)).unwrap();
-        assert_eq!(admission.admit(ip(1)).err(), Some(Refusal::Uploads));
-        assert!(admission.admit(ip(2)).is_ok());
+    #[tokio::test]
+    async fn an_address_has_at_most_its_uploads_at_once_and_others_are_not_affected() {
+        let admission = Arc::new(Admission::new(None, 2, 30, WAIT));
+        let first = admission.admit(ip(1)).await.unwrap();
+        let _second = admission.admit(ip(1)).await.unwrap();
+        assert_eq!(admission.admit(ip(1)).await.err(), Some(Refusal::Uploads));
+        assert!(admission.admit(ip(2)).await.is_ok());
         drop(first);
         assert!(
-            admission.admit(ip(1)).is_ok(),
+            admission.admit(ip(1)).await.is_ok(),
             "a finished upload frees its place"
         );
     }
 
-    #[test]
-    fn an_address_out_of_failure_tokens_uploads_one_at_a_time_and_is_told_so() {
-        let admission = Arc::new(Admission::new(None, 8, 3));
+    #[tokio::test]
+    async fn one_upload_over_the_limit_waits_for_a_place_within_the_wait() {
+        let admission = Arc::new(Admission::new(None, 1, 30, Duration::from_secs(5)));
+        let held = admission.admit(ip(1)).await.unwrap();
+        let waiting = tokio::spawn({
+            let admission = Arc::clone(&admission);
+            async move { admission.admit(ip(1)).await.is_ok() }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "it waits while the place is taken");
+        drop(held);
+        assert!(waiting.await.unwrap(), "and gets it once the place is free");
+    }
+
+    #[tokio::test]
+    async fn an_address_out_of_failure_tokens_uploads_one_at_a_time_and_is_told_so() {
+        let admission = Arc::new(Admission::new(None, 8, 3, WAIT));
         for _ in 0..3 {
-            assert!(!admission.admit(ip(1)).unwrap().failed());
+            assert!(!admission.admit(ip(1)).await.unwrap().failed());
         }
-        let permit = admission.admit(ip(1)).unwrap();
+        let permit = admission.admit(ip(1)).await.unwrap();
         assert!(
             permit.failed(),
             "the fourth failure in a minute is over the quota"
         );
         assert!(permit.retry_after() > Duration::from_secs(10));
-        assert_eq!(admission.admit(ip(1)).err(), Some(Refusal::Uploads));
+        assert_eq!(admission.admit(ip(1)).await.err(), Some(Refusal::Uploads));
         drop(permit);
-        assert!(admission.admit(ip(1)).is_ok(), "still one upload at a time");
-        assert!(!admission.admit(ip(2)).unwrap().failed());
+        assert!(
+            admission.admit(ip(1)).await.is_ok(),
+            "still one upload at a time"
+        );
+        assert!(!admission.admit(ip(2)).await.unwrap().failed());
     }
 
-    #[test]
-    fn outside_the_allowed_networks_is_refused_and_so_is_an_unknown_address() {
+    #[tokio::test]
+    async fn outside_the_allowed_networks_is_refused_and_so_is_an_unknown_address() {
         let networks = vec![
             "192.30.252.0/22".parse().unwrap(),
             "::1/128".parse().unwrap(),
         ];
-        let admission = Arc::new(Admission::new(Some(networks), 8, 30));
-        assert!(admission.admit(Some([192, 30, 252, 7].into())).is_ok());
+        let admission = Arc::new(Admission::new(Some(networks), 8, 30, WAIT));
+        assert!(admission
+            .admit(Some([192, 30, 252, 7].into()))
+            .await
+            .is_ok());
         assert!(admission
             .admit(Some(std::net::Ipv6Addr::LOCALHOST.into()))
+            .await
             .is_ok());
         let mapped: IpAddr = "::ffff:192.30.253.1".parse().unwrap();
         assert!(
-            admission.admit(Some(mapped)).is_ok(),
+            admission.admit(Some(mapped)).await.is_ok(),
             "an IPv4-mapped address is its IPv4"
         );
         assert_eq!(
-            admission.admit(Some([192, 30, 248, 1].into())).err(),
+            admission.admit(Some([192, 30, 248, 1].into())).await.err(),
             Some(Refusal::Network)
         );
-        assert_eq!(admission.admit(None).err(), Some(Refusal::Network));
+        assert_eq!(admission.admit(None).await.err(), Some(Refusal::Network));
     }
 
-    #[test]
-    fn ipv6_addresses_of_one_64_share_their_uploads() {
-        let admission = Arc::new(Admission::new(None, 1, 30));
+    #[tokio::test]
+    async fn ipv6_addresses_of_one_64_share_their_uploads() {
+        let admission = Arc::new(Admission::new(None, 1, 30, WAIT));
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        let _held = admission.admit(Some(a)).unwrap();
-        assert_eq!(admission.admit(Some(b)).err(), Some(Refusal::Uploads));
-        assert!(admission.admit(Some(other)).is_ok());
+        let _held = admission.admit(Some(a)).await.unwrap();
+        assert_eq!(admission.admit(Some(b)).await.err(), Some(Refusal::Uploads));
+        assert!(admission.admit(Some(other)).await.is_ok());
     }
 }

@@ -74,6 +74,7 @@ impl FromRequest<IngressState> for VerifiedDelivery {
         let upload = state
             .admission
             .admit(peer)
+            .await
             .map_err(|refusal| match refusal {
                 Refusal::Network => IngressError::Network,
                 Refusal::Uploads => IngressError::TooManyUploads,

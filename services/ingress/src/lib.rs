@@ -107,6 +107,7 @@ impl IngressState {
                 config.allowed_networks.clone(),
                 config.uploads_per_address,
                 config.failed_auth_per_minute,
+                config.queue_timeout,
             )),
             min_upload_rate: config.min_upload_rate,
             upload_grace: config.upload_grace,

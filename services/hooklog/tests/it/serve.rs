@@ -251,6 +251,29 @@ async fn serve_refuses_a_nats_server_whose_max_payload_cannot_carry_25_mib() {
 }
 
 #[tokio::test]
+async fn three_stream_replicas_on_one_server_are_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = EmbeddedNats::start(&nats_server_bin(), &dir.path().join("nats"))
+        .await
+        .unwrap();
+    let output = run(hooklog(dir.path())
+        .args(["serve", "--role", "ingress"])
+        .env("HOOKLOG_NATS_URL", nats.url())
+        .env("HOOKLOG_STREAM_REPLICAS", "3")
+        .env("HOOKLOG_INGRESS_ADDR", free_addr()));
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("HOOKLOG_STREAM_REPLICAS=3") && stderr.contains("GITHUB_DELIVERIES"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&nats.url()),
+        "the NATS password is not shown"
+    );
+}
+
+#[tokio::test]
 async fn hooklog_stops_with_an_error_when_its_embedded_nats_server_dies() {
     let dir = tempfile::tempdir().unwrap();
     let ingress = free_addr();

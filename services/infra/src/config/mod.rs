@@ -65,6 +65,9 @@ pub struct Settings {
     pub database_url: SecretString,
     /// NATS server URL. Unset: `serve` starts an embedded `nats-server` with JetStream.
     pub nats_url: Option<SecretString>,
+    /// Copies JetStream keeps of each of hooklog's streams (1 to 5); above 1 needs a JetStream
+    /// cluster of at least that many servers.
+    pub stream_replicas: usize,
     /// User name for `HOOKLOG_NATS_URL`'s server, with `HOOKLOG_NATS_PASSWORD`.
     pub nats_user: Option<String>,
     pub nats_password: Option<SecretString>,
@@ -100,8 +103,9 @@ pub struct Settings {
     /// Largest number of webhook requests handled at once; more wait up to
     /// `HOOKLOG_INGRESS_QUEUE_TIMEOUT` for a slot, then get 503 with `Retry-After`.
     pub ingress_max_in_flight: usize,
-    /// How long a webhook request waits for a slot before it is answered 503, well inside
-    /// GitHub's 10 s so an overloaded ingress says so in time.
+    /// How long a webhook request waits for a slot before it is answered 503, and for a place
+    /// among its address's uploads before it is answered 429; well inside GitHub's 10 s, so an
+    /// overloaded ingress says so in time.
     #[serde(with = "humantime_serde")]
     pub ingress_queue_timeout: Duration,
     /// Comma-separated networks (CIDRs, or single addresses) the ingress accepts webhooks from;
@@ -109,8 +113,9 @@ pub struct Settings {
     /// `hooks` in `GET https://api.github.com/meta`. Unset: every address.
     pub ingress_allowed_networks: Option<String>,
     /// Unverified uploads (bodies being read, signature not yet checked) one address may have at
-    /// once; one more gets 429 without its body being read. An address whose failed signature
-    /// checks used up `HOOKLOG_INGRESS_FAILED_AUTH_PER_MINUTE` may have one.
+    /// once; one more waits up to `HOOKLOG_INGRESS_QUEUE_TIMEOUT` for one to finish, then gets
+    /// 429 without its body being read. An address whose failed verifications used up
+    /// `HOOKLOG_INGRESS_FAILED_AUTH_PER_MINUTE` may have one.
     pub ingress_uploads_per_address: usize,
     /// Bytes per second a webhook body must arrive at, on average, once
     /// `HOOKLOG_INGRESS_UPLOAD_GRACE` has passed; a slower upload gets 408 and counts as a failure.
@@ -201,6 +206,7 @@ impl Default for Settings {
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             database_url: "postgres://postgres@127.0.0.1:5432/hooklog".into(),
             nats_url: None,
+            stream_replicas: 1,
             nats_user: None,
             nats_password: None,
             nats_token: None,
@@ -328,6 +334,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "ingress_max_in_flight",
                 "must be at least 1",
+            ));
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return Err(ConfigError::invalid(
+                "stream_replicas",
+                "must be between 1 and 5",
             ));
         }
         if self.http_max_connections == 0 {

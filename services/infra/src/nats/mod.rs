@@ -194,7 +194,8 @@ pub async fn connect_with(url: &str, auth: NatsAuth, name: &str) -> Result<Clien
                 }
             }
         })
-        .connect(url.as_str())
+        // A comma-separated list: every server of a cluster, tried in turn.
+        .connect(url.split(',').map(str::trim).collect::<Vec<_>>())
         .await
         .map_err(|source| NatsError::Connect {
             url: shown_url,
