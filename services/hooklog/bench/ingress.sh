@@ -2,7 +2,9 @@
 # Ingress benchmark: signed push deliveries (a real ~7 KB payload from the vendored GitHub examples,
 # a fresh delivery id each) at 32 concurrent connections for 10 s against `hooklog serve --role
 # ingress` and a local nats-server with the repository's nats.conf, then the same load against a bare axum handler that answers
-# 202 without verifying or storing. Prints deliveries/s, p50, p99, hooklog's peak RSS and the ratio.
+# 202 without verifying or storing, and against a minimal receiver that does only what GitHub's
+# promise needs (`services/ingress/examples/minimal_receiver.rs`: HMAC verify, JetStream publish
+# with Nats-Msg-Id, PubAck, 202). Prints deliveries/s, p50, p99, hooklog's peak RSS and the ratios.
 #
 # Usage: services/hooklog/bench/ingress.sh [duration, default 10s] [connections, default 32]
 # Environment: BENCH_NATS_SYNC sets JetStream's `sync_interval` for the run (`always`: an fsync
@@ -15,7 +17,7 @@ CONNECTIONS="${2:-32}"
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 cargo build --release --quiet -p hooklog
-cargo build --release --quiet -p hooklog-ingress --example bare_receiver
+cargo build --release --quiet -p hooklog-ingress --example bare_receiver --example minimal_receiver
 
 work="$(mktemp -d)"
 pids=()
@@ -71,6 +73,12 @@ hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$ingress_port"
 
+# The minimal receiver: HMAC verify, JetStream publish with Nats-Msg-Id, PubAck, 202.
+minimal_port=$(free_port)
+./target/release/examples/minimal_receiver "127.0.0.1:$minimal_port" "nats://127.0.0.1:$nats_port" "$secret" &
+pids+=("$!")
+wait_port "$minimal_port"
+
 # The bare receiver.
 bare_port=$(free_port)
 ./target/release/examples/bare_receiver "127.0.0.1:$bare_port" &
@@ -88,6 +96,8 @@ hooklog_out=$(run_wrk "http://127.0.0.1:$ingress_port/v1/webhooks/connectors/git
 peak_rss_kib=$(awk '/VmHWM/ {print $2}' "/proc/$hooklog_pid/status")
 sleep 0.5
 stored_after=$(stored_deliveries)
+run_wrk "http://127.0.0.1:$minimal_port/v1/webhooks/connectors/github" "minimal-warmup-$RANDOM" 2s > /dev/null
+minimal_out=$(run_wrk "http://127.0.0.1:$minimal_port/v1/webhooks/connectors/github" "minimal-$RANDOM$RANDOM")
 bare_out=$(run_wrk "http://127.0.0.1:$bare_port/v1/webhooks/connectors/github" "bare-$RANDOM")
 
 rate() { awk '/Requests\/sec/ {print $2}' <<<"$1"; }
@@ -100,8 +110,9 @@ echo "payload: $payload_bytes bytes, $CONNECTIONS connections, $DURATION, $(npro
 hooklog_non2xx=$(non2xx "$hooklog_out")
 echo "hooklog ingress (verify + JetStream PubAck): $(rate "$hooklog_out") deliveries/s, p50 $(pct "$hooklog_out" 50), p99 $(pct "$hooklog_out" 99), peak RSS $((peak_rss_kib / 1024)) MiB, non-2xx ${hooklog_non2xx:-0} $(errors "$hooklog_out")"
 echo "stored in GITHUB_DELIVERIES during the run: $((stored_after - stored_before)) (wrk counted $(total "$hooklog_out") answers; requests in flight when wrk stops are stored but not counted)"
+echo "minimal receiver (verify + PubAck, no more): $(rate "$minimal_out") deliveries/s, p50 $(pct "$minimal_out" 50), p99 $(pct "$minimal_out" 99), non-2xx $(non2xx "$minimal_out")"
 echo "bare axum 202 (no verify, no store):         $(rate "$bare_out") requests/s, p50 $(pct "$bare_out" 50), p99 $(pct "$bare_out" 99)"
-python3 -c "print(f'ratio hooklog/bare: {float(\"$(rate "$hooklog_out")\") / float(\"$(rate "$bare_out")\"):.2f}')"
+python3 -c "print(f'ratio hooklog/minimal: {float(\"$(rate "$hooklog_out")\") / float(\"$(rate "$minimal_out")\"):.2f}, hooklog/bare: {float(\"$(rate "$hooklog_out")\") / float(\"$(rate "$bare_out")\"):.2f}')"
 if [ -n "$hooklog_non2xx" ]; then
   echo "warning: hooklog answered non-2xx to $hooklog_non2xx requests; its log:" >&2
   tail -20 "$work/hooklog.log" >&2

@@ -24,6 +24,9 @@ fn arg(name: &str) -> String {
         .unwrap_or_else(|| panic!("missing {name}"))
 }
 
+/// Seconds from the start at which it was sent, delivery id, status, latency.
+type Answer = (f64, String, String, Duration);
+
 struct Node {
     name: String,
     pid: u32,
@@ -75,8 +78,7 @@ async fn main() {
         .build()
         .expect("client");
 
-    // (seconds since start, delivery id, status, latency)
-    let answers: Arc<Mutex<Vec<(f64, String, String, Duration)>>> = Arc::default();
+    let answers: Arc<Mutex<Vec<Answer>>> = Arc::default();
     let started = Instant::now();
     let until = started + Duration::from_secs(seconds);
     let mut senders = JoinSet::new();
