@@ -9,6 +9,8 @@ use async_nats::jetstream::{self, stream};
 pub const DELIVERIES_STREAM: &str = "GITHUB_DELIVERIES";
 /// Deliveries are published to `github.deliveries.<event>`.
 pub const DELIVERIES_SUBJECT_PREFIX: &str = "github.deliveries";
+/// The worker's durable consumer on `GITHUB_DELIVERIES`, shared by every worker process.
+pub const WORKER_CONSUMER: &str = "hooklog-worker";
 
 /// Headers of a message on `GITHUB_DELIVERIES`. GitHub's own headers keep their names; what
 /// hooklog adds is prefixed `Hooklog-`.

@@ -64,6 +64,8 @@ pub struct IngressConfig {
     pub upload_grace: Duration,
     /// Connection limits of the listener.
     pub server: hooklog_infra::serve::ServerLimits,
+    /// `GITHUB_DELIVERIES`'s replica count, should the stream have to be created again.
+    pub stream_replicas: usize,
 }
 
 impl IngressConfig {
@@ -81,6 +83,7 @@ impl IngressConfig {
             min_upload_rate: settings.ingress_min_upload_rate,
             upload_grace: settings.ingress_upload_grace,
             server: settings.server_limits(),
+            stream_replicas: settings.stream_replicas,
         }
     }
 }
@@ -219,7 +222,12 @@ pub async fn run(
             "HOOKLOG_GITHUB_WEBHOOK_SECRET is not set: the webhook ingress answers 404 to every request"
         );
     }
-    let log = JetStreamDeliveryLog::new(nats, config.publish_timeout, config.duplicate_window);
+    let log = JetStreamDeliveryLog::new(
+        nats,
+        config.publish_timeout,
+        config.duplicate_window,
+        config.stream_replicas,
+    );
     let app = router(IngressState::new(&config, Arc::new(log)));
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
     hooklog_infra::serve::serve(listener, app, config.server, shutdown).await

@@ -51,13 +51,16 @@ pub struct JetStreamDeliveryLog {
     js: Context,
     publish_timeout: Duration,
     duplicate_window: Duration,
+    replicas: usize,
 }
 
 impl JetStreamDeliveryLog {
+    /// `replicas`: the stream's replica count, should it have to be created again.
     pub fn new(
         client: async_nats::Client,
         publish_timeout: Duration,
         duplicate_window: Duration,
+        replicas: usize,
     ) -> Self {
         // One attempt may take a third of the budget, leaving room to retry after a lost ack.
         let attempt_timeout = (publish_timeout / 3).max(Duration::from_millis(100));
@@ -69,6 +72,7 @@ impl JetStreamDeliveryLog {
             js,
             publish_timeout,
             duplicate_window,
+            replicas,
         }
     }
 
@@ -109,9 +113,11 @@ impl JetStreamDeliveryLog {
                 // The stream is gone (a server started on an empty store): recreate it once.
                 PublishErrorKind::StreamNotFound if !stream_checked => {
                     stream_checked = true;
-                    if let Err(err) =
-                        streams::ensure_deliveries_stream(&self.js, self.duplicate_window).await
-                    {
+                    let config = async_nats::jetstream::stream::Config {
+                        num_replicas: self.replicas,
+                        ..streams::deliveries_stream_config(self.duplicate_window)
+                    };
+                    if let Err(err) = self.js.create_or_update_stream(config).await {
                         tracing::warn!(error = %err, "could not recreate the deliveries stream");
                     }
                 }

@@ -42,6 +42,7 @@ pub async fn run(
     let reconcile = tokio::spawn(reconcile::run(
         config.reconcile.clone(),
         executor.clone(),
+        jetstream.clone(),
         shutdown.clone(),
     ));
     consumer::run(config, executor, jetstream, shutdown).await;

@@ -7,7 +7,12 @@
 //!   retries them;
 //! - every `head_check_interval`, asks each idle target's source for its branch head and
 //!   requests a sync when the copy does not hold it (a lost or out-of-order delivery, or a git
-//!   source that has no webhooks); the aggregate decides whether that head is requested.
+//!   source that has no webhooks); the aggregate decides whether that head is requested. A head
+//!   read while deliveries still wait undecided on `GITHUB_DELIVERIES` may be newer than pushes
+//!   about to be decided (after an outage, or a restart of every process), which would then
+//!   request older heads and the reconciled one again: so the check waits until the worker has
+//!   decided every stored delivery, and is put off at most `head_check_interval` (under a load
+//!   that never lets the worker be idle it then runs anyway).
 //!
 //! It reads the `targets` and `sync_runs` read models to find candidates; every action goes
 //! through the target aggregate, which refuses what is no longer true.
@@ -42,18 +47,33 @@ pub struct Pass {
 
 /// Runs a pass every `interval` until `shutdown`; every `head_check_interval` the pass also
 /// checks branch heads.
-pub async fn run(config: ReconcileConfig, executor: Executor, shutdown: CancellationToken) {
+pub async fn run(
+    config: ReconcileConfig,
+    executor: Executor,
+    jetstream: async_nats::jetstream::Context,
+    shutdown: CancellationToken,
+) {
     let mut ticks = tokio::time::interval(config.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heads_checked: Option<tokio::time::Instant> = None;
+    let mut put_off_since: Option<tokio::time::Instant> = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let check_heads = heads_checked.is_none_or(|at| at.elapsed() >= config.head_check_interval);
+        let due = heads_checked.is_none_or(|at| at.elapsed() >= config.head_check_interval);
+        let check_heads = due
+            && (deliveries_decided(&jetstream).await
+                || put_off_since.is_some_and(|at| at.elapsed() >= config.head_check_interval));
         if check_heads {
             heads_checked = Some(tokio::time::Instant::now());
+            put_off_since = None;
+        } else if due && put_off_since.is_none() {
+            tracing::debug!(
+                "branch heads checked once the worker has decided the stored deliveries"
+            );
+            put_off_since = Some(tokio::time::Instant::now());
         }
         match pass(&config, &executor, check_heads).await {
             Ok(pass) if pass.ran => tracing::debug!(?pass, "reconcile pass"),
@@ -62,6 +82,25 @@ pub async fn run(config: ReconcileConfig, executor: Executor, shutdown: Cancella
                 tracing::warn!(error = %err, "reconcile pass failed; next one in an interval")
             }
         }
+    }
+}
+
+/// Whether every delivery on `GITHUB_DELIVERIES` has been decided: the worker's consumer has none
+/// pending or unacked. True without a worker consumer or stream (nothing here decides
+/// deliveries); false when JetStream cannot say.
+pub async fn deliveries_decided(jetstream: &async_nats::jetstream::Context) -> bool {
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    use hooklog_infra::streams::{DELIVERIES_STREAM, WORKER_CONSUMER};
+
+    let Ok(stream) = jetstream.get_stream_no_info(DELIVERIES_STREAM).await else {
+        return false;
+    };
+    match stream.consumer_info(WORKER_CONSUMER).await {
+        Ok(info) => info.num_pending == 0 && info.num_ack_pending == 0,
+        Err(err) => matches!(
+            err.kind(),
+            ConsumerInfoErrorKind::NotFound | ConsumerInfoErrorKind::StreamNotFound
+        ),
     }
 }
 

@@ -75,7 +75,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
-            durable_name: "hooklog-worker".to_owned(),
+            durable_name: hooklog_infra::streams::WORKER_CONSUMER.to_owned(),
             max_ack_pending: 1024,
             batch_size: 256,
             concurrency: 32,

@@ -39,6 +39,7 @@ pub fn config() -> IngressConfig {
         min_upload_rate: 16 * 1024,
         upload_grace: Duration::from_secs(2),
         server: hooklog_infra::config::Settings::default().server_limits(),
+        stream_replicas: 1,
     }
 }
 

@@ -287,3 +287,48 @@ async fn a_sync_that_hangs_is_given_up_at_its_timeout_and_fails_retryably() {
         .unwrap();
     assert_eq!(stored, 0);
 }
+
+#[tokio::test]
+async fn branch_heads_wait_until_the_worker_has_decided_every_stored_delivery() {
+    use async_nats::jetstream::consumer::pull;
+    use futures::StreamExt;
+    use hooklog_infra::streams::{delivery_subject, DELIVERIES_STREAM, WORKER_CONSUMER};
+    use hooklog_syncer::reconcile::deliveries_decided;
+
+    let backends = hooklog_infra::testing::Backends::start("hooklog-syncer-test").await;
+    let js = &backends.js;
+    assert!(
+        deliveries_decided(js).await,
+        "no worker consumer: nothing waits"
+    );
+    let stream = js.get_stream(DELIVERIES_STREAM).await.unwrap();
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some(WORKER_CONSUMER.to_owned()),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        deliveries_decided(js).await,
+        "a consumer with nothing to do"
+    );
+    js.publish(delivery_subject("push"), "{}".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(
+        !deliveries_decided(js).await,
+        "a delivery not handed out yet"
+    );
+    let mut messages = consumer.fetch().max_messages(1).messages().await.unwrap();
+    let message = messages.next().await.unwrap().unwrap();
+    assert!(
+        !deliveries_decided(js).await,
+        "a delivery handed out, not acked"
+    );
+    message.double_ack().await.unwrap();
+    assert!(deliveries_decided(js).await, "every delivery decided");
+}
