@@ -54,7 +54,7 @@ else
   cp nats.conf "$conf"
 fi
 sync_interval=$(grep -E '^\s*sync_interval:' "$conf" | awk '{print $2}' || true)
-echo "JetStream sync_interval: ${sync_interval:-nats-server's default (2m)}${BENCH_NATS_SYNC:+ (BENCH_NATS_SYNC)}"
+echo "JetStream sync_interval: ${sync_interval:-the nats-server default, 2m}${BENCH_NATS_SYNC:+ (BENCH_NATS_SYNC)}"
 "$HOOKLOG_NATS_SERVER_BIN" --config "$conf" --addr 127.0.0.1 --port "$nats_port" \
   --http_port "$monitor_port" --jetstream --store_dir "$work/jetstream" 2> "$work/nats.log" &
 pids+=("$!")
