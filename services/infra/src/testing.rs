@@ -39,15 +39,30 @@ pub fn octokit_example(
     event: &str,
     pick: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
+    octokit_examples()
+        .into_iter()
+        .find(|(name, example)| name == event && pick(example))
+        .map(|(_, example)| example)
+        .unwrap_or_else(|| panic!("no {event} example in the vendored examples"))
+}
+
+/// Every example payload of the vendored `@octokit/webhooks-examples`, with its event name, in
+/// the file's order.
+pub fn octokit_examples() -> Vec<(String, serde_json::Value)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
-    let all: serde_json::Value =
+    let all: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(&path).expect("the vendored examples"))
             .expect("JSON");
-    all.as_array()
-        .and_then(|events| events.iter().find(|e| e["name"] == event))
-        .and_then(|e| e["examples"].as_array()?.iter().find(|x| pick(x)).cloned())
-        .unwrap_or_else(|| panic!("no {event} example in {}", path.display()))
+    all.iter()
+        .flat_map(|event| {
+            let name = event["name"].as_str().expect("event name").to_owned();
+            let payloads = event["examples"].as_array().expect("examples").clone();
+            payloads
+                .into_iter()
+                .map(move |payload| (name.clone(), payload))
+        })
+        .collect()
 }
 
 /// The test PostgreSQL server, without a database: `TEST_POSTGRES_URL` or the local one.

@@ -460,14 +460,13 @@ impl Settings {
     }
 }
 
-/// Whether any of the comma-separated URLs has a `user@` or `user:password@` part.
+/// Whether any of the comma-separated URLs has a `user@` or `user:password@` part, read the way
+/// the connection reads it.
 fn url_has_credentials(urls: &str) -> bool {
-    urls.split(',').any(|url| {
-        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-        rest.split('/')
-            .next()
-            .is_some_and(|authority| authority.contains('@'))
-    })
+    !matches!(
+        crate::nats::split_credentials(urls).1,
+        crate::nats::NatsAuth::None
+    )
 }
 
 /// A comma-separated list of CIDRs or single addresses; at least one.

@@ -99,7 +99,7 @@ impl NatsAuth {
 
 /// Takes `user:password@` or `token@` out of each of the comma-separated URLs: the URL without
 /// them, and the credentials of the first that had any.
-fn split_credentials(urls: &str) -> (String, NatsAuth) {
+pub(crate) fn split_credentials(urls: &str) -> (String, NatsAuth) {
     let mut auth = NatsAuth::None;
     let bare = urls
         .split(',')

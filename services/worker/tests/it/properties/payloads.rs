@@ -24,22 +24,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// The vendored examples of each acted-on event, plus one `installation_target.renamed` (the
 /// examples have none).
 static EXAMPLES: LazyLock<Vec<(String, Value)>> = LazyLock::new(|| {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json"
-    );
-    let all: Vec<Value> =
-        serde_json::from_slice(&std::fs::read(path).expect("the vendored examples")).expect("JSON");
-    let mut examples: Vec<(String, Value)> = all
-        .iter()
-        .filter(|event| ACTED_ON.iter().any(|name| event["name"] == *name))
-        .flat_map(|event| {
-            let name = event["name"].as_str().expect("name").to_owned();
-            let payloads = event["examples"].as_array().expect("examples").clone();
-            payloads
-                .into_iter()
-                .map(move |payload| (name.clone(), payload))
-        })
+    let mut examples: Vec<(String, Value)> = hooklog_infra::testing::octokit_examples()
+        .into_iter()
+        .filter(|(name, _)| ACTED_ON.contains(&name.as_str()))
         .collect();
     examples.push((
         "installation_target".to_owned(),
