@@ -16,10 +16,13 @@ pub fn install_crypto_provider() {
     });
 }
 
-/// A reqwest client builder, with the crypto provider installed.
+/// A reqwest client builder, with the crypto provider installed. Pooled connections idle for 4 s
+/// are dropped: hooklog's own listeners close a connection that sends no request head within
+/// `HOOKLOG_HTTP_HEADER_READ_TIMEOUT` (5 s by default), and a pooled connection reused just as the
+/// server closes it fails its request.
 pub fn client_builder() -> reqwest::ClientBuilder {
     install_crypto_provider();
-    reqwest::Client::builder()
+    reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(4))
 }
 
 /// A reqwest client with the defaults.
