@@ -6,6 +6,8 @@
 //!   the payload format check), shared by the ingress (which verifies) and auditors (who re-verify).
 //! - `connector_instance` and `connector_target`: the cqrs-es aggregates that decide what a
 //!   delivery or an operator's command makes happen.
+//! - `github_delivery`: the GitHub reconciler's aggregate: a delivery GitHub attempted that the
+//!   stream lacks, and each redelivery asked for.
 //! - `ids`, `metadata`, `clock`: the typed ids, command metadata and time those aggregates use.
 //! - `source`: a target's git source, and the prefixes (`HOOKLOG_SYNCER_ALLOWED_SOURCES`) it must
 //!   be under.
@@ -37,6 +39,7 @@ pub mod connector_instance;
 pub mod connector_target;
 pub mod delivery;
 pub mod github;
+pub mod github_delivery;
 pub mod ids;
 pub mod metadata;
 pub mod source;

@@ -4,7 +4,8 @@
 //! Two projections, one per stream, each with a checkpoint (the last stream sequence applied)
 //! committed in the same transaction as its rows:
 //! - `connector` (`HOOKLOG_EVENTS`): `instances`, `targets`, `sync_runs`, `delivery_effects`,
-//!   `delivery_outcomes`, `dead_letters` (the worker's decisions, `Delivery` events);
+//!   `delivery_outcomes`, `dead_letters` (the worker's decisions, `Delivery` events),
+//!   `github_deliveries` (the GitHub reconciler's findings, `GithubDelivery` events);
 //! - `deliveries` (`GITHUB_DELIVERIES`): `deliveries`.
 //!
 //! Rows are functions of the streams alone (message contents, sequences and stream timestamps),
@@ -64,6 +65,7 @@ impl Projection {
                 "delivery_effects",
                 "delivery_outcomes",
                 "dead_letters",
+                "github_deliveries",
             ],
             Self::Deliveries => &["deliveries"],
         }

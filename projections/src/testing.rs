@@ -228,8 +228,66 @@ impl EventFeed {
                 self.sync(*target, n, i as u64).await;
             }
         }
+        self.reconciled(installation).await;
         self.flush().await;
         ids
+    }
+
+    /// What the GitHub reconciler records for two of `installation`'s deliveries GitHub
+    /// attempted and the stream lacked: one asked for and arrived, one asked twice and given up.
+    pub async fn reconciled(&mut self, installation: u64) {
+        use hooklog_domain::github_delivery::{
+            GithubAttempt, GithubDeliveryEvent as E, Requester, Unrecoverable,
+        };
+        for (n, arrives) in [(1u64, true), (2, false)] {
+            let guid = format!("lost-{installation}-{n}");
+            let seen = GithubAttempt {
+                github_id: installation * 1000 + n,
+                event: "push".into(),
+                action: None,
+                installation_id: Some(installation),
+                repository_id: Some(installation * 100_000 + n),
+                delivered_at: self.now(),
+                status: "failed to connect to host".into(),
+                status_code: 0,
+                redelivery: false,
+            };
+            let mut events = vec![E::DeliveryMissing {
+                guid: guid.clone(),
+                seen,
+                at: self.at(),
+            }];
+            for attempt in 1..=(if arrives { 1 } else { 2 }) {
+                events.push(E::RedeliveryRequested {
+                    guid: guid.clone(),
+                    attempt,
+                    github_id: installation * 1000 + n,
+                    by: Requester::Reconciler,
+                    at: self.at(),
+                });
+            }
+            events.push(match arrives {
+                true => E::RedeliveryArrived {
+                    guid: guid.clone(),
+                    stream_sequence: n,
+                    attempts: 1,
+                    at: self.at(),
+                },
+                false => E::DeliveryUnrecoverable {
+                    guid: guid.clone(),
+                    reason: Unrecoverable::NotArrived { attempts: 2 },
+                    at: self.at(),
+                },
+            });
+            let id = DeliveryKey::for_delivery(&guid).0;
+            for event in events {
+                let payload = serde_json::to_vec(&event).expect("events serialize");
+                let event_type =
+                    cqrs_type(&serde_json::to_value(&event).expect("events serialize"));
+                self.publish("GithubDelivery", &id, &event_type, payload, None)
+                    .await;
+            }
+        }
     }
 
     async fn sync(&mut self, target: TargetId, n: u64, salt: u64) {

@@ -1,8 +1,10 @@
-//! The `connector` projection: instances, targets, sync runs, delivery effects, and the
-//! worker's decisions (delivery outcomes, dead letters) from `HOOKLOG_EVENTS`. A batch loads the rows its messages touch in one query per table, applies
+//! The `connector` projection: instances, targets, sync runs, delivery effects, the
+//! worker's decisions (delivery outcomes, dead letters) and the GitHub reconciler's findings
+//! (`github_deliveries`) from `HOOKLOG_EVENTS`. A batch loads the rows its messages touch in one query per table, applies
 //! every event in memory (`rows`), then writes each changed row once.
 
 mod decisions;
+mod github;
 mod instances;
 mod rows;
 pub(crate) mod store;
@@ -13,6 +15,7 @@ use std::collections::BTreeMap;
 use hooklog_domain::connector_instance::InstanceEvent;
 use hooklog_domain::connector_target::TargetEvent;
 use hooklog_domain::delivery::DeliveryEvent;
+use hooklog_domain::github_delivery::GithubDeliveryEvent;
 use hooklog_domain::metadata::keys;
 use hooklog_infra::streams::{event_headers as h, EVENTS_STREAM};
 use sqlx::PgConnection;
@@ -26,6 +29,7 @@ pub(crate) use store::Cache;
 const INSTANCE: &str = "ConnectorInstance";
 const TARGET: &str = "ConnectorTarget";
 const DELIVERY: &str = "Delivery";
+const GITHUB_DELIVERY: &str = "GithubDelivery";
 const EVENT_VERSION: &str = "1";
 
 /// One decoded message of `HOOKLOG_EVENTS`.
@@ -42,6 +46,7 @@ pub(crate) enum Event {
     Instance(InstanceEvent),
     Target(TargetEvent),
     Delivery(DeliveryEvent),
+    GithubDelivery(GithubDeliveryEvent),
 }
 
 fn decode(message: &StreamMessage) -> Result<Envelope, String> {
@@ -64,6 +69,7 @@ fn decode(message: &StreamMessage) -> Result<Envelope, String> {
         INSTANCE => serde_json::from_slice(&message.payload).map(Event::Instance),
         TARGET => serde_json::from_slice(&message.payload).map(Event::Target),
         DELIVERY => serde_json::from_slice(&message.payload).map(Event::Delivery),
+        GITHUB_DELIVERY => serde_json::from_slice(&message.payload).map(Event::GithubDelivery),
         other => return Err(format!("unknown aggregate type {other:?}")),
     }
     .map_err(|err| format!("the {aggregate_type} event does not decode: {err}"))?;
@@ -87,6 +93,8 @@ pub(crate) struct Rows {
     pub effects: Vec<EffectRow>,
     pub outcomes: BTreeMap<String, decisions::OutcomeRow>,
     pub dead_letters: BTreeMap<i64, decisions::DeadLetterRow>,
+    /// By GUID.
+    pub github_deliveries: BTreeMap<String, github::GithubDeliveryRow>,
 }
 
 /// Applies a batch and returns the rows it wrote, for the cache once the batch is committed.

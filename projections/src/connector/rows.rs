@@ -140,6 +140,7 @@ pub(super) fn apply(
             super::decisions::apply(rows, event);
             Ok(())
         }
+        Event::GithubDelivery(event) => super::github::apply(rows, envelope, event),
         Event::Instance(event) => {
             record_effect(rows, envelope, super::INSTANCE);
             super::instances::apply(rows, envelope, event)

@@ -23,6 +23,7 @@ impl Cache {
     pub(crate) fn absorb(&mut self, rows: Rows) {
         self.rows.instances.extend(rows.instances);
         self.rows.targets.extend(rows.targets);
+        self.rows.github_deliveries.extend(rows.github_deliveries);
         for (id, run) in rows.sync_runs {
             if run.status == "queued" || run.status == "running" {
                 self.rows.sync_runs.insert(id, run);
@@ -41,6 +42,7 @@ pub(super) async fn load(
     let mut rows = Rows::default();
     let mut instance_ids = vec![];
     let mut target_ids = vec![];
+    let mut guids = vec![];
     for envelope in envelopes {
         let id = &envelope.aggregate_id;
         match envelope.event {
@@ -56,6 +58,15 @@ pub(super) async fn load(
                 }
                 None => target_ids.push(id.clone()),
             },
+            Event::GithubDelivery(ref event) => {
+                let guid = super::github::guid_of(event);
+                match cache.rows.github_deliveries.get(guid) {
+                    Some(row) => {
+                        rows.github_deliveries.insert(guid.to_owned(), row.clone());
+                    }
+                    None => guids.push(guid.to_owned()),
+                }
+            }
             // A decision depends on no earlier row.
             Event::Delivery(_) => {}
         }
@@ -64,6 +75,18 @@ pub(super) async fn load(
     instance_ids.dedup();
     target_ids.sort();
     target_ids.dedup();
+    guids.sort();
+    guids.dedup();
+    for row in fetch::<super::github::GithubDeliveryRow>(
+        conn,
+        "SELECT to_jsonb(t) FROM unnest($1::text[]) AS ids(id) \
+         JOIN github_deliveries t ON t.guid = ids.id",
+        &guids,
+    )
+    .await?
+    {
+        rows.github_deliveries.insert(row.guid.clone(), row);
+    }
 
     for row in fetch::<super::InstanceRow>(
         conn,
@@ -139,6 +162,13 @@ pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sql
         "delivery_outcomes",
         "delivery_id",
         rows.outcomes.values(),
+    )
+    .await?;
+    replace(
+        conn,
+        "github_deliveries",
+        "guid",
+        rows.github_deliveries.values(),
     )
     .await?;
     replace(

@@ -250,6 +250,9 @@ pub enum Role {
     ProcessManager,
     /// Keeps both streams' Merkle trees and tiles and signs checkpoints into HOOKLOG_AUDIT.
     Sealer,
+    /// Has GitHub redeliver what the App's webhook delivery log has and GITHUB_DELIVERIES lacks
+    /// (needs the GitHub App; in the default roles only when it is configured).
+    GithubReconciler,
 }
 
 #[derive(Debug, Args)]

@@ -48,10 +48,18 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Role::Syncer,
             Role::ProcessManager,
             Role::Sealer,
+            Role::GithubReconciler,
         ]
-        .into()
+        .into_iter()
+        // By default the reconciler runs only where there is an App whose log it can read.
+        .filter(|role| *role != Role::GithubReconciler || settings.github_app_id.is_some())
+        .collect()
     } else {
         args.roles.into_iter().collect()
+    };
+    let reconciler_client = match roles.contains(&Role::GithubReconciler) {
+        true => Some(github_reconciler_client(&settings)?),
+        false => None,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
@@ -214,6 +222,20 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Ok(())
         });
     }
+    if let (Some((app_id, client)), Some(pool), Some(bus)) = (reconciler_client, &db, &bus) {
+        let reconciler = hooklog_reconciler::Reconciler {
+            config: hooklog_reconciler::ReconcilerConfig::from_settings(app_id, &settings),
+            pool: pool.clone(),
+            bus: bus.clone(),
+            js: js.clone(),
+            client: Arc::new(client),
+        };
+        let run = hooklog_reconciler::run(reconciler, shutdown.clone());
+        tasks.spawn(async move {
+            run.await;
+            Ok(())
+        });
+    }
     tracing::info!(roles = ?roles, "hooklog serving");
 
     let mut outcome = Ok(());
@@ -257,6 +279,23 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     }
     tracing::info!("hooklog stopped");
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// The App's id and a client of its own endpoints, for the GitHub reconciler; without the App,
+/// an error naming the settings.
+pub(crate) fn github_reconciler_client(
+    settings: &Settings,
+) -> anyhow::Result<(u64, hooklog_syncer::source::github::AppClient)> {
+    let config = hooklog_syncer::config::github_app_config(settings)
+        .context("cannot read HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE")?;
+    let app_id = config.app_id.context(
+        "the GitHub reconciler needs the GitHub App: set HOOKLOG_GITHUB_APP_ID and \
+         HOOKLOG_GITHUB_APP_PRIVATE_KEY (or HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE)",
+    )?;
+    let client = hooklog_syncer::source::github::AppClient::new(&config)
+        .map_err(anyhow::Error::msg)
+        .context("cannot set up the GitHub reconciler's App client")?;
+    Ok((app_id, client))
 }
 
 /// The audit signing key: the sealer needs it (and creates the default one on first start);

@@ -24,6 +24,7 @@ use hooklog_domain::clock::Clock;
 use hooklog_domain::connector_instance::{ConnectorInstance, InstanceServices};
 use hooklog_domain::connector_target::{ConnectorTarget, TargetServices};
 use hooklog_domain::delivery::{Delivery, DeliveryKey};
+use hooklog_domain::github_delivery::GithubDelivery;
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::{keys, CommandMetadata};
 use postgres_es::PostgresEventRepository;
@@ -85,6 +86,7 @@ pub struct CommandBus {
     pub(crate) instances: Arc<Side<ConnectorInstance>>,
     pub(crate) targets: Arc<Side<ConnectorTarget>>,
     pub(crate) deliveries: Arc<Side<Delivery>>,
+    github_deliveries: Arc<Side<GithubDelivery>>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
@@ -102,13 +104,21 @@ impl CommandBus {
             },
             &wake,
         );
-        let deliveries = Side::new(&pool, TargetServices { clock }, &wake);
+        let deliveries = Side::new(
+            &pool,
+            TargetServices {
+                clock: clock.clone(),
+            },
+            &wake,
+        );
+        let github_deliveries = Side::new(&pool, TargetServices { clock }, &wake);
         Self {
             pool,
             wake,
             instances: Arc::new(instances),
             targets: Arc::new(targets),
             deliveries: Arc::new(deliveries),
+            github_deliveries: Arc::new(github_deliveries),
             stripes: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
         }
     }
@@ -159,6 +169,33 @@ impl CommandBus {
         id: &DeliveryKey,
     ) -> Result<Delivery, CommandError<<Delivery as Aggregate>::Error>> {
         load(&self.deliveries.store, &id.0).await
+    }
+
+    /// Records what the GitHub reconciler found or asked about a GitHub-side delivery.
+    #[tracing::instrument(skip_all, fields(guid = %guid))]
+    pub async fn github_delivery(
+        &self,
+        guid: &str,
+        command: <GithubDelivery as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Executed, CommandError<<GithubDelivery as Aggregate>::Error>> {
+        // Unkeyed: each command names the step it takes, which the aggregate refuses unless it
+        // is the step due, so the loser of a race decides nothing.
+        let id = DeliveryKey::for_delivery(guid);
+        self.execute(&self.github_deliveries, &id.0, command, metadata, false)
+            .await
+    }
+
+    /// What is known of a GitHub-side delivery; nothing yet: never recorded missing.
+    pub async fn load_github_delivery(
+        &self,
+        guid: &str,
+    ) -> Result<GithubDelivery, CommandError<<GithubDelivery as Aggregate>::Error>> {
+        load(
+            &self.github_deliveries.store,
+            &DeliveryKey::for_delivery(guid).0,
+        )
+        .await
     }
 
     pub async fn load_instance(

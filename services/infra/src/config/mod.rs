@@ -184,6 +184,18 @@ pub struct Settings {
     /// `hooklog targets track` exits 2), and the syncer fails the syncs of targets stored with
     /// one, as it does for any source no longer allowed.
     pub syncer_allowed_sources: AllowedSources,
+    /// Time between two passes of the GitHub reconciler over the App's webhook delivery log.
+    #[serde(with = "humantime_serde")]
+    pub github_reconcile_interval: Duration,
+    /// Attempts GitHub made less than this long ago are left to the next pass (they may still
+    /// be on their way in).
+    #[serde(with = "humantime_serde")]
+    pub github_reconcile_settle: Duration,
+    /// A redelivery not on the stream this long after it was asked for is asked again.
+    #[serde(with = "humantime_serde")]
+    pub github_redelivery_timeout: Duration,
+    /// Redeliveries asked for one delivery before it is reported unrecoverable.
+    pub github_redelivery_attempts: u32,
     /// The audit checkpoints' signing key, in the signed-note private-key format
     /// (`PRIVATE+KEY+<name>+<id>+<base64>`). Unset (and no file): `serve` creates one in
     /// `<data_dir>/audit/signing.key` on first start.
@@ -248,6 +260,10 @@ impl Default for Settings {
             syncer_head_check_interval: Duration::from_secs(600),
             syncer_git_cache_dir: None,
             syncer_allowed_sources: AllowedSources::default(),
+            github_reconcile_interval: Duration::from_secs(300),
+            github_reconcile_settle: Duration::from_secs(120),
+            github_redelivery_timeout: Duration::from_secs(900),
+            github_redelivery_attempts: 3,
             audit_signing_key: None,
             audit_signing_key_file: None,
             audit_checkpoint_interval: Duration::from_secs(10),
@@ -417,6 +433,7 @@ impl Settings {
         self.validate_nats_auth()?;
         self.validate_syncer()?;
         self.validate_audit()?;
+        self.validate_github_reconciler()?;
         self.named_admin_tokens()?;
         if self.ingress_publish_timeout.is_zero()
             || self.ingress_publish_timeout >= self.ingress_request_timeout
@@ -636,6 +653,28 @@ impl Settings {
             )),
             Some(_) => Ok(()),
         }
+    }
+
+    fn validate_github_reconciler(&self) -> Result<(), ConfigError> {
+        if self.github_reconcile_interval < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "github_reconcile_interval",
+                "must be at least 1s",
+            ));
+        }
+        if self.github_redelivery_timeout < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "github_redelivery_timeout",
+                "must be at least 1s",
+            ));
+        }
+        if !(1..=20).contains(&self.github_redelivery_attempts) {
+            return Err(ConfigError::invalid(
+                "github_redelivery_attempts",
+                "must be between 1 and 20",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {

@@ -6,5 +6,5 @@
 mod fake_github;
 mod repo;
 
-pub use fake_github::{FakeGithub, Fault, APP_ID, PRIVATE_KEY, PUBLIC_KEY};
+pub use fake_github::{FakeGithub, Fault, HookDelivery, APP_ID, PRIVATE_KEY, PUBLIC_KEY};
 pub use repo::{git, TestRepo};

@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod consumer;
+mod fake_hooks;
 mod github;
 mod github_archive;
 mod github_faults;

@@ -39,6 +39,8 @@ pub(super) struct Http {
 pub(super) struct Answer {
     pub status: StatusCode,
     pub body: Bytes,
+    /// The `Link` header's `rel="next"` URL, when GitHub pages the answer.
+    pub next: Option<String>,
 }
 
 /// What a request came back with: an answer read in full, or (when the caller streams) a success
@@ -210,7 +212,8 @@ impl Http {
             return Ok((Reply::Open(response), headers));
         }
         let body = response.bytes().await?;
-        Ok((Reply::Read(Answer { status, body }), headers))
+        let next = next_link(&headers);
+        Ok((Reply::Read(Answer { status, body, next }), headers))
     }
 }
 
@@ -221,13 +224,14 @@ impl Reply {
             Self::Read(answer) => Ok(answer),
             Self::Open(response) => {
                 let status = response.status();
+                let next = next_link(response.headers());
                 let body = response.bytes().await.map_err(|err| {
                     SourceError::Unavailable(format!(
                         "GitHub's answer broke off: {}",
                         chain(&err.without_url())
                     ))
                 })?;
-                Ok(Answer { status, body })
+                Ok(Answer { status, body, next })
             }
         }
     }
@@ -299,6 +303,19 @@ impl Answer {
     }
 }
 
+/// The URL of `rel="next"` in a `Link` header (`<URL>; rel="next", <URL>; rel="last"`).
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        next.then(|| url.to_owned())
+    })
+}
+
 /// An `Authorization: Bearer` value, marked sensitive so no `Debug` of a request shows it.
 pub(super) fn bearer(secret: &SecretString) -> Result<HeaderValue, SourceError> {
     let mut value =
@@ -336,6 +353,7 @@ mod tests {
         Answer {
             status: StatusCode::from_u16(status).unwrap(),
             body: Bytes::from(body.to_owned()),
+            next: None,
         }
     }
 
@@ -366,6 +384,29 @@ mod tests {
             .json::<std::collections::HashMap<String, String>>("the exchange")
             .unwrap_err();
         assert!(!err.to_string().contains("12345678"), "{err}");
+    }
+
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static(
+                "<https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_9>; \
+                 rel=\"next\", <https://api.github.com/app/hook/deliveries?per_page=100>; \
+                 rel=\"first\"",
+            ),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("https://api.github.com/app/hook/deliveries?per_page=100&cursor=v1_9")
+        );
+        headers.insert(
+            reqwest::header::LINK,
+            HeaderValue::from_static("<https://x/?page=1>; rel=\"prev\""),
+        );
+        assert_eq!(next_link(&headers), None);
+        assert_eq!(next_link(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The GitHub App source: reads trees, blobs and branch heads through GitHub's REST API as an
 //! installation of the App.
 //!
+//! - `app`: the App's own endpoints (`/app/...`) with the App JWT, for the GitHub reconciler.
 //! - `jwt`: the App JWT (RS256), signed with the App's private key.
 //! - `token`: installation tokens, exchanged with the JWT and cached per installation.
 //! - `http`: the one request helper: rate limits waited out, server and network errors retried.
@@ -10,6 +11,7 @@
 //!
 //! The base URL is configurable for GitHub Enterprise Server and for tests (a fake GitHub).
 
+mod app;
 mod archive;
 mod blobs;
 mod http;
@@ -28,6 +30,7 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+pub use self::app::{AppAnswer, AppClient};
 use self::http::{bearer, Answer, Body, Http, Reply};
 use self::jwt::AppKey;
 use self::token::TokenCache;

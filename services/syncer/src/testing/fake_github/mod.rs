@@ -8,9 +8,14 @@
 //! named `localhost` instead of `127.0.0.1`, so the client sees another host (and must not send
 //! its token there), with a download token in the URL as codeload has.
 //!
+//! It also plays the App's webhook (`hooks`): it signs and sends deliveries to a URL a test
+//! sets, keeps GitHub's delivery log of them, and serves the App endpoints that page through that
+//! log and redeliver, with the same App JWT.
+//!
 //! This module owns the fake's state, its armed faults, its counters, its in-memory blob store
-//! and start-up; `routes` holds the endpoint handlers.
+//! and start-up; `routes` holds the endpoint handlers, `hooks` the webhook and its log.
 
+mod hooks;
 mod routes;
 
 use std::collections::{HashMap, HashSet};
@@ -28,6 +33,8 @@ use bytes::Bytes;
 use jsonwebtoken::DecodingKey;
 use secrecy::SecretString;
 
+pub use self::hooks::HookDelivery;
+use self::hooks::HookLog;
 use self::routes::{access_tokens, blob, branch, codeload, message, not_found, tarball, tree};
 use super::TestRepo;
 use crate::source::github::{GithubApp, GithubAppConfig};
@@ -67,6 +74,8 @@ struct Shared {
     /// read again when a SHA is missing (a commit made since): a process per blob request made a
     /// 10,000-blob sync take half a minute.
     blobs: tokio::sync::RwLock<HashMap<String, Bytes>>,
+    /// Sends webhook deliveries: 10 s to answer, redirects not followed, as GitHub does.
+    hook_client: reqwest::Client,
 }
 
 #[derive(Default)]
@@ -75,6 +84,7 @@ struct Record {
     issued: u64,
     exchanges: usize,
     verified_jwts: Vec<String>,
+    rejected_jwts: usize,
     blob_fetches: HashMap<String, usize>,
     tree_fetches: usize,
     tarball_fetches: usize,
@@ -83,6 +93,7 @@ struct Record {
     download_tokens: HashSet<String>,
     faults: Vec<Armed>,
     truncated: bool,
+    hooks: HookLog,
 }
 
 struct Armed {
@@ -109,9 +120,15 @@ impl FakeGithub {
             download_url: format!("http://localhost:{port}"),
             record: Mutex::default(),
             blobs: tokio::sync::RwLock::default(),
+            hook_client: hooklog_infra::http::client_builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client"),
         });
-        // The repository API takes an installation token; the token exchange takes the App
-        // JWT, and the download host a download token (both checked by their handlers).
+        // The repository API takes an installation token; the token exchange and the webhook's
+        // delivery log take the App JWT, and the download host a download token (all checked by
+        // their handlers).
         let repository_api = Router::new()
             .route("/repos/{owner}/{repo}/git/trees/{sha}", get(tree))
             .route("/repos/{owner}/{repo}/git/blobs/{sha}", get(blob))
@@ -125,6 +142,12 @@ impl FakeGithub {
             .route(
                 "/app/installations/{installation}/access_tokens",
                 post(access_tokens),
+            )
+            .route("/app/hook/deliveries", get(hooks::deliveries))
+            .route("/app/hook/deliveries/{delivery_id}", get(hooks::delivery))
+            .route(
+                "/app/hook/deliveries/{delivery_id}/attempts",
+                post(hooks::redeliver),
             )
             .merge(repository_api)
             .route(
@@ -201,6 +224,11 @@ impl FakeGithub {
     /// The App JWTs that verified, in order.
     pub fn verified_jwts(&self) -> Vec<String> {
         self.shared.record().verified_jwts.clone()
+    }
+
+    /// Requests to an App JWT endpoint whose JWT was missing or did not verify (answered 401).
+    pub fn rejected_jwts(&self) -> usize {
+        self.shared.record().rejected_jwts
     }
 
     pub fn blob_fetches(&self) -> usize {

@@ -1,6 +1,7 @@
-//! The fake GitHub's endpoints, each in GitHub's documented shape: the installation-token
-//! exchange, trees, blobs, branches and tarballs (a redirect, then `git archive` from the
-//! download host), answered from the served repository with `git`.
+//! The fake GitHub's endpoints, each in GitHub's documented shape: the App JWT check they share,
+//! the installation-token exchange, trees, blobs, branches and tarballs (a redirect, then
+//! `git archive` from the download host), answered from the served repository with `git`. The
+//! App webhook's delivery log is in `hooks`.
 
 use std::sync::Arc;
 
@@ -24,12 +25,14 @@ struct AppClaims {
     exp: i64,
 }
 
-/// `POST /app/installations/{installation}/access_tokens`: a verified App JWT buys a token.
-pub(super) async fn access_tokens(
-    State(shared): State<Arc<Shared>>,
-    Path(installation): Path<u64>,
-    headers: HeaderMap,
-) -> Response {
+/// The App JWT `headers` carry as `Authorization: Bearer`, verified as GitHub does: RS256 with
+/// the App's public key, issued by the App's id, living at most 10 minutes. A verified JWT is
+/// recorded in `verified_jwts`; any other (or none) counts in `rejected_jwts` and is answered
+/// 401 in GitHub's words.
+pub(super) fn verify_app_jwt(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Result<String, Box<Response>> {
     let jwt = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -42,23 +45,33 @@ pub(super) async fn access_tokens(
             .ok()
             .map(|data| (jwt, data.claims))
     });
-    let Some((jwt, claims)) = verified else {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            "A JSON web token could not be decoded",
-        );
+    let rejection = match verified {
+        None => "A JSON web token could not be decoded",
+        Some((_, claims)) if claims.exp - claims.iat > 600 => {
+            "'Expiration time' claim ('exp') is too far in the future"
+        }
+        Some((jwt, _)) => {
+            shared.record().verified_jwts.push(jwt.to_owned());
+            return Ok(jwt.to_owned());
+        }
     };
-    if claims.exp - claims.iat > 600 {
-        return message(
-            StatusCode::UNAUTHORIZED,
-            "'Expiration time' claim ('exp') is too far in the future",
-        );
+    shared.record().rejected_jwts += 1;
+    Err(Box::new(message(StatusCode::UNAUTHORIZED, rejection)))
+}
+
+/// `POST /app/installations/{installation}/access_tokens`: a verified App JWT buys a token.
+pub(super) async fn access_tokens(
+    State(shared): State<Arc<Shared>>,
+    Path(installation): Path<u64>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(rejection) = verify_app_jwt(&shared, &headers) {
+        return *rejection;
     }
     let token = {
         let mut record = shared.record();
         record.exchanges += 1;
         record.issued += 1;
-        record.verified_jwts.push(jwt.to_owned());
         let token = format!("ghs_fake{installation}x{}", record.issued);
         record.tokens.insert(token.clone());
         token

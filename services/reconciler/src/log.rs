@@ -1,0 +1,96 @@
+//! The App's webhook delivery log as GitHub serves it: `GET /app/hook/deliveries`, newest
+//! first, `per_page` up to 100, the next page's `cursor` in the `Link` header.
+
+use hooklog_domain::clock::Timestamp;
+use hooklog_domain::github_delivery::GithubAttempt;
+use hooklog_syncer::source::github::AppClient;
+use hooklog_syncer::source::SourceError;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The largest page GitHub serves.
+pub const PER_PAGE: u32 = 100;
+
+/// One item of the log, in GitHub's shape (fields hooklog does not read are skipped).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogItem {
+    pub id: u64,
+    pub guid: String,
+    pub delivered_at: String,
+    #[serde(default)]
+    pub redelivery: bool,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub status_code: u16,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<u64>,
+    pub repository_id: Option<u64>,
+}
+
+impl LogItem {
+    /// When GitHub attempted it.
+    pub fn delivered_at(&self) -> Result<Timestamp, SourceError> {
+        OffsetDateTime::parse(&self.delivered_at, &Rfc3339)
+            .map(|at| Timestamp(at.into()))
+            .map_err(|err| {
+                SourceError::Invalid(format!(
+                    "GitHub's delivery {} has a delivered_at that is not RFC 3339 ({err})",
+                    self.id
+                ))
+            })
+    }
+
+    pub fn attempt(&self) -> Result<GithubAttempt, SourceError> {
+        Ok(GithubAttempt {
+            github_id: self.id,
+            event: self.event.clone(),
+            action: self.action.clone(),
+            installation_id: self.installation_id,
+            repository_id: self.repository_id,
+            delivered_at: self.delivered_at()?,
+            status: self.status.clone(),
+            status_code: self.status_code,
+            redelivery: self.redelivery,
+        })
+    }
+}
+
+/// One page of the log and the path of the next one, if any.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<LogItem>,
+    pub next: Option<String>,
+}
+
+/// The first page's path.
+pub fn first_page() -> String {
+    format!("/app/hook/deliveries?per_page={PER_PAGE}")
+}
+
+/// Reads the page at `path` (the first page's, or a `next` from the previous page).
+pub async fn page(client: &AppClient, path: &str) -> Result<Page, SourceError> {
+    let what = "the App's webhook delivery log";
+    let answer = client.get(path).await?;
+    match answer.status {
+        200 => Ok(Page {
+            items: answer.json(what)?,
+            next: answer.next,
+        }),
+        401 => Err(SourceError::Auth(format!(
+            "GitHub refused the App JWT for {what} ({}: {}); check HOOKLOG_GITHUB_APP_ID and \
+             the App's private key",
+            answer.status, answer.message
+        ))),
+        404 => Err(SourceError::NotFound(format!(
+            "{what} (404: {}); the App has no webhook configured",
+            answer.message
+        ))),
+        status => Err(SourceError::Invalid(format!(
+            "GitHub answered {status} ({}) to {what}",
+            answer.message
+        ))),
+    }
+}

@@ -1,0 +1,108 @@
+//! Asking GitHub for one redelivery: the ask is committed as `RedeliveryRequested` first, and
+//! only the command that committed it sends the `POST`, so no two passes, replicas or operators
+//! send the same ask. What GitHub answered is recorded on the same aggregate: a 202 leaves the
+//! ask open until the delivery arrives; a refusal (404, 422) makes the delivery unrecoverable; no
+//! answer (network, 5xx, a rate limit longer than the wait) is `RedeliveryFailed`, and the next
+//! ask waits the arrival timeout like any other. The `POST` is never retried blindly: GitHub may
+//! have taken a request whose answer was lost.
+
+use hooklog_domain::github_delivery::{
+    GithubDeliveryCommand, GithubDeliveryError, RedeliveryPolicy, Requester,
+};
+use hooklog_domain::metadata::CommandMetadata;
+use hooklog_syncer::source::github::AppClient;
+use hooklog_write::{CommandBus, CommandError};
+
+use crate::{ReconcileError, ASKED, REFUSED};
+
+/// What became of an ask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Asked {
+    /// GitHub accepted it (202): the redelivery is on its way.
+    Accepted,
+    /// Someone else asked first, or it is not due: nothing was sent.
+    NotDue(String),
+    /// GitHub refused it; the delivery is unrecoverable.
+    Refused { status: u16, message: String },
+    /// GitHub did not take it (recorded; asked again after the arrival timeout).
+    Failed(String),
+}
+
+/// Redelivery number `attempt` of GitHub's attempt `github_id` of `guid`, asked by `by`.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    pub guid: &'a str,
+    pub attempt: u32,
+    pub github_id: u64,
+    pub by: Requester,
+}
+
+/// Asks GitHub for `ask`, if it is due under `policy` when it commits.
+pub async fn ask(
+    bus: &CommandBus,
+    client: &AppClient,
+    ask: Ask<'_>,
+    policy: RedeliveryPolicy,
+    meta: &CommandMetadata,
+) -> Result<Asked, ReconcileError> {
+    let Ask {
+        guid,
+        attempt,
+        github_id,
+        by,
+    } = ask;
+    let command = GithubDeliveryCommand::RequestRedelivery {
+        attempt,
+        by,
+        policy,
+    };
+    match bus.github_delivery(guid, command, meta).await {
+        Ok(_) => {}
+        Err(CommandError::Rejected(refusal @ GithubDeliveryError::NotDue { .. }))
+        | Err(CommandError::Rejected(refusal @ GithubDeliveryError::AlreadyArrived(_))) => {
+            return Ok(Asked::NotDue(refusal.to_string()))
+        }
+        Err(err) => return Err(ReconcileError::write(guid, err)),
+    }
+    metrics::counter!(ASKED).increment(1);
+    let path = format!("/app/hook/deliveries/{github_id}/attempts");
+    let (asked, command) = match client.post(&path).await {
+        Ok(answer) if (200..300).contains(&answer.status) => {
+            tracing::info!(guid, attempt, github_id, "asked GitHub for a redelivery");
+            return Ok(Asked::Accepted);
+        }
+        Ok(answer) if (400..500).contains(&answer.status) => {
+            metrics::counter!(REFUSED).increment(1);
+            (
+                Asked::Refused {
+                    status: answer.status,
+                    message: answer.message.clone(),
+                },
+                GithubDeliveryCommand::RecordRefused {
+                    attempt,
+                    status: answer.status,
+                    message: answer.message,
+                },
+            )
+        }
+        Ok(answer) => {
+            let error = format!("GitHub answered {} ({})", answer.status, answer.message);
+            (
+                Asked::Failed(error.clone()),
+                GithubDeliveryCommand::RecordRequestFailed { attempt, error },
+            )
+        }
+        Err(err) => (
+            Asked::Failed(err.to_string()),
+            GithubDeliveryCommand::RecordRequestFailed {
+                attempt,
+                error: err.to_string(),
+            },
+        ),
+    };
+    tracing::warn!(guid, attempt, github_id, outcome = ?asked, "GitHub did not take a redelivery request");
+    bus.github_delivery(guid, command, meta)
+        .await
+        .map_err(|err| ReconcileError::write(guid, err))?;
+    Ok(asked)
+}
