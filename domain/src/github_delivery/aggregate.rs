@@ -96,7 +96,7 @@ impl GithubDelivery {
         }
         let window_closed_at = self.window_closes_at(seen, policy);
         if now >= window_closed_at {
-            return if open {
+            return if open || by == Requester::Operator {
                 Step::GiveUp(Unrecoverable::PastWindow { window_closed_at })
             } else {
                 Step::Nothing

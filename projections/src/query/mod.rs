@@ -1,11 +1,12 @@
 //! The queries the admin API serves: lists with filters and cursor paging, single reads, an
-//! aggregate's stored history, the syncer's copy of each branch (`files`), and `wait_for`, which
-//! lets a client read its own writes.
+//! aggregate's stored history, the syncer's copy of each branch (`files`), the GitHub
+//! reconciler's findings (`github`), and `wait_for`, which lets a client read its own writes.
 //!
 //! Cursors are the ordering key of the last item returned (a stream sequence; a path for files),
 //! so a page never skips or repeats rows that arrive while a client pages.
 
 mod files;
+mod github;
 mod paging;
 mod views;
 
@@ -18,6 +19,10 @@ use sqlx::PgPool;
 pub use files::{
     discovery, file, files, ComponentEntry, Discovery, FileFilter, ListedPlugin, MarketplaceEntry,
     PluginEntry, SyncedFile, SyncedFileView, FILE_KINDS,
+};
+pub use github::{
+    github_deliveries, github_delivery, open_github_deliveries, GithubDeliveryFilter,
+    GithubDeliveryView, GITHUB_DELIVERY_OPEN, GITHUB_DELIVERY_STATUSES,
 };
 pub use paging::{Page, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
 pub use views::{
@@ -41,7 +46,7 @@ pub const TARGET_STATUSES: &[&str] =
     &["idle", "queued", "running", "failed", "disabled", "removed"];
 pub const SYNC_STATUSES: &[&str] = &["queued", "running", "completed", "partial", "failed"];
 pub const OUTCOMES: &[&str] = &["accepted", "ignored", "processed", "failed", "duplicate"];
-pub const AGGREGATE_TYPES: &[&str] = &["ConnectorInstance", "ConnectorTarget"];
+pub const AGGREGATE_TYPES: &[&str] = &["ConnectorInstance", "ConnectorTarget", "GithubDelivery"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hooklog_projections::query::QueryError;
+use hooklog_reconciler::redeliver::OperatorError;
 use hooklog_write::{CommandError, ErrorClass, UseCaseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -40,6 +41,10 @@ pub enum ApiError {
     /// The read model did not reach the position asked for (`min_position`) in time.
     #[error("the {projection} read model has not reached position {position} yet; retry shortly")]
     PositionNotReached { projection: String, position: u64 },
+    /// A part of hooklog this route needs is not configured here (`code` names it; the message
+    /// names the settings).
+    #[error("{message}")]
+    NotConfigured { code: &'static str, message: String },
     /// PostgreSQL or NATS could not be reached; the cause is logged.
     #[error("the store is unavailable right now; retry later")]
     Unavailable(String),
@@ -112,6 +117,7 @@ impl ApiError {
             Self::PositionNotReached { .. } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "position_not_reached")
             }
+            Self::NotConfigured { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -189,6 +195,21 @@ impl<E: std::error::Error> From<CommandError<E>> for ApiError {
 impl From<UseCaseError> for ApiError {
     fn from(err: UseCaseError) -> Self {
         Self::classified(err.class, err.code, err.message)
+    }
+}
+
+/// An operator's redelivery not sent: never recorded missing (404), nothing GitHub can do (409),
+/// the store failed (503, retry).
+impl From<OperatorError> for ApiError {
+    fn from(err: OperatorError) -> Self {
+        match err {
+            OperatorError::NotFound(guid) => Self::not_found(
+                "github_delivery_not_found",
+                format!("GitHub delivery {guid:?}"),
+            ),
+            OperatorError::Refused(message) => Self::conflict("redelivery_refused", message),
+            OperatorError::Failed(err) => Self::unavailable("asking GitHub for a redelivery", err),
+        }
     }
 }
 

@@ -7,14 +7,14 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{deliveries, events, feed, files, instances, syncs, targets};
+use crate::routes::{deliveries, events, feed, files, github, instances, syncs, targets};
 use crate::{audit, error, health, metrics};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "hooklog admin API",
-        description = "Installations, tracked branches, syncs, synced files, deliveries and the event record of hooklog. \
+        description = "Installations, tracked branches, syncs, synced files, deliveries, the GitHub reconciler's findings and the event record of hooklog. \
             Commands answer 202 with the events they committed and their `HOOKLOG_EVENTS` position; \
             pass it as `min_position` to a read to see the change.",
     ),
@@ -42,6 +42,10 @@ use crate::{audit, error, health, metrics};
         files::discovery,
         deliveries::list,
         deliveries::get,
+        github::list,
+        github::get,
+        github::redeliver,
+        github::redeliver_missing,
         events::dead_letters,
         events::aggregate_events,
         events::aggregate_state,
@@ -60,6 +64,7 @@ use crate::{audit, error, health, metrics};
         (name = "syncs", description = "Sync runs"),
         (name = "files", description = "What the syncer holds of each tracked branch"),
         (name = "deliveries", description = "What GitHub sent"),
+        (name = "github", description = "What GitHub attempted that the stream lacked (the GitHub reconciler's findings), and operators' redeliveries"),
         (name = "events", description = "The event record"),
         (name = "health", description = "Open: health, readiness, metrics"),
         (name = "audit", description = "The transparency logs as C2SP tlog-tiles: checkpoints and hash tiles open, entry bundles with a token"),

@@ -6,8 +6,10 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hooklog_audit::VerifierKey;
 use hooklog_domain::clock::SystemClock;
+use hooklog_domain::github_delivery::RedeliveryPolicy;
 use hooklog_domain::source::AllowedSources;
 use hooklog_infra::metrics::{MetricsError, PrometheusHandle};
+use hooklog_syncer::source::github::AppClient;
 use hooklog_write::CommandBus;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +51,11 @@ pub struct AdminState {
     /// The git sources a tracked target may name (`HOOKLOG_SYNCER_ALLOWED_SOURCES`); none unless
     /// set with `allowed_sources`.
     pub(crate) allowed_sources: Arc<AllowedSources>,
+    /// The GitHub App's client, for operators' redeliveries (`None`: the App is not configured,
+    /// and those routes answer 503 naming the settings).
+    pub(crate) github: Option<Arc<AppClient>>,
+    /// When redeliveries are asked for (GitHub's window; operators are not held to the rest).
+    pub(crate) redelivery_policy: RedeliveryPolicy,
     /// Ends live feeds when the listener shuts down (`run` sets it).
     pub(crate) shutdown: CancellationToken,
 }
@@ -85,6 +92,8 @@ impl AdminState {
             waits: Waits::default(),
             audit_key: None,
             allowed_sources: Arc::new(AllowedSources::default()),
+            github: None,
+            redelivery_policy: RedeliveryPolicy::default(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -98,6 +107,14 @@ impl AdminState {
     /// Lets tracked targets name the git sources `allowed` covers (none by default).
     pub fn allowed_sources(mut self, allowed: AllowedSources) -> Self {
         self.allowed_sources = Arc::new(allowed);
+        self
+    }
+
+    /// Lets operators ask GitHub for redeliveries through `client` (the App of
+    /// `HOOKLOG_GITHUB_APP_ID`), under `policy` (the reconciler's).
+    pub fn github_app(mut self, client: Arc<AppClient>, policy: RedeliveryPolicy) -> Self {
+        self.github = Some(client);
+        self.redelivery_policy = policy;
         self
     }
 

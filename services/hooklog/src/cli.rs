@@ -40,6 +40,42 @@ pub enum Command {
     /// body_base64, leaf_hash), to stdout or --out; stops at the end of the range or of the
     /// stream as it was when the replay started. Prints the rate to stderr.
     Replay(ReplayArgs),
+    /// The GitHub reconciler's findings: deliveries GitHub attempted that the stream lacked,
+    /// and redeliveries asked now.
+    #[command(subcommand)]
+    Github(GithubCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GithubCommand {
+    /// Deliveries GitHub attempted that GITHUB_DELIVERIES lacked when the reconciler looked,
+    /// newest found first, one JSON object per line.
+    Deliveries(GithubDeliveriesArgs),
+    /// Ask GitHub now for the next redelivery of a recorded GUID (or of every one not arrived).
+    Redeliver(RedeliverArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GithubDeliveriesArgs {
+    /// Only those not arrived (missing, requested or unrecoverable).
+    #[arg(long)]
+    pub missing: bool,
+    /// Only those with this status: missing, requested, arrived or unrecoverable.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// At most this many (default: all).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RedeliverArgs {
+    /// The delivery's GUID (`X-GitHub-Delivery`), as `hooklog github deliveries` lists it.
+    pub guid: Option<String>,
+    /// Every recorded GUID that has not arrived.
+    #[arg(long)]
+    pub all_missing: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod audit;
 mod cli;
 mod connect;
 mod deliver;
+mod github;
 mod progress;
 mod projections;
 mod replay;
@@ -42,6 +43,7 @@ async fn main() -> std::process::ExitCode {
         Command::Projections(command) => projections::run(&settings, command).await,
         Command::Audit(command) => audit::run(&settings, command).await,
         Command::Replay(args) => replay::run(&settings, args).await,
+        Command::Github(command) => github::run(&settings, command).await,
     };
     match outcome {
         Ok(code) => code,

@@ -145,6 +145,16 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Some(key) => state.audit_key(key.verifier()),
             None => state,
         };
+        // Operators' redeliveries (`/v1/admin/github/...`) go through the App, when there is one.
+        let state = match settings.github_app_id {
+            Some(_) => {
+                let (app_id, client) = github_reconciler_client(&settings)?;
+                let policy =
+                    hooklog_reconciler::ReconcilerConfig::from_settings(app_id, &settings).policy;
+                state.github_app(Arc::new(client), policy)
+            }
+            None => state,
+        };
         let admin = hooklog_admin::run(state, listener, settings.server_limits(), shutdown.clone());
         tasks.spawn(async move { Ok(admin.await?) });
     }

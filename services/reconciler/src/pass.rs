@@ -269,7 +269,7 @@ async fn stored(pool: &PgPool, guids: &[String]) -> Result<BTreeMap<String, u64>
         .collect())
 }
 
-/// GUIDs recorded missing or asked for and not settled yet.
+/// GUIDs recorded missing or asked for and not settled yet (from the read model).
 async fn open_guids(pool: &PgPool) -> Result<Vec<String>, ReconcileError> {
     Ok(sqlx::query_scalar(
         "SELECT guid FROM github_deliveries WHERE status IN ('missing', 'requested') ORDER BY guid",

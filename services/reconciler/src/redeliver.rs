@@ -106,3 +106,63 @@ pub async fn ask(
         .map_err(|err| ReconcileError::write(guid, err))?;
     Ok(asked)
 }
+
+/// Why an operator's redelivery was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// No pass recorded this GUID missing.
+    #[error(
+        "GitHub delivery {0} is not recorded missing (see `hooklog github deliveries --missing`)"
+    )]
+    NotFound(String),
+    /// Arrived, or past GitHub's window: nothing GitHub can do.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Failed(#[from] ReconcileError),
+}
+
+/// An operator's ask (`hooklog github redeliver`, the admin API): the next redelivery of `guid`
+/// whatever the arrival timeout and the attempt bound, while GitHub's window is open and the
+/// delivery has not arrived.
+pub async fn by_operator(
+    bus: &CommandBus,
+    client: &AppClient,
+    guid: &str,
+    policy: RedeliveryPolicy,
+    meta: &CommandMetadata,
+) -> Result<Asked, OperatorError> {
+    use hooklog_domain::clock::Timestamp;
+    use hooklog_domain::github_delivery::{GithubDeliveryStatus, Step};
+    let state = bus
+        .load_github_delivery(guid)
+        .await
+        .map_err(|err| ReconcileError::write(guid, err))?;
+    match state.status() {
+        GithubDeliveryStatus::Unknown => return Err(OperatorError::NotFound(guid.to_owned())),
+        GithubDeliveryStatus::Arrived => {
+            return Err(OperatorError::Refused(format!(
+                "GitHub delivery {guid} has already arrived"
+            )))
+        }
+        _ => {}
+    }
+    let now = Timestamp(std::time::SystemTime::now());
+    match state.next_step(Requester::Operator, now, &policy) {
+        Step::Ask { attempt, github_id } => {
+            let ask = Ask {
+                guid,
+                attempt,
+                github_id,
+                by: Requester::Operator,
+            };
+            Ok(self::ask(bus, client, ask, policy, meta).await?)
+        }
+        Step::GiveUp(reason) => Err(OperatorError::Refused(format!(
+            "GitHub delivery {guid} cannot be redelivered: {reason}"
+        ))),
+        Step::Nothing | Step::Wait { .. } => Err(OperatorError::Refused(format!(
+            "GitHub delivery {guid} cannot be redelivered now"
+        ))),
+    }
+}

@@ -6,6 +6,8 @@ use axum::Json;
 use cqrs_es::Aggregate;
 use hooklog_domain::connector_instance::ConnectorInstance;
 use hooklog_domain::connector_target::ConnectorTarget;
+use hooklog_domain::delivery::{Delivery, DeliveryKey};
+use hooklog_domain::github_delivery::GithubDelivery;
 use hooklog_projections::query::{self, DeadLetterView, Page, StoredEventView};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -45,7 +47,7 @@ pub async fn dead_letters(
 /// The events of one aggregate, in sequence order, with payload and metadata.
 #[utoipa::path(get, path = "/v1/admin/aggregates/{type}/{id}/events", tag = "events",
     params(
-        ("type" = String, Path, description = "`ConnectorInstance` or `ConnectorTarget`"),
+        ("type" = String, Path, description = "`ConnectorInstance`, `ConnectorTarget` or `GithubDelivery`"),
         ("id" = String, Path, description = "The aggregate id"),
         PageParams,
     ),
@@ -62,13 +64,15 @@ pub async fn aggregate_events(
     let id = match aggregate_type.as_str() {
         ConnectorInstance::TYPE => instance_id(&id)?.to_string(),
         ConnectorTarget::TYPE => target_id(&id)?.to_string(),
+        GithubDelivery::TYPE => github_delivery_id(&id)?,
         other => {
             return Err(ApiError::bad_request(
                 "bad_aggregate_type",
                 format!(
-                    "{other:?} is not an aggregate type; use {} or {}",
+                    "{other:?} is not an aggregate type; use {}, {} or {}",
                     ConnectorInstance::TYPE,
-                    ConnectorTarget::TYPE
+                    ConnectorTarget::TYPE,
+                    GithubDelivery::TYPE
                 ),
             ))
         }
@@ -122,7 +126,7 @@ pub struct AggregateStateView {
 /// read model): all of them, or those up to `at_seq` or `at`.
 #[utoipa::path(get, path = "/v1/admin/aggregates/{type}/{id}/state", tag = "events",
     params(
-        ("type" = String, Path, description = "`ConnectorInstance`, `ConnectorTarget` or `Delivery`"),
+        ("type" = String, Path, description = "`ConnectorInstance`, `ConnectorTarget`, `Delivery` or `GithubDelivery`"),
         ("id" = String, Path, description = "The aggregate id"),
         StateParams,
     ),
@@ -136,7 +140,6 @@ pub async fn aggregate_state(
     ApiPath((aggregate_type, id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<StateParams>,
 ) -> Result<Json<AggregateStateView>, ApiError> {
-    use hooklog_domain::delivery::Delivery;
     let id = match aggregate_type.as_str() {
         ConnectorInstance::TYPE => instance_id(&id)?.to_string(),
         ConnectorTarget::TYPE => target_id(&id)?.to_string(),
@@ -145,17 +148,8 @@ pub async fn aggregate_state(
                 .map_err(|err| ApiError::bad_request("bad_aggregate_id", err.to_string()))?;
             id
         }
-        other => {
-            return Err(ApiError::bad_request(
-                "bad_aggregate_type",
-                format!(
-                    "{other:?} is not an aggregate type; use {}, {} or {}",
-                    ConnectorInstance::TYPE,
-                    ConnectorTarget::TYPE,
-                    Delivery::TYPE
-                ),
-            ))
-        }
+        GithubDelivery::TYPE => github_delivery_id(&id)?,
+        other => return Err(unknown_aggregate_type(other)),
     };
     let until = match (&q.at_seq, &q.at) {
         (Some(_), Some(_)) => {
@@ -185,6 +179,14 @@ pub async fn aggregate_state(
     })
 }
 
+/// A `GithubDelivery` id: its GUID, checked like a `Delivery` id (one subject token), as the
+/// aggregate is keyed (`DeliveryKey`: GUIDs of other characters are stored by digest).
+fn github_delivery_id(guid: &str) -> Result<String, ApiError> {
+    hooklog_infra::streams::check_subject_token(guid)
+        .map_err(|err| ApiError::bad_request("bad_aggregate_id", err.to_string()))?;
+    Ok(DeliveryKey::for_delivery(guid).0)
+}
+
 /// How far into `HOOKLOG_EVENTS` a state is folded.
 #[derive(Debug, Clone, Copy)]
 pub enum Until {
@@ -205,15 +207,12 @@ pub async fn state_at(
     id: &str,
     until: Until,
 ) -> Result<Option<AggregateStateView>, ApiError> {
-    use hooklog_domain::delivery::Delivery;
     match aggregate_type {
         ConnectorInstance::TYPE => fold::<ConnectorInstance>(js, aggregate_type, id, until).await,
         ConnectorTarget::TYPE => fold::<ConnectorTarget>(js, aggregate_type, id, until).await,
         Delivery::TYPE => fold::<Delivery>(js, aggregate_type, id, until).await,
-        other => Err(ApiError::bad_request(
-            "bad_aggregate_type",
-            format!("{other:?} is not an aggregate type"),
-        )),
+        GithubDelivery::TYPE => fold::<GithubDelivery>(js, aggregate_type, id, until).await,
+        other => Err(unknown_aggregate_type(other)),
     }
 }
 
@@ -294,4 +293,20 @@ where
         state: serde_json::to_value(&aggregate)
             .map_err(|err| ApiError::Internal(err.to_string()))?,
     }))
+}
+
+/// `400 bad_aggregate_type`, listing the types there are.
+fn unknown_aggregate_type(other: &str) -> ApiError {
+    use hooklog_domain::delivery::Delivery;
+    use hooklog_domain::github_delivery::GithubDelivery;
+    ApiError::bad_request(
+        "bad_aggregate_type",
+        format!(
+            "{other:?} is not an aggregate type; use {}, {}, {} or {}",
+            ConnectorInstance::TYPE,
+            ConnectorTarget::TYPE,
+            Delivery::TYPE,
+            GithubDelivery::TYPE
+        ),
+    )
 }

@@ -5,6 +5,7 @@ pub mod deliveries;
 pub mod events;
 pub mod feed;
 pub mod files;
+pub mod github;
 pub mod instances;
 pub mod syncs;
 pub mod targets;
@@ -54,6 +55,16 @@ pub fn api() -> Router<AdminState> {
         .route("/syncs/{sync_id}/retry", post(syncs::retry))
         .route("/deliveries", get(deliveries::list))
         .route("/deliveries/{delivery_id}", get(deliveries::get))
+        .route("/github/deliveries", get(github::list))
+        .route(
+            "/github/deliveries/redeliver-missing",
+            post(github::redeliver_missing),
+        )
+        .route("/github/deliveries/{guid}", get(github::get))
+        .route(
+            "/github/deliveries/{guid}/redeliver",
+            post(github::redeliver),
+        )
         .route("/dead-letters", get(events::dead_letters))
         .route(
             "/aggregates/{type}/{id}/events",

@@ -70,8 +70,12 @@ async fn every_admin_route_needs_a_token_and_the_read_token_never_writes() {
         }
 
         let (status, code, _) = probe(&app, verb, &path, Some(WRITE_TOKEN)).await;
+        // Redeliveries need the GitHub App, which this listener does not have: it says so.
+        let needs_app = is_write(verb) && template.starts_with("/v1/admin/github/");
         assert!(
-            status != 401 && status != 403 && status < 500,
+            status != 401
+                && status != 403
+                && (status < 500 || (needs_app && code == "github_app_not_configured")),
             "{verb} {path} with the write token: {status} {code}"
         );
     }

@@ -7,6 +7,7 @@ mod commands;
 mod deliveries;
 mod feed;
 mod files;
+mod github;
 #[path = "../../../audit/tests/it/go.rs"]
 mod go;
 mod health;

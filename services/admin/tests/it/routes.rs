@@ -28,6 +28,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/admin/syncs/{sync_id}/retry"),
     ("GET", "/v1/admin/deliveries"),
     ("GET", "/v1/admin/deliveries/{delivery_id}"),
+    ("GET", "/v1/admin/github/deliveries"),
+    ("POST", "/v1/admin/github/deliveries/redeliver-missing"),
+    ("GET", "/v1/admin/github/deliveries/{guid}"),
+    ("POST", "/v1/admin/github/deliveries/{guid}/redeliver"),
     ("GET", "/v1/admin/dead-letters"),
     ("GET", "/v1/admin/aggregates/{type}/{id}/events"),
     ("GET", "/v1/admin/aggregates/{type}/{id}/state"),
@@ -55,7 +59,8 @@ pub fn concrete(template: &str) -> String {
         .replace("{log}", "deliveries")
         .replace("{path}", "0/000")
         .replace("{sync_id}", "7d1f3a5e-9b2c-5e4d-8a6f-1c3e5a7b9d0f")
-        .replace("{delivery_id}", "no-such-delivery");
+        .replace("{delivery_id}", "no-such-delivery")
+        .replace("{guid}", "no-such-github-delivery");
     // `/file` names the file in its query; without one it never reaches the target lookup.
     match path.ends_with("/file") {
         true => format!("{path}?path=README.md"),

@@ -9,9 +9,11 @@ use std::time::Duration;
 use async_nats::jetstream;
 use hooklog_admin::{AdminState, Tokens, Waits};
 use hooklog_domain::clock::SystemClock;
+use hooklog_domain::github_delivery::RedeliveryPolicy;
 use hooklog_domain::source::AllowedSources;
 use hooklog_infra::streams::{self, delivery_headers};
 use hooklog_infra::testing::Backends;
+use hooklog_syncer::source::github::GithubAppConfig;
 use hooklog_worker::{Processor, WorkerConfig};
 use hooklog_write::CommandBus;
 use reqwest::Method;
@@ -49,6 +51,9 @@ pub struct Options {
     pub audit_key: Option<hooklog_audit::VerifierKey>,
     /// The git sources targets may name (`HOOKLOG_SYNCER_ALLOWED_SOURCES`); none by default.
     pub allowed_sources: AllowedSources,
+    /// Ask GitHub for redeliveries through the App of this configuration (a fake GitHub's
+    /// `app_config()`), under this policy; none by default.
+    pub github_app: Option<(GithubAppConfig, RedeliveryPolicy)>,
 }
 
 impl Default for Options {
@@ -59,6 +64,7 @@ impl Default for Options {
             waits: Waits::default(),
             audit_key: None,
             allowed_sources: AllowedSources::default(),
+            github_app: None,
         }
     }
 }
@@ -115,6 +121,10 @@ impl App {
             .allowed_sources(options.allowed_sources);
         if let Some(key) = options.audit_key {
             state = state.audit_key(key);
+        }
+        if let Some((config, policy)) = options.github_app {
+            let client = hooklog_syncer::source::github::AppClient::new(&config).unwrap();
+            state = state.github_app(Arc::new(client), policy);
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod audit;
 mod cli;
+mod github;
 mod migrate;
 mod pipeline;
 mod replay;
