@@ -1,6 +1,7 @@
 //! hooklog's admin listener: `/healthz`, `/readyz` and `/metrics` (open), and the admin API under
 //! `/v1/admin` (bearer tokens: read-write and read-only).
 //!
+//! - `dashboard`: the web page at `/` over the admin API, its assets embedded;
 //! - `audit`: the transparency logs as C2SP tlog-tiles under `/v1/audit` (checkpoints and hash
 //!   tiles open, entry bundles with a token);
 //! - `auth`: the token check in front of `/v1/admin`;
@@ -15,6 +16,7 @@
 pub mod audit;
 mod auth;
 mod commands;
+mod dashboard;
 mod error;
 mod extract;
 mod health;
@@ -51,6 +53,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .nest("/v1/admin", api)
         .nest("/v1/audit", audit::routes())
+        .merge(dashboard::routes())
         .with_state(state)
 }
 

@@ -7,7 +7,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{deliveries, events, feed, files, github, instances, syncs, targets};
+use crate::routes::{deliveries, events, feed, files, github, instances, session, syncs, targets};
 use crate::{audit, error, health, metrics};
 
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use crate::{audit, error, health, metrics};
         health::healthz,
         health::readyz,
         metrics::metrics,
+        session::get,
         instances::list,
         instances::create,
         instances::get,
@@ -59,6 +60,7 @@ use crate::{audit, error, health, metrics};
     modifiers(&BearerAuth, &UniqueOperationIds),
     security(("bearer" = [])),
     tags(
+        (name = "session", description = "The presented token's holder and access"),
         (name = "instances", description = "GitHub App installations"),
         (name = "targets", description = "Tracked repository branches"),
         (name = "syncs", description = "Sync runs"),

@@ -7,6 +7,7 @@ pub mod feed;
 pub mod files;
 pub mod github;
 pub mod instances;
+pub mod session;
 pub mod syncs;
 pub mod targets;
 
@@ -31,6 +32,7 @@ pub struct ReadParams {
 /// The `/v1/admin` routes, without the token check (see `crate::router`).
 pub fn api() -> Router<AdminState> {
     Router::new()
+        .route("/session", get(session::get))
         .route("/instances", get(instances::list).post(instances::create))
         .route(
             "/instances/{id}",

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod commands;
+mod dashboard;
 mod deliveries;
 mod feed;
 mod files;

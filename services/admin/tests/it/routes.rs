@@ -8,6 +8,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
+    ("GET", "/v1/admin/session"),
     ("GET", "/v1/admin/instances"),
     ("POST", "/v1/admin/instances"),
     ("GET", "/v1/admin/instances/{id}"),

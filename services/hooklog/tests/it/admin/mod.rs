@@ -330,5 +330,6 @@ async fn track_with(stack: &Stack, installation: u64, branch: &str, extra: Value
 
 mod cascade;
 mod converge;
+mod dashboard;
 mod stories;
 mod sync;

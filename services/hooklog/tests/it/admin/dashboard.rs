@@ -1,0 +1,119 @@
+//! The dashboard in headless Chromium (Debian's `chromium`, driven by `playwright-core` from
+//! `services/admin/tests/dashboard/dashboard.test.mjs`) against `hooklog serve` with every role:
+//! a wrong token is refused; logged in, the instance and its target show; a signed push shows
+//! up live and its sync completes; Sync goes queued, running, completed without a reload; the
+//! delivery's raw payload; phone width; keyboard; a read-token session has no write controls
+//! and the API refuses it anyway; no page error and no request to another origin. Screenshots
+//! are saved under the test's temporary target directory (`dashboard/`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hooklog_syncer::testing::TestRepo;
+
+use super::sync::{commit, push_of};
+use super::*;
+
+fn script_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../admin/tests/dashboard")
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: run `source .ci/setup` (it installs Debian's chromium)"
+    );
+    assert!(
+        script_dir().join("node_modules/playwright-core").exists(),
+        "playwright-core is missing: run `source .ci/setup` (npm ci in {})",
+        script_dir().display()
+    );
+    let repo = TestRepo::new();
+    commit(&repo, &[("README.md", Some(b"# first\n"))]);
+    let cache = tempfile::tempdir().unwrap();
+    let stack = Stack::start_with(
+        &[],
+        &[
+            (
+                "HOOKLOG_SYNCER_GIT_CACHE_DIR",
+                cache.path().display().to_string(),
+            ),
+            (
+                "HOOKLOG_SYNCER_ALLOWED_SOURCES",
+                repo.path().display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    let installation = 4200;
+    connect(&stack, installation).await;
+    let source = json!({ "source": repo.path().display().to_string() });
+    let (target, _) = track_with(&stack, installation, "main", source).await;
+    let head = commit(
+        &repo,
+        &[
+            ("README.md", Some(b"# docs\n")),
+            ("docs/guide.md", Some(b"guide\n")),
+        ],
+    );
+    let push_file = stack.dir.path().join("push.json");
+    std::fs::write(
+        &push_file,
+        serde_json::to_vec(&push_of(installation, &sha(0), &head)).unwrap(),
+    )
+    .unwrap();
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+
+    let output = tokio::task::spawn_blocking({
+        let (admin, ingress, artifacts) = (
+            format!("http://{}", stack.admin),
+            format!("http://{}", stack.ingress),
+            artifacts.clone(),
+        );
+        move || {
+            Command::new("node")
+                .arg(script_dir().join("dashboard.test.mjs"))
+                .current_dir(script_dir())
+                .env("CHROMIUM", chromium)
+                .env("ADMIN_URL", admin)
+                .env("INGRESS_URL", ingress)
+                .env("WRITE_TOKEN", WRITE_TOKEN)
+                .env("READ_TOKEN", READ_TOKEN)
+                .env("SECRET", SECRET)
+                .env("TARGET_ID", &target)
+                .env("INSTALLATION", installation.to_string())
+                .env("PUSH_HEAD", &head)
+                .env("PUSH_FILE", &push_file)
+                .env("ARTIFACTS", &artifacts)
+                .output()
+                .expect("node runs (Debian's nodejs)")
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser test failed:\n{stderr}\n{stdout}\nhooklog:\n{}",
+        stack.served.logs()
+    );
+    for shot in [
+        "instances",
+        "targets",
+        "target",
+        "delivery",
+        "targets-phone",
+        "read-only",
+    ] {
+        let path = artifacts.join(format!("{shot}.png"));
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 1000,
+            "screenshot {} is missing or empty",
+            path.display()
+        );
+    }
+}
