@@ -7,7 +7,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{deliveries, events, feed, files, github, instances, session, syncs, targets};
+use crate::routes::{
+    connect, deliveries, events, feed, files, github, instances, session, syncs, targets,
+};
 use crate::{audit, error, health, metrics};
 
 #[derive(OpenApi)]
@@ -23,6 +25,8 @@ use crate::{audit, error, health, metrics};
         health::readyz,
         metrics::metrics,
         session::get,
+        connect::install,
+        connect::repositories,
         instances::list,
         instances::create,
         instances::get,

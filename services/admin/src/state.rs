@@ -9,7 +9,7 @@ use hooklog_domain::clock::SystemClock;
 use hooklog_domain::github_delivery::RedeliveryPolicy;
 use hooklog_domain::source::AllowedSources;
 use hooklog_infra::metrics::{MetricsError, PrometheusHandle};
-use hooklog_syncer::source::github::AppClient;
+use hooklog_syncer::source::github::{AppClient, GithubApp};
 use hooklog_write::CommandBus;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,11 @@ pub struct AdminState {
     pub(crate) github: Option<Arc<AppClient>>,
     /// When redeliveries are asked for (GitHub's window; operators are not held to the rest).
     pub(crate) redelivery_policy: RedeliveryPolicy,
+    /// The App's install page (`<github_url>/apps/<slug>/installations/new`) for Connect
+    /// GitHub; `None` without `HOOKLOG_GITHUB_APP_SLUG`.
+    pub(crate) install_page: Option<Arc<str>>,
+    /// The App as an installation, to list an installation's repositories.
+    pub(crate) github_source: Option<Arc<GithubApp>>,
     /// Ends live feeds when the listener shuts down (`run` sets it).
     pub(crate) shutdown: CancellationToken,
 }
@@ -94,8 +99,23 @@ impl AdminState {
             allowed_sources: Arc::new(AllowedSources::default()),
             github: None,
             redelivery_policy: RedeliveryPolicy::default(),
+            install_page: None,
+            github_source: None,
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Connect GitHub sends admins to the App `slug` on `github_url` (`https://github.com`).
+    pub fn github_install_page(mut self, github_url: &str, slug: &str) -> Self {
+        let base = github_url.trim_end_matches('/');
+        self.install_page = Some(Arc::from(format!("{base}/apps/{slug}/installations/new")));
+        self
+    }
+
+    /// Lists installations' repositories through `app` (the repository picker).
+    pub fn github_source(mut self, app: Arc<GithubApp>) -> Self {
+        self.github_source = Some(app);
+        self
     }
 
     /// Serves `key` as the audit log's verifier key.

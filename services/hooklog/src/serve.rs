@@ -151,8 +151,19 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
                 let (app_id, client) = github_reconciler_client(&settings)?;
                 let policy =
                     hooklog_reconciler::ReconcilerConfig::from_settings(app_id, &settings).policy;
-                state.github_app(Arc::new(client), policy)
+                let config = hooklog_syncer::config::github_app_config(&settings)
+                    .context("cannot read HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE")?;
+                let source = hooklog_syncer::source::github::GithubApp::new(config)
+                    .map_err(anyhow::Error::msg)
+                    .context("cannot set up the admin listener's GitHub App")?;
+                state
+                    .github_app(Arc::new(client), policy)
+                    .github_source(Arc::new(source))
             }
+            None => state,
+        };
+        let state = match &settings.github_app_slug {
+            Some(slug) => state.github_install_page(&settings.github_url, slug),
             None => state,
         };
         let admin = hooklog_admin::run(state, listener, settings.server_limits(), shutdown.clone());

@@ -95,6 +95,8 @@ async function login(token) {
 
 function logout(message) {
   sessionStorage.removeItem(TOKEN_KEY);
+  installSlot.replaceChildren();
+  pickerBox.replaceChildren();
   session = null;
   if (feed) feed.abort();
   feed = null;
@@ -258,14 +260,59 @@ const query = (params) => {
   return entries.length ? `?${new URLSearchParams(entries)}` : "";
 };
 
+// Connect GitHub: a link to the App's install page with a state hooklog issued; GitHub sends
+// the admin back to /github/setup, which checks it and connects the installation.
+// Kept across the refreshes live events cause: the link and the picker stay where they are.
+const installSlot = h("span", { id: "install-slot" });
+const pickerBox = h("section", { id: "picker" });
+
+function connectGithub() {
+  if (!canWrite()) return null;
+  const slot = installSlot;
+  const button = h("button", { type: "button", id: "connect-github", onclick: async () => {
+    try {
+      showError(null);
+      const link = await api("POST", "/v1/admin/github/install");
+      slot.replaceChildren(" ", h("a", { id: "install-link", href: link.url, rel: "noreferrer" }, "Continue on GitHub to install the App"),
+        h("span", { class: "muted" }, ` (the link works once, until ${when(link.expires_at)})`));
+    } catch (err) {
+      showError(new Error(`Connect GitHub: ${err.message}`));
+    }
+  } }, "Connect GitHub");
+  return h("p", {}, button, slot);
+}
+
+// The repositories an installation gave the App, each with a button to track its default branch.
+async function showPicker(instance) {
+  const box = pickerBox;
+  box.replaceChildren(h("p", { class: "muted" }, `Asking GitHub for the repositories of installation ${instance.installation_id}…`));
+  try {
+    const [repositories, targets] = await Promise.all([
+      api("GET", `/v1/admin/instances/${encodeURIComponent(instance.instance_id)}/repositories`),
+      api("GET", `/v1/admin/targets${query({ instance: instance.instance_id, limit: 500 })}`),
+    ]);
+    const tracked = new Set(targets.items.filter((t) => t.status !== "removed").map((t) => `${t.repository_id}/${t.branch}`));
+    box.replaceChildren(h("h3", {}, `Repositories of installation ${instance.installation_id}`),
+      repositories.length ? table(["Repository", "Default branch", ""], repositories, (r) => [
+        r.full_name, r.default_branch,
+        tracked.has(`${r.id}/${r.default_branch}`) ? h("span", { class: "chip completed" }, "tracked")
+          : h("button", { type: "button", "data-action": "track", "data-repository": r.full_name, onclick: () => act("track", () => api("POST", "/v1/admin/targets", {
+            installation_id: instance.installation_id, repository_id: r.id, repository: r.full_name, branch: r.default_branch,
+          })).then(() => showPicker(instance)) }, `Track ${r.default_branch}`),
+      ]) : h("p", { class: "empty" }, "The installation gave the App no repository: choose some in the App's settings on GitHub."));
+  } catch (err) {
+    box.replaceChildren(h("p", { class: "error" }, `Cannot list the repositories: ${err.message}`));
+  }
+}
+
 async function instancesView(opts) {
   const page = await api("GET", `/v1/admin/instances${query({ limit: 500, min_position: opts.minPosition })}`);
   const items = page.items;
   if (!items.length) {
-    return [h("h2", {}, "Instances"), h("p", { class: "empty" },
-      "No installation yet: install the GitHub App on an account or organization, and GitHub's installation webhook connects it here.")];
+    return [h("h2", {}, "Instances"), connectGithub(), h("p", { class: "empty" },
+      "No installation yet: connect GitHub (install the App on an account or organization); GitHub's installation webhook connects it too.")];
   }
-  return [h("h2", {}, "Instances"), table(
+  return [h("h2", {}, "Instances"), connectGithub(), table(
     ["Installation", "Account", "Status", "Health", "Repositories", "Targets", "Last delivery", "Auto-track", ""],
     items,
     (i) => [
@@ -277,7 +324,7 @@ async function instancesView(opts) {
             onchange: (e) => act("auto-track", () => api("PATCH", `/v1/admin/instances/${encodeURIComponent(i.instance_id)}`, { auto_track: e.target.checked })) })
         : (i.auto_track ? "on" : "off"),
       canWrite() && !["disconnected", "deleted"].includes(i.status)
-        ? h("td", { class: "actions" }, h("button", { type: "button", class: "danger", "data-action": "disconnect",
+        ? h("td", { class: "actions" }, h("button", { type: "button", "data-action": "repositories", onclick: () => showPicker(i) }, "Repositories"), h("button", { type: "button", class: "danger", "data-action": "disconnect",
             onclick: async () => {
               const targets = await api("GET", `/v1/admin/targets${query({ instance: i.instance_id, limit: 500 })}`);
               const names = targets.items.filter((t) => t.status !== "removed").map((t) => `${t.repository}@${t.branch}`);
@@ -286,7 +333,7 @@ async function instancesView(opts) {
               if (await confirmAction(text)) act("disconnect", () => api("DELETE", `/v1/admin/instances/${encodeURIComponent(i.instance_id)}`));
             } }, "Disconnect"))
         : "",
-    ])];
+    ]), pickerBox];
 }
 
 function targetRow(t) {

@@ -15,6 +15,8 @@ use axum::Router;
 
 use crate::state::AdminState;
 
+mod setup;
+
 const INDEX: &str = include_str!("index.html");
 const SCRIPT: &str = include_str!("app.js");
 const STYLE: &str = include_str!("app.css");
@@ -38,10 +40,17 @@ pub fn routes() -> Router<AdminState> {
             "/dashboard/app.css",
             get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
         )
+        .route("/github/setup", get(setup::setup))
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = body.into_response();
+    secure(&mut response, content_type);
+    response
+}
+
+/// The content type and the headers every page and asset carries.
+fn secure(response: &mut Response, content_type: &'static str) {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
@@ -58,5 +67,4 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    response
 }

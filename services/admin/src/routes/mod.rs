@@ -1,6 +1,7 @@
 //! The admin API under `/v1/admin`, behind the bearer-token check. One module per resource;
 //! this one only lists the routes (the same list the OpenAPI document describes).
 
+pub mod connect;
 pub mod deliveries;
 pub mod events;
 pub mod feed;
@@ -33,6 +34,8 @@ pub struct ReadParams {
 pub fn api() -> Router<AdminState> {
     Router::new()
         .route("/session", get(session::get))
+        .route("/github/install", post(connect::install))
+        .route("/instances/{id}/repositories", get(connect::repositories))
         .route("/instances", get(instances::list).post(instances::create))
         .route(
             "/instances/{id}",

@@ -68,6 +68,34 @@ try {
   const stored = await page.evaluate(() => sessionStorage.getItem("hooklog.token"));
   if (stored !== env("WRITE_TOKEN")) throw new Error("the token is not in session storage");
 
+  step = "Connect GitHub: the install link carries a state hooklog issued";
+  await page.click("#connect-github");
+  await page.waitForSelector("#install-link");
+  const link = new URL(await page.getAttribute("#install-link", "href"));
+  if (`${link.origin}${link.pathname}` !== "https://github.com/apps/hooklog-test/installations/new") throw new Error(`the install link is ${link}`);
+  const issued = link.searchParams.get("state");
+  if (!issued || issued.length < 32) throw new Error(`the install link's state is ${issued}`);
+
+  step = "Connect GitHub: GitHub's redirect connects the installation it verified";
+  // What GitHub does after the install: send the browser to the App's Setup URL.
+  await page.goto(`${ADMIN}/github/setup?installation_id=4300&setup_action=install&state=${issued}`);
+  await page.waitForURL(`${ADMIN}/#instances`);
+  await page.waitForSelector('td:text-is("octo-org")', { timeout: 15000 });
+  expected.push({ status: 400, path: "/github/setup" });
+  await page.goto(`${ADMIN}/github/setup?installation_id=4300&setup_action=install&state=${issued}`);
+  const reused = await page.textContent("#setup-message");
+  if (!reused.includes("already used")) throw new Error(`a used state says ${JSON.stringify(reused)}`);
+  await page.goto(`${ADMIN}/#instances`);
+
+  step = "Connect GitHub: the repository picker tracks a default branch";
+  const instanceRow = 'tr:has(td:text-is("4300"))';
+  await page.click(`${instanceRow} button[data-action=repositories]`);
+  await page.waitForSelector('button[data-repository="octo-org/site"]');
+  if ((await page.textContent('button[data-repository="octo-org/site"]')) !== "Track trunk") throw new Error("the picker does not offer the default branch");
+  await page.click('button[data-repository="octo-org/docs"]');
+  await page.waitForSelector('#picker td:text-is("octo-org/docs") ~ td .chip.completed', { timeout: 15000 });
+  await page.screenshot({ path: `${ARTIFACTS}/connect.png`, fullPage: true });
+
   step = "the instance shows with its target";
   await page.waitForSelector(`td:text-is("${env("INSTALLATION")}")`);
   await page.screenshot({ path: `${ARTIFACTS}/instances.png`, fullPage: true });

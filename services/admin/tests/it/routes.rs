@@ -9,6 +9,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/v1/admin/session"),
+    ("POST", "/v1/admin/github/install"),
+    ("GET", "/v1/admin/instances/{id}/repositories"),
     ("GET", "/v1/admin/instances"),
     ("POST", "/v1/admin/instances"),
     ("GET", "/v1/admin/instances/{id}"),

@@ -124,7 +124,11 @@ impl App {
         }
         if let Some((config, policy)) = options.github_app {
             let client = hooklog_syncer::source::github::AppClient::new(&config).unwrap();
-            state = state.github_app(Arc::new(client), policy);
+            let source = hooklog_syncer::source::github::GithubApp::new(config).unwrap();
+            state = state
+                .github_app(Arc::new(client), policy)
+                .github_source(Arc::new(source))
+                .github_install_page("https://github.com", "hooklog-test");
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

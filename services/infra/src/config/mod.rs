@@ -153,6 +153,10 @@ pub struct Settings {
     pub github_app_private_key_file: Option<PathBuf>,
     /// GitHub's REST API base URL (GitHub Enterprise: `https://HOST/api/v3`).
     pub github_api_url: String,
+    /// The App's slug (`https://github.com/apps/<slug>`), for the dashboard's Connect GitHub.
+    pub github_app_slug: Option<String>,
+    /// Where GitHub's App pages are (GitHub Enterprise: `https://HOST`).
+    pub github_url: String,
     /// Syncs one syncer process runs at once.
     pub syncer_concurrency: usize,
     /// Largest file (bytes) the syncer copies; larger ones are listed as failures.
@@ -250,6 +254,8 @@ impl Default for Settings {
             github_app_private_key: None,
             github_app_private_key_file: None,
             github_api_url: "https://api.github.com".to_owned(),
+            github_app_slug: None,
+            github_url: "https://github.com".to_owned(),
             syncer_concurrency: 4,
             syncer_max_file_size: 1024 * 1024,
             syncer_sync_timeout: Duration::from_secs(30 * 60),
@@ -656,6 +662,25 @@ impl Settings {
     }
 
     fn validate_github_reconciler(&self) -> Result<(), ConfigError> {
+        if let Some(slug) = &self.github_app_slug {
+            let valid = !slug.is_empty()
+                && slug
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid {
+                return Err(ConfigError::invalid(
+                    "github_app_slug",
+                    "must be the App's slug as in https://github.com/apps/<slug> (lowercase \
+                     letters, digits and -)",
+                ));
+            }
+        }
+        if !(self.github_url.starts_with("https://") || self.github_url.starts_with("http://")) {
+            return Err(ConfigError::invalid(
+                "github_url",
+                "must be an http(s) URL such as https://github.com",
+            ));
+        }
         if self.github_reconcile_interval < Duration::from_secs(1) {
             return Err(ConfigError::invalid(
                 "github_reconcile_interval",

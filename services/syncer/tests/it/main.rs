@@ -6,6 +6,7 @@ mod fake_hooks;
 mod github;
 mod github_archive;
 mod github_faults;
+mod installations;
 mod local_git;
 mod support;
 mod sync;

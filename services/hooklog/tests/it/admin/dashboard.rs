@@ -3,13 +3,15 @@
 //! a wrong token is refused; logged in, the instance and its target show; a signed push shows
 //! up live and its sync completes; Sync goes queued, running, completed without a reload; the
 //! delivery's raw payload; phone width; keyboard; a read-token session has no write controls
-//! and the API refuses it anyway; no page error and no request to another origin. Screenshots
+//! and the API refuses it anyway; Connect GitHub (the install link, GitHub's redirect to the
+//! setup callback with its one-use state, the installation verified with the fake GitHub, the
+//! repository picker tracking a default branch); no page error and no request to another origin. Screenshots
 //! are saved under the test's temporary target directory (`dashboard/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hooklog_syncer::testing::TestRepo;
+use hooklog_syncer::testing::{FakeGithub, TestRepo, APP_ID, PRIVATE_KEY, PUBLIC_KEY};
 
 use super::sync::{commit, push_of};
 use super::*;
@@ -33,9 +35,28 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
     let repo = TestRepo::new();
     commit(&repo, &[("README.md", Some(b"# first\n"))]);
     let cache = tempfile::tempdir().unwrap();
+    // The App, for Connect GitHub: an installation GitHub knows, with two repositories.
+    let github = FakeGithub::start(cache.path().to_path_buf(), APP_ID, PUBLIC_KEY).await;
+    github.add_installation(
+        4300,
+        "octo-org",
+        &[
+            (501, "octo-org/docs", "main"),
+            (502, "octo-org/site", "trunk"),
+        ],
+    );
+    let key_file = cache.path().join("app.pem");
+    std::fs::write(&key_file, PRIVATE_KEY).unwrap();
     let stack = Stack::start_with(
         &[],
         &[
+            ("HOOKLOG_GITHUB_API_URL", github.url()),
+            ("HOOKLOG_GITHUB_APP_ID", APP_ID.to_string()),
+            (
+                "HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE",
+                key_file.display().to_string(),
+            ),
+            ("HOOKLOG_GITHUB_APP_SLUG", "hooklog-test".to_owned()),
             (
                 "HOOKLOG_SYNCER_GIT_CACHE_DIR",
                 cache.path().display().to_string(),
@@ -100,6 +121,17 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
         "the browser test failed:\n{stderr}\n{stdout}\nhooklog:\n{}",
         stack.served.logs()
     );
+    assert_eq!(
+        github.rejected_jwts(),
+        0,
+        "App JWTs the fake could not verify"
+    );
+    assert!(
+        github.installation_lookups() >= 1,
+        "the installation was verified with GitHub"
+    );
+    // The picker asked GitHub once when opened and once more to show what it tracked.
+    assert_eq!(github.repository_listings(), 2);
     for shot in [
         "instances",
         "targets",

@@ -21,7 +21,6 @@ pub struct AppClient {
     reads: Http,
     writes: Http,
     key: AppKey,
-    base: String,
 }
 
 /// What GitHub answered: any status that is not a rate limit or (for reads) a server error.
@@ -51,7 +50,60 @@ impl AppAnswer {
     }
 }
 
+/// An installation of the App, as `GET /app/installations/{id}` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Installation {
+    pub id: u64,
+    /// The account's login.
+    pub account: String,
+    /// `Organization` or `User`.
+    pub account_type: String,
+    pub repository_selection: Option<String>,
+    pub suspended: bool,
+}
+
 impl AppClient {
+    /// The installation `id` of this App; `None` when GitHub does not know it (for this App).
+    pub async fn installation(&self, id: u64) -> Result<Option<Installation>, SourceError> {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            id: u64,
+            account: Account,
+            repository_selection: Option<String>,
+            suspended_at: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Account {
+            login: String,
+            #[serde(rename = "type")]
+            kind: String,
+        }
+        let what = format!("installation {id}");
+        let answer = self.get(&format!("/app/installations/{id}")).await?;
+        match answer.status {
+            200 => {
+                let body: Body = answer.json(&what)?;
+                Ok(Some(Installation {
+                    id: body.id,
+                    account: body.account.login,
+                    account_type: body.account.kind,
+                    repository_selection: body.repository_selection,
+                    suspended: body.suspended_at.is_some(),
+                }))
+            }
+            404 => Ok(None),
+            401 => Err(SourceError::Auth(format!(
+                "GitHub refused the App JWT for {what} ({}); check HOOKLOG_GITHUB_APP_ID and the \
+                 App's private key",
+                answer.message
+            ))),
+            status => Err(SourceError::Invalid(format!(
+                "GitHub answered {status} ({}) to {what}",
+                answer.message
+            ))),
+        }
+    }
+
     /// Needs the App id and key: without them, the error names the settings.
     pub fn new(config: &GithubAppConfig) -> Result<Self, SourceError> {
         let (Some(app_id), Some(pem)) = (config.app_id, &config.private_key) else {
@@ -61,7 +113,6 @@ impl AppClient {
             reads: Http::new(&config.api_url, config.retries, config.max_rate_limit_wait)?,
             writes: Http::new(&config.api_url, 0, config.max_rate_limit_wait)?,
             key: AppKey::new(app_id, pem)?,
-            base: config.api_url.trim_end_matches('/').to_owned(),
         })
     }
 
@@ -86,8 +137,7 @@ impl AppClient {
         let next = answer
             .next
             .as_deref()
-            .and_then(|url| url.strip_prefix(&self.base))
-            .filter(|path| path.starts_with('/'))
+            .and_then(|url| http.path_of(url))
             .map(str::to_owned);
         Ok(AppAnswer {
             status: answer.status.as_u16(),

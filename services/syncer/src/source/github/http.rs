@@ -101,6 +101,13 @@ impl Http {
         })
     }
 
+    /// The path from the API root of `url` when it is on this API (a `Link` header's next
+    /// page); `None` for another host, so no credential follows a link elsewhere.
+    pub(super) fn path_of<'a>(&self, url: &'a str) -> Option<&'a str> {
+        url.strip_prefix(self.base.as_str())
+            .filter(|path| path.starts_with('/'))
+    }
+
     /// Sends `method path` (path from the API root, starting with `/`) with `authorization`.
     /// Rate limits are waited out while the total wait stays within `max_rate_limit_wait`; 5xx
     /// and network errors are retried `retries` times. Any other answer is returned as is.

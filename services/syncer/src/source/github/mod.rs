@@ -30,7 +30,7 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-pub use self::app::{AppAnswer, AppClient};
+pub use self::app::{AppAnswer, AppClient, Installation};
 use self::http::{bearer, Answer, Body, Http, Reply};
 use self::jwt::AppKey;
 use self::token::TokenCache;
@@ -74,6 +74,15 @@ impl Default for GithubAppConfig {
             max_rate_limit_wait: Duration::from_secs(60),
         }
     }
+}
+
+/// One repository an installation gave the App.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct InstallationRepository {
+    pub id: u64,
+    pub full_name: String,
+    pub default_branch: String,
+    pub private: bool,
 }
 
 /// The `RepoSource` that reads repositories through the GitHub App.
@@ -125,6 +134,34 @@ impl GithubApp {
                 token::exchange(&self.http, &app.key, installation)
             })
             .await
+    }
+
+    /// Every repository the installation gave the App (`GET /installation/repositories`, 100
+    /// a page, following the `Link` header while it stays on this API).
+    pub async fn installation_repositories(
+        &self,
+        installation: InstallationId,
+    ) -> Result<Vec<InstallationRepository>, SourceError> {
+        #[derive(Deserialize)]
+        struct Listing {
+            repositories: Vec<InstallationRepository>,
+        }
+        let what = format!("the repositories of installation {installation}");
+        let mut repositories = vec![];
+        let mut path = Some("/installation/repositories?per_page=100".to_owned());
+        while let Some(current) = path.take() {
+            let answer = self.get(installation, &current).await?;
+            if answer.status != StatusCode::OK {
+                return Err(answer.error(&what));
+            }
+            repositories.extend(answer.json::<Listing>(&what)?.repositories);
+            path = answer
+                .next
+                .as_deref()
+                .and_then(|url| self.http.path_of(url))
+                .map(str::to_owned);
+        }
+        Ok(repositories)
     }
 
     /// `GET path` as `installation`, the body read in full.

@@ -16,6 +16,7 @@
 //! and start-up; `routes` holds the endpoint handlers, `hooks` the webhook and its log.
 
 mod hooks;
+mod installations;
 mod routes;
 
 use std::collections::{HashMap, HashSet};
@@ -94,6 +95,9 @@ struct Record {
     faults: Vec<Armed>,
     truncated: bool,
     hooks: HookLog,
+    installations: HashMap<u64, installations::FakeInstallation>,
+    installation_lookups: usize,
+    repository_listings: usize,
 }
 
 struct Armed {
@@ -142,6 +146,14 @@ impl FakeGithub {
             .route(
                 "/app/installations/{installation}/access_tokens",
                 post(access_tokens),
+            )
+            .route(
+                "/app/installations/{installation}",
+                get(installations::installation),
+            )
+            .route(
+                "/installation/repositories",
+                get(installations::repositories),
             )
             .route("/app/hook/deliveries", get(hooks::deliveries))
             .route("/app/hook/deliveries/{delivery_id}", get(hooks::delivery))
@@ -210,6 +222,32 @@ impl FakeGithub {
     /// While on, a recursive tree lists only the root level and says `"truncated": true`.
     pub fn set_truncated(&self, truncated: bool) {
         self.shared.record().truncated = truncated;
+    }
+
+    /// Registers an installation of the App: `account`'s, with `repositories` (id, full name,
+    /// default branch), as `GET /app/installations/{id}` and `GET /installation/repositories`
+    /// answer them.
+    pub fn add_installation(&self, id: u64, account: &str, repositories: &[(u64, &str, &str)]) {
+        self.shared.record().installations.insert(
+            id,
+            installations::FakeInstallation {
+                account: account.to_owned(),
+                repositories: repositories
+                    .iter()
+                    .map(|(id, name, branch)| (*id, (*name).to_owned(), (*branch).to_owned()))
+                    .collect(),
+            },
+        );
+    }
+
+    /// `GET /app/installations/{id}` requests answered (known or not).
+    pub fn installation_lookups(&self) -> usize {
+        self.shared.record().installation_lookups
+    }
+
+    /// `GET /installation/repositories` pages served.
+    pub fn repository_listings(&self) -> usize {
+        self.shared.record().repository_listings
     }
 
     /// Forgets every token issued, as GitHub does when a token is revoked.
