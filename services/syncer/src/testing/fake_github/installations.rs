@@ -69,13 +69,7 @@ pub(super) async fn repositories(
     Query(paging): Query<Paging>,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("token "))
-        })
+    let token = super::presented_token(&headers)
         .unwrap_or_default()
         .to_owned();
     let per_page = paging.per_page.unwrap_or(30).clamp(1, 100);

@@ -313,14 +313,7 @@ impl Shared {
 
     /// Whether the request carries a token this fake issued, as `token` or `Bearer`.
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("token ")
-                    .or_else(|| v.strip_prefix("Bearer "))
-            });
-        presented.is_some_and(|token| self.record().tokens.contains(token))
+        presented_token(headers).is_some_and(|token| self.record().tokens.contains(token))
     }
 
     /// The blob `sha` (full, lowercase), from the store, which is read again from the
@@ -351,6 +344,17 @@ impl Shared {
             .expect("git runs");
         out.status.success().then_some(out.stdout)
     }
+}
+
+/// The token a request presents, as `token <t>` or `Bearer <t>`.
+fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("token ")
+                .or_else(|| v.strip_prefix("Bearer "))
+        })
 }
 
 /// The blobs of `git cat-file --batch` output: `<sha> <type> <size>\n<content>\n` per object.
