@@ -8,6 +8,7 @@ let session = null; // {name, access}
 let feed = null; // AbortController of the live feed
 let lastPosition = 0; // HOOKLOG_EVENTS position seen on the feed
 const series = { events: [], deliveries: [], syncsOk: [], syncsFailed: [] };
+const lag = []; // {t, n}: events the read models were behind, sampled from /metrics
 
 const $ = (id) => document.getElementById(id);
 
@@ -90,6 +91,7 @@ async function login(token) {
   $("who-name").textContent = `${session.name} (${session.access === "write" ? "read-write" : "read-only"})`;
   document.body.dataset.access = session.access;
   follow();
+  sampleLag();
   route();
 }
 
@@ -152,6 +154,26 @@ function redraw() {
   draw($("chart-syncs"), [series.syncsOk, series.syncsFailed], ["#1a7f37", "#cf222e"]);
 }
 setInterval(() => { if (session) redraw(); }, 1000);
+
+// Projection lag is a gauge of the read models, not an event: it is read from the open
+// `/metrics` every 5 s (the largest lag of the two projections).
+async function sampleLag() {
+  if (!session) return;
+  try {
+    const text = await (await fetch("/metrics")).text();
+    let behind = 0;
+    for (const line of text.split("\n")) {
+      if (line.startsWith("hooklog_projection_lag_events{")) behind = Math.max(behind, Number(line.split(" ").pop()) || 0);
+    }
+    lag.push({ t: Math.floor(Date.now() / 1000), n: behind });
+    while (lag.length && lag[0].t < Math.floor(Date.now() / 1000) - 59) lag.shift();
+    const canvas = $("chart-lag");
+    canvas.dataset.latest = String(behind);
+    canvas.title = `${behind} events behind`;
+    draw(canvas, [lag], ["#9a6700"]);
+  } catch (_) { /* the next sample tries again */ }
+}
+setInterval(sampleLag, 5000);
 
 // A target's sync state, shown the moment its event arrives (the read model follows).
 const LIVE_STATUS = { SyncRequested: "queued", SyncQueued: null, SyncStarted: "running", SyncFailed: "failed" };

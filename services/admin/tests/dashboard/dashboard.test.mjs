@@ -68,6 +68,9 @@ try {
   const stored = await page.evaluate(() => sessionStorage.getItem("hooklog.token"));
   if (stored !== env("WRITE_TOKEN")) throw new Error("the token is not in session storage");
 
+  step = "the projection-lag chart has a sample";
+  await page.waitForFunction(() => document.getElementById("chart-lag").dataset.latest !== undefined, null, { timeout: 10000 });
+
   step = "Connect GitHub: the install link carries a state hooklog issued";
   await page.click("#connect-github");
   await page.waitForSelector("#install-link");
