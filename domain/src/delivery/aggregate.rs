@@ -76,6 +76,20 @@ impl Delivery {
         command: DecideDelivery,
         at: crate::clock::Timestamp,
     ) -> Result<Vec<DeliveryEvent>, DeliveryError> {
+        if let Decision::Redriven { by } = command.decision {
+            return match self.decided {
+                Some(Outcome::DeadLetter) => Ok(vec![DeliveryEvent::DeliveryRedriven {
+                    delivery_id: command.delivery_id,
+                    position: command.position,
+                    by,
+                    at,
+                }]),
+                decided => Err(DeliveryError::NotDeadLettered(
+                    command.delivery_id,
+                    decided.map_or("not decided", Outcome::as_str),
+                )),
+            };
+        }
         if let Some(outcome) = self.decided {
             return Err(DeliveryError::AlreadyDecided(
                 command.delivery_id,
@@ -107,6 +121,7 @@ impl Delivery {
                 reason,
                 at,
             },
+            Decision::Redriven { .. } => unreachable!("decided above"),
         }])
     }
 }
@@ -132,10 +147,11 @@ impl Aggregate for Delivery {
     }
 
     fn apply(&mut self, event: Self::Event) {
-        self.decided = Some(match event {
-            DeliveryEvent::DeliveryProcessed { .. } => Outcome::Processed,
-            DeliveryEvent::DeliveryIgnored { .. } => Outcome::Ignored,
-            DeliveryEvent::DeliveryDeadLettered { .. } => Outcome::DeadLetter,
-        });
+        self.decided = match event {
+            DeliveryEvent::DeliveryProcessed { .. } => Some(Outcome::Processed),
+            DeliveryEvent::DeliveryIgnored { .. } => Some(Outcome::Ignored),
+            DeliveryEvent::DeliveryDeadLettered { .. } => Some(Outcome::DeadLetter),
+            DeliveryEvent::DeliveryRedriven { .. } => None,
+        };
     }
 }

@@ -14,6 +14,9 @@ pub enum Decision {
     Ignored { reason: String },
     /// Never processable (a payload without the fields its event needs, a forged message).
     DeadLettered { reason: String },
+    /// An operator reopens a dead letter, so the stored delivery is decided again (once the
+    /// cause is fixed: a secret added, a newer hooklog). Refused unless it is a dead letter.
+    Redriven { by: String },
 }
 
 /// The decision about the delivery at `position`.

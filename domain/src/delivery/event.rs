@@ -48,6 +48,14 @@ pub enum DeliveryEvent {
         reason: String,
         at: Timestamp,
     },
+    /// A dead letter reopened by `by` (`operator:<name>`): the next decision is its own.
+    DeliveryRedriven {
+        delivery_id: String,
+        #[serde(flatten)]
+        position: StreamPosition,
+        by: String,
+        at: Timestamp,
+    },
 }
 
 impl DomainEvent for DeliveryEvent {
@@ -56,6 +64,7 @@ impl DomainEvent for DeliveryEvent {
             Self::DeliveryProcessed { .. } => "DeliveryProcessed",
             Self::DeliveryIgnored { .. } => "DeliveryIgnored",
             Self::DeliveryDeadLettered { .. } => "DeliveryDeadLettered",
+            Self::DeliveryRedriven { .. } => "DeliveryRedriven",
         }
         .to_owned()
     }

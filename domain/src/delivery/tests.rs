@@ -128,3 +128,47 @@ fn delivery_ids_that_are_not_subject_tokens_are_keyed_by_their_digest() {
     assert_eq!(odd, DeliveryKey::for_delivery("a.b*c"));
     assert_ne!(odd, DeliveryKey::for_delivery("a.b*d"));
 }
+
+#[test]
+fn a_dead_letter_is_redriven_then_decided_again_and_nothing_else_is_redriven() {
+    let dead = DeliveryEvent::DeliveryDeadLettered {
+        delivery_id: "d-1".to_owned(),
+        position: position(),
+        reason: "signature".to_owned(),
+        at: at(),
+    };
+    let redriven = DeliveryEvent::DeliveryRedriven {
+        delivery_id: "d-1".to_owned(),
+        position: position(),
+        by: "operator:admin".to_owned(),
+        at: at(),
+    };
+    framework()
+        .given(vec![dead.clone()])
+        .when(decide(Decision::Redriven {
+            by: "operator:admin".to_owned(),
+        }))
+        .then_expect_events(vec![redriven.clone()]);
+    // Reopened, it takes a new decision, once.
+    framework()
+        .given(vec![dead.clone(), redriven.clone()])
+        .when(decide(Decision::Ignored {
+            reason: "`star` deliveries are recorded, not acted on".to_owned(),
+        }))
+        .then_expect_events(vec![ignored()]);
+    framework()
+        .given(vec![dead, redriven, ignored()])
+        .when(decide(Decision::Redriven {
+            by: "operator:admin".to_owned(),
+        }))
+        .then_expect_error(DeliveryError::NotDeadLettered("d-1".to_owned(), "ignored"));
+    framework()
+        .given_no_previous_events()
+        .when(decide(Decision::Redriven {
+            by: "operator:admin".to_owned(),
+        }))
+        .then_expect_error(DeliveryError::NotDeadLettered(
+            "d-1".to_owned(),
+            "not decided",
+        ));
+}

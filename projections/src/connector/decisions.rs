@@ -29,6 +29,20 @@ pub(crate) struct DeadLetterRow {
 }
 
 pub(super) fn apply(rows: &mut Rows, event: &DeliveryEvent) {
+    // A redriven dead letter is undecided again: its rows go until the next decision.
+    if let DeliveryEvent::DeliveryRedriven {
+        delivery_id,
+        position,
+        ..
+    } = event
+    {
+        let sequence = position.stream_sequence as i64;
+        rows.outcomes.remove(delivery_id);
+        rows.dead_letters.remove(&sequence);
+        rows.outcomes_removed.push(delivery_id.clone());
+        rows.dead_letters_removed.push(sequence);
+        return;
+    }
     let (delivery_id, position, outcome, detail, at) = match event {
         DeliveryEvent::DeliveryProcessed {
             delivery_id,
@@ -49,6 +63,7 @@ pub(super) fn apply(rows: &mut Rows, event: &DeliveryEvent) {
             reason,
             at,
         } => (delivery_id, position, "dead_letter", reason, at),
+        DeliveryEvent::DeliveryRedriven { .. } => unreachable!("handled above"),
     };
     let StreamPosition {
         event: github_event,
@@ -59,6 +74,7 @@ pub(super) fn apply(rows: &mut Rows, event: &DeliveryEvent) {
         *stream_sequence as i64,
         (*attempts).min(i32::MAX as u64) as i32,
     );
+    rows.outcomes_removed.retain(|id| id != delivery_id);
     rows.outcomes.insert(
         delivery_id.clone(),
         OutcomeRow {
@@ -72,6 +88,7 @@ pub(super) fn apply(rows: &mut Rows, event: &DeliveryEvent) {
         },
     );
     if outcome == "dead_letter" {
+        rows.dead_letters_removed.retain(|s| *s != sequence);
         rows.dead_letters.insert(
             sequence,
             DeadLetterRow {

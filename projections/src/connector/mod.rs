@@ -93,6 +93,9 @@ pub(crate) struct Rows {
     pub effects: Vec<EffectRow>,
     pub outcomes: BTreeMap<String, decisions::OutcomeRow>,
     pub dead_letters: BTreeMap<i64, decisions::DeadLetterRow>,
+    /// Decisions a redrive reopened: their rows are deleted (after the batch's upserts).
+    pub outcomes_removed: Vec<String>,
+    pub dead_letters_removed: Vec<i64>,
     /// By GUID.
     pub github_deliveries: BTreeMap<String, github::GithubDeliveryRow>,
 }

@@ -177,7 +177,20 @@ pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sql
         "stream_sequence",
         rows.dead_letters.values(),
     )
-    .await
+    .await?;
+    if !rows.outcomes_removed.is_empty() {
+        sqlx::query("DELETE FROM delivery_outcomes WHERE delivery_id = ANY($1)")
+            .bind(&rows.outcomes_removed)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !rows.dead_letters_removed.is_empty() {
+        sqlx::query("DELETE FROM dead_letters WHERE stream_sequence = ANY($1)")
+            .bind(&rows.dead_letters_removed)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Writes `rows` over whatever `table` held under their keys: one upsert, whose columns are

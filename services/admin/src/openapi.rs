@@ -25,6 +25,7 @@ use crate::{audit, error, health, metrics};
         health::readyz,
         metrics::metrics,
         session::get,
+        events::redrive,
         connect::install,
         connect::repositories,
         instances::list,

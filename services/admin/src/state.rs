@@ -61,6 +61,9 @@ pub struct AdminState {
     pub(crate) install_page: Option<Arc<str>>,
     /// The App as an installation, to list an installation's repositories.
     pub(crate) github_source: Option<Arc<GithubApp>>,
+    /// The webhook secrets a redriven dead letter is checked with again (none: redrive is
+    /// refused, naming the setting).
+    pub(crate) webhook_secrets: Arc<[hooklog_domain::github::WebhookSecret]>,
     /// Ends live feeds when the listener shuts down (`run` sets it).
     pub(crate) shutdown: CancellationToken,
 }
@@ -101,6 +104,7 @@ impl AdminState {
             redelivery_policy: RedeliveryPolicy::default(),
             install_page: None,
             github_source: None,
+            webhook_secrets: Arc::from(Vec::new()),
             shutdown: CancellationToken::new(),
         }
     }
@@ -109,6 +113,12 @@ impl AdminState {
     pub fn github_install_page(mut self, github_url: &str, slug: &str) -> Self {
         let base = github_url.trim_end_matches('/');
         self.install_page = Some(Arc::from(format!("{base}/apps/{slug}/installations/new")));
+        self
+    }
+
+    /// Checks redriven dead letters with `secrets` (current first, then previous ones).
+    pub fn webhook_secrets(mut self, secrets: Vec<hooklog_domain::github::WebhookSecret>) -> Self {
+        self.webhook_secrets = Arc::from(secrets);
         self
     }
 

@@ -140,7 +140,8 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Tokens::from_settings(&settings)?,
             metrics.clone(),
         )
-        .allowed_sources(settings.syncer_allowed_sources.clone());
+        .allowed_sources(settings.syncer_allowed_sources.clone())
+        .webhook_secrets(settings.webhook_secrets());
         let state = match &audit_key {
             Some(key) => state.audit_key(key.verifier()),
             None => state,

@@ -29,6 +29,21 @@ pub fn check(delivered: &Delivered, secrets: &[WebhookSecret]) -> Result<(), Fai
     )
 }
 
+/// The same check on a message read back from the stream by sequence (a redrive).
+pub fn check_stored(
+    headers: Option<&async_nats::HeaderMap>,
+    body: &[u8],
+    secrets: &[WebhookSecret],
+) -> Result<(), Failure> {
+    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
+    check_parts(
+        header(delivery_headers::BODY_SHA256),
+        header(delivery_headers::SIGNATURE_256),
+        body,
+        secrets,
+    )
+}
+
 fn check_parts(
     recorded_digest: Option<&str>,
     signature_header: Option<&str>,

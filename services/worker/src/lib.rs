@@ -2,6 +2,7 @@
 //!
 //! - `authenticity`: the body digest and GitHub signature checked again before anything runs.
 //! - `process`: what one GitHub delivery makes happen, as commands and cascades.
+//! - `redrive`: an operator's second run of a dead letter, read back from the stream.
 //! - `consumer`: the durable JetStream consumer that feeds deliveries to `process` and acks
 //!   only after the commands committed.
 //!
@@ -14,6 +15,7 @@
 pub mod authenticity;
 pub mod consumer;
 pub mod process;
+pub mod redrive;
 
 pub use consumer::{run, WorkerConfig};
 pub use process::{Delivery, Failure, Outcome, OutcomeKind, Processor};

@@ -223,6 +223,14 @@ impl CommandBus {
         Ok(self.instances.store.load_events(&id.to_string()).await?)
     }
 
+    /// The stored events of a delivery's decisions, in order.
+    pub async fn delivery_events(
+        &self,
+        id: &DeliveryKey,
+    ) -> Result<Vec<EventEnvelope<Delivery>>, CommandError<<Delivery as Aggregate>::Error>> {
+        Ok(self.deliveries.store.load_events(&id.0).await?)
+    }
+
     /// The stored events of a target, in order.
     pub async fn target_events(
         &self,

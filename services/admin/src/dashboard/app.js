@@ -463,10 +463,20 @@ async function deliveryView(id) {
   ];
 }
 
+function notice(text) {
+  const box = $("notice");
+  box.hidden = !text;
+  box.textContent = text || "";
+}
+
 async function deadLettersView() {
   const page = await api("GET", "/v1/admin/dead-letters?limit=200");
-  return [h("h2", {}, "Dead letters"), page.items.length ? table(["Recorded", "Delivery", "Event", "Reason", "Attempts"], page.items, (d) => [
+  return [h("h2", {}, "Dead letters"), page.items.length ? table(["Recorded", "Delivery", "Event", "Reason", "Attempts", ""], page.items, (d) => [
     when(d.recorded_at), h("a", { href: `#delivery/${encodeURIComponent(d.delivery_id)}` }, d.delivery_id), d.event, d.reason, String(d.attempts),
+    canWrite() ? h("button", { type: "button", "data-action": "redrive", onclick: () => act("redrive", async () => {
+      const done = await api("POST", `/v1/admin/dead-letters/${d.stream_sequence}/redrive`);
+      notice(`Redrove ${done.delivery_id}: ${done.outcome}${done.detail ? ` (${done.detail})` : ""}`);
+    }) }, "Redrive") : "",
   ]) : h("p", { class: "empty" }, "No dead letter: every stored delivery was processed or ignored.")];
 }
 
@@ -533,7 +543,7 @@ async function route(opts) {
   }
 }
 
-window.addEventListener("hashchange", () => route());
+window.addEventListener("hashchange", () => { notice(null); route(); });
 document.addEventListener("DOMContentLoaded", () => {
   $("login").addEventListener("submit", (e) => {
     e.preventDefault();

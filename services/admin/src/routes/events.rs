@@ -310,3 +310,61 @@ fn unknown_aggregate_type(other: &str) -> ApiError {
         ),
     )
 }
+
+/// What a redrive decided.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RedriveView {
+    pub delivery_id: String,
+    /// `processed`, `ignored` or `dead_letter` (again, with the new reason).
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// Runs the dead letter stored at `stream_sequence` through the worker again: it is reopened
+/// (`DeliveryRedriven`, with who asked), its signature checked again, its payload run, and
+/// decided anew.
+#[utoipa::path(post, path = "/v1/admin/dead-letters/{stream_sequence}/redrive", tag = "deliveries",
+    params(("stream_sequence" = u64, Path, description = "The dead letter's GITHUB_DELIVERIES sequence")),
+    responses(
+        (status = 200, description = "Decided again", body = RedriveView),
+        (status = 404, description = "No message at that sequence", body = ErrorBody),
+        (status = 409, description = "Not a dead letter", body = ErrorBody),
+        (status = 503, description = "No webhook secret configured, or the store is unavailable", body = ErrorBody),
+    ))]
+pub async fn redrive(
+    State(state): State<AdminState>,
+    request: crate::commands::Request,
+    ApiPath(stream_sequence): ApiPath<u64>,
+) -> Result<Json<RedriveView>, ApiError> {
+    use hooklog_worker::redrive::{self, RedriveError};
+    if state.webhook_secrets.is_empty() {
+        return Err(ApiError::NotConfigured {
+            code: "webhook_secret_not_configured",
+            message: "a redriven delivery is checked again with the webhook secret: set \
+                      HOOKLOG_GITHUB_WEBHOOK_SECRET on the admin role too"
+                .to_owned(),
+        });
+    }
+    let processor = hooklog_worker::Processor::new(state.bus.clone());
+    match redrive::redrive(
+        &processor,
+        &state.js,
+        &state.webhook_secrets,
+        stream_sequence,
+        &request.meta,
+    )
+    .await
+    {
+        Ok(done) => Ok(Json(RedriveView {
+            delivery_id: done.delivery_id,
+            outcome: done.outcome.as_str().to_owned(),
+            detail: done.detail,
+        })),
+        Err(RedriveError::NotFound(seq)) => Err(ApiError::not_found(
+            "dead_letter_not_found",
+            format!("stream sequence {seq}"),
+        )),
+        Err(RedriveError::Refused(reason)) => Err(ApiError::conflict("not_a_dead_letter", reason)),
+        Err(RedriveError::Unavailable(reason)) => Err(ApiError::Unavailable(reason)),
+    }
+}

@@ -72,6 +72,10 @@ pub fn api() -> Router<AdminState> {
         )
         .route("/dead-letters", get(events::dead_letters))
         .route(
+            "/dead-letters/{stream_sequence}/redrive",
+            post(events::redrive),
+        )
+        .route(
             "/aggregates/{type}/{id}/events",
             get(events::aggregate_events),
         )

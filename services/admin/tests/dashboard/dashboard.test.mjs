@@ -180,6 +180,14 @@ try {
   if (payload.after !== HEAD) throw new Error(`the raw payload's after is ${payload.after}`);
   await page.screenshot({ path: `${ARTIFACTS}/delivery.png`, fullPage: true });
 
+  step = "a dead letter is redriven";
+  await page.click("nav a[href='#dead-letters']");
+  await page.waitForSelector("button[data-action=redrive]");
+  await page.click("button[data-action=redrive]");
+  await page.waitForSelector("#notice:not([hidden])");
+  const redrove = await page.textContent("#notice");
+  if (!redrove.includes("dashboard-bad-push: dead_letter")) throw new Error(`the redrive says ${JSON.stringify(redrove)}`);
+
   step = "a phone-width view";
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click("nav a[href='#targets']");
@@ -208,7 +216,7 @@ try {
   await page.waitForSelector("#nav:not([hidden])");
   await page.click("nav a[href='#targets']");
   await page.waitForSelector(row);
-  for (const hash of ["#instances", "#targets", "#github", `#target/${TARGET}`]) {
+  for (const hash of ["#instances", "#targets", "#dead-letters", "#github", `#target/${TARGET}`]) {
     await page.evaluate((h) => { location.hash = h; }, hash);
     await page.waitForTimeout(300);
     await page.waitForFunction(() => document.getElementById("view").children.length > 0);

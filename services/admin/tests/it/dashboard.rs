@@ -142,7 +142,15 @@ async fn connect_github_checks_its_state_once_then_the_installation_with_github(
     )
     .await;
     assert_eq!((status, location.as_str()), (303, "/#instances"));
-    let (status, instance) = app.get("/v1/admin/instances/77").await;
+    // The projector shows it soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let (status, instance) = loop {
+        let answer = app.get("/v1/admin/instances/77").await;
+        if answer.0 == 200 || std::time::Instant::now() > deadline {
+            break answer;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(status, 200, "{instance}");
     assert_eq!(instance["account"], "octo-org");
     let events: Vec<(String, Value)> = sqlx::query_as(

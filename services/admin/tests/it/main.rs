@@ -14,6 +14,7 @@ mod go;
 mod health;
 mod input;
 mod openapi;
+mod redrive;
 mod routes;
 mod sources;
 mod support;

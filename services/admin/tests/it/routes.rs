@@ -9,6 +9,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/v1/admin/session"),
+    ("POST", "/v1/admin/dead-letters/{stream_sequence}/redrive"),
     ("POST", "/v1/admin/github/install"),
     ("GET", "/v1/admin/instances/{id}/repositories"),
     ("GET", "/v1/admin/instances"),

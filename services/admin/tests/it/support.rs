@@ -54,6 +54,8 @@ pub struct Options {
     /// Ask GitHub for redeliveries through the App of this configuration (a fake GitHub's
     /// `app_config()`), under this policy; none by default.
     pub github_app: Option<(GithubAppConfig, RedeliveryPolicy)>,
+    /// The webhook secrets the admin listener checks redriven dead letters with.
+    pub webhook_secrets: Vec<hooklog_domain::github::WebhookSecret>,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             audit_key: None,
             allowed_sources: AllowedSources::default(),
             github_app: None,
+            webhook_secrets: vec![hooklog_domain::github::WebhookSecret::new(WEBHOOK_SECRET)],
         }
     }
 }
@@ -118,7 +121,8 @@ impl App {
         let mut state = AdminState::new(pool.clone(), nats.clone(), options.tokens)
             .unwrap()
             .waits(options.waits)
-            .allowed_sources(options.allowed_sources);
+            .allowed_sources(options.allowed_sources)
+            .webhook_secrets(options.webhook_secrets.clone());
         if let Some(key) = options.audit_key {
             state = state.audit_key(key);
         }

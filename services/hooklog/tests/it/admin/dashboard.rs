@@ -79,6 +79,14 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
             ("docs/guide.md", Some(b"guide\n")),
         ],
     );
+    // A push without the fields a push needs: a dead letter to redrive.
+    stack
+        .send(
+            "push",
+            "dashboard-bad-push",
+            &json!({"zen": "no repository"}),
+        )
+        .await;
     let push_file = stack.dir.path().join("push.json");
     std::fs::write(
         &push_file,

@@ -1,6 +1,7 @@
 //! The App's own endpoints (`/app/...`), called with the App JWT rather than an installation
 //! token: what the GitHub reconciler reads (the App's webhook delivery log) and asks
-//! (redeliveries). Same HTTP helper as the repository calls: rate limits waited out up to the
+//! (redeliveries), and one installation of the App (`installation`: the dashboard's setup
+//! callback checks the id GitHub sent it). Same HTTP helper as the repository calls: rate limits waited out up to the
 //! configured bound, logs without headers or bodies.
 //!
 //! Reads are retried on server and network errors; a `POST` never is: GitHub may have acted on
@@ -36,6 +37,17 @@ pub struct AppAnswer {
 }
 
 impl AppAnswer {
+    /// `404 Not Found: Not Found`, or just the status when GitHub gave no message.
+    fn describe(&self) -> String {
+        let status = reqwest::StatusCode::from_u16(self.status)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| self.status.to_string());
+        match self.message.as_str() {
+            "" => status,
+            m => format!("{status}: {m}"),
+        }
+    }
+
     /// The body as `T`; errors say where, never quote the body.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, SourceError> {
         serde_json::from_slice(&self.body).map_err(|err| {
@@ -54,39 +66,51 @@ impl AppAnswer {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Installation {
     pub id: u64,
-    /// The account's login.
+    /// The account's login (an enterprise's slug).
     pub account: String,
-    /// `Organization` or `User`.
+    /// `Organization`, `User` or `Enterprise`.
     pub account_type: String,
+    /// `all` or `selected`.
     pub repository_selection: Option<String>,
+    /// GitHub suspended it (`suspended_at` is set): its tokens are refused until it is resumed.
     pub suspended: bool,
 }
 
 impl AppClient {
-    /// The installation `id` of this App; `None` when GitHub does not know it (for this App).
+    /// `GET /app/installations/{id}`: the installation `id` of this App, `None` when GitHub does
+    /// not know it (or it belongs to another App). A 401 is the App's credentials refused.
     pub async fn installation(&self, id: u64) -> Result<Option<Installation>, SourceError> {
         #[derive(serde::Deserialize)]
         struct Body {
             id: u64,
             account: Account,
+            target_type: Option<String>,
             repository_selection: Option<String>,
             suspended_at: Option<String>,
         }
+        /// A user or organization has a `login` and a `type`; an enterprise a `slug` and
+        /// neither (its kind is the installation's `target_type`).
         #[derive(serde::Deserialize)]
         struct Account {
-            login: String,
+            login: Option<String>,
+            slug: Option<String>,
             #[serde(rename = "type")]
-            kind: String,
+            kind: Option<String>,
         }
         let what = format!("installation {id}");
         let answer = self.get(&format!("/app/installations/{id}")).await?;
         match answer.status {
             200 => {
                 let body: Body = answer.json(&what)?;
+                let account = body.account.login.or(body.account.slug).ok_or_else(|| {
+                    SourceError::Invalid(format!(
+                        "GitHub's answer to {what} names no account (no login or slug)"
+                    ))
+                })?;
                 Ok(Some(Installation {
                     id: body.id,
-                    account: body.account.login,
-                    account_type: body.account.kind,
+                    account,
+                    account_type: body.account.kind.or(body.target_type).unwrap_or_default(),
                     repository_selection: body.repository_selection,
                     suspended: body.suspended_at.is_some(),
                 }))
@@ -95,11 +119,11 @@ impl AppClient {
             401 => Err(SourceError::Auth(format!(
                 "GitHub refused the App JWT for {what} ({}); check HOOKLOG_GITHUB_APP_ID and the \
                  App's private key",
-                answer.message
+                answer.describe()
             ))),
-            status => Err(SourceError::Invalid(format!(
-                "GitHub answered {status} ({}) to {what}",
-                answer.message
+            _ => Err(SourceError::Invalid(format!(
+                "GitHub answered {} to {what}",
+                answer.describe()
             ))),
         }
     }

@@ -417,6 +417,20 @@ mod tests {
     }
 
     #[test]
+    fn a_next_link_is_followed_only_on_the_same_api() {
+        let http = Http::new("https://ghe.example.com/api/v3/", 0, Duration::ZERO).unwrap();
+        let path = |url| http.path_of(url);
+        assert_eq!(
+            path("https://ghe.example.com/api/v3/installation/repositories?page=2"),
+            Some("/installation/repositories?page=2")
+        );
+        assert_eq!(path("https://ghe.example.com/api/v3x/installation"), None);
+        assert_eq!(path("https://ghe.example.com.evil/api/v3/x"), None);
+        assert_eq!(path("https://elsewhere.example.com/api/v3/x"), None);
+        assert_eq!(path("http://ghe.example.com/api/v3/x"), None);
+    }
+
+    #[test]
     fn a_bearer_header_is_marked_sensitive() {
         let value = bearer(&SecretString::from("ghs_secret")).unwrap();
         assert!(value.is_sensitive());

@@ -1,7 +1,9 @@
 //! The GitHub App source: reads trees, blobs and branch heads through GitHub's REST API as an
 //! installation of the App.
 //!
-//! - `app`: the App's own endpoints (`/app/...`) with the App JWT, for the GitHub reconciler.
+//! - `app`: the App's own endpoints (`/app/...`) with the App JWT, for the GitHub reconciler
+//!   and the dashboard's installation check. An installation's repositories are listed here, as
+//!   the installation.
 //! - `jwt`: the App JWT (RS256), signed with the App's private key.
 //! - `token`: installation tokens, exchanged with the JWT and cached per installation.
 //! - `http`: the one request helper: rate limits waited out, server and network errors retried.
@@ -137,7 +139,10 @@ impl GithubApp {
     }
 
     /// Every repository the installation gave the App (`GET /installation/repositories`, 100
-    /// a page, following the `Link` header while it stays on this API).
+    /// a page), as its installation token. The `Link` header's next page is followed while it
+    /// stays on this API (the token is never sent elsewhere); a next page already read, or one
+    /// that lists nothing, ends the listing, so a looping `Link` cannot make it endless.
+    #[tracing::instrument(skip_all, fields(installation = installation.0))]
     pub async fn installation_repositories(
         &self,
         installation: InstallationId,
@@ -148,18 +153,38 @@ impl GithubApp {
         }
         let what = format!("the repositories of installation {installation}");
         let mut repositories = vec![];
+        let mut read = std::collections::HashSet::new();
         let mut path = Some("/installation/repositories?per_page=100".to_owned());
         while let Some(current) = path.take() {
             let answer = self.get(installation, &current).await?;
             if answer.status != StatusCode::OK {
                 return Err(answer.error(&what));
             }
-            repositories.extend(answer.json::<Listing>(&what)?.repositories);
-            path = answer
-                .next
-                .as_deref()
-                .and_then(|url| self.http.path_of(url))
-                .map(str::to_owned);
+            let page = answer.json::<Listing>(&what)?.repositories;
+            if page.is_empty() {
+                break;
+            }
+            repositories.extend(page);
+            read.insert(current);
+            path = match answer.next.as_deref() {
+                None => None,
+                Some(url) => match self.http.path_of(url) {
+                    Some(next) if read.contains(next) => {
+                        return Err(SourceError::Invalid(format!(
+                            "GitHub's pages of {what} lead back to a page already read"
+                        )))
+                    }
+                    Some(next) => Some(next.to_owned()),
+                    None => {
+                        tracing::warn!(
+                            listed = repositories.len(),
+                            "GitHub's next page of the installation's repositories is off the \
+                             configured API; not followed"
+                        );
+                        None
+                    }
+                },
+            };
         }
         Ok(repositories)
     }

@@ -13,7 +13,8 @@
 //! log and redeliver, with the same App JWT.
 //!
 //! This module owns the fake's state, its armed faults, its counters, its in-memory blob store
-//! and start-up; `routes` holds the endpoint handlers, `hooks` the webhook and its log.
+//! and start-up; `routes` holds the endpoint handlers, `hooks` the webhook and its log,
+//! `installations` the App's installations a test registers and their repository listings.
 
 mod hooks;
 mod installations;
@@ -81,7 +82,8 @@ struct Shared {
 
 #[derive(Default)]
 struct Record {
-    tokens: HashSet<String>,
+    /// Each installation token issued, and the installation it is for.
+    tokens: HashMap<String, u64>,
     issued: u64,
     exchanges: usize,
     verified_jwts: Vec<String>,
@@ -138,6 +140,10 @@ impl FakeGithub {
             .route("/repos/{owner}/{repo}/git/blobs/{sha}", get(blob))
             .route("/repos/{owner}/{repo}/branches/{*branch}", get(branch))
             .route("/repos/{owner}/{repo}/tarball/{sha}", get(tarball))
+            .route(
+                "/installation/repositories",
+                get(installations::repositories),
+            )
             .route_layer(middleware::from_fn_with_state(
                 shared.clone(),
                 installation_token,
@@ -150,10 +156,6 @@ impl FakeGithub {
             .route(
                 "/app/installations/{installation}",
                 get(installations::installation),
-            )
-            .route(
-                "/installation/repositories",
-                get(installations::repositories),
             )
             .route("/app/hook/deliveries", get(hooks::deliveries))
             .route("/app/hook/deliveries/{delivery_id}", get(hooks::delivery))
@@ -311,9 +313,11 @@ impl Shared {
         self.record.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether the request carries a token this fake issued, as `token` or `Bearer`.
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        presented_token(headers).is_some_and(|token| self.record().tokens.contains(token))
+    /// The installation of the token the request carries, as `token` or `Bearer`, when this
+    /// fake issued it (and it was not revoked).
+    fn token_installation(&self, headers: &HeaderMap) -> Option<u64> {
+        let token = presented_token(headers)?;
+        self.record().tokens.get(token).copied()
     }
 
     /// The blob `sha` (full, lowercase), from the store, which is read again from the
@@ -380,20 +384,28 @@ fn parse_batch(out: &[u8]) -> HashMap<String, Bytes> {
     blobs
 }
 
-/// Answers an armed fault instead of the route, when one matches.
+/// The installation whose token a request to the repository API carried, for the handlers
+/// that answer as that installation (its repository listing).
+#[derive(Debug, Clone, Copy)]
+struct TokenInstallation(u64);
+
 /// Answers 401 `Bad credentials`, as GitHub does, unless the request carries an installation
-/// token this fake issued.
+/// token this fake issued; the request goes on with the token's `TokenInstallation`.
 async fn installation_token(
     State(shared): State<Arc<Shared>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if !shared.authorized(request.headers()) {
+    let Some(installation) = shared.token_installation(request.headers()) else {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
+    };
+    request
+        .extensions_mut()
+        .insert(TokenInstallation(installation));
     next.run(request).await
 }
 
+/// Answers an armed fault instead of the route, when one matches.
 async fn faults(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let target = request
         .uri()

@@ -73,7 +73,7 @@ pub(super) async fn access_tokens(
         record.exchanges += 1;
         record.issued += 1;
         let token = format!("ghs_fake{installation}x{}", record.issued);
-        record.tokens.insert(token.clone());
+        record.tokens.insert(token.clone(), installation);
         token
     };
     let expires_at = (OffsetDateTime::now_utc() + time::Duration::hours(1))
