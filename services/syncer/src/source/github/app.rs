@@ -11,7 +11,7 @@ use bytes::Bytes;
 use reqwest::Method;
 use time::OffsetDateTime;
 
-use super::http::{bearer, Http};
+use super::http::{self, bearer, Http};
 use super::jwt::AppKey;
 use super::{GithubAppConfig, NOT_CONFIGURED};
 use crate::source::SourceError;
@@ -39,26 +39,15 @@ pub struct AppAnswer {
 impl AppAnswer {
     /// `404 Not Found: Not Found`, or just the status when GitHub gave no message.
     fn describe(&self) -> String {
-        let status = reqwest::StatusCode::from_u16(self.status)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|_| self.status.to_string());
-        match self.message.as_str() {
-            "" => status,
-            m => format!("{status}: {m}"),
+        match reqwest::StatusCode::from_u16(self.status) {
+            Ok(status) => http::describe(status, &self.message),
+            Err(_) => self.status.to_string(),
         }
     }
 
     /// The body as `T`; errors say where, never quote the body.
     pub fn json<T: serde::de::DeserializeOwned>(&self, what: &str) -> Result<T, SourceError> {
-        serde_json::from_slice(&self.body).map_err(|err| {
-            SourceError::Invalid(format!(
-                "GitHub's answer to {what} is not the JSON expected ({:?} error at line {}, \
-                 column {})",
-                err.classify(),
-                err.line(),
-                err.column()
-            ))
-        })
+        http::parse(&self.body, what)
     }
 }
 

@@ -254,17 +254,9 @@ impl Answer {
         rate_limit_wait(self.status, headers, &message, SystemTime::now())
     }
 
-    /// The body as `T`. Parse errors say where, never what: a body may hold a token.
+    /// The body as `T` (see [`parse`]).
     pub(super) fn json<T: DeserializeOwned>(&self, what: &str) -> Result<T, SourceError> {
-        serde_json::from_slice(&self.body).map_err(|err| {
-            SourceError::Invalid(format!(
-                "GitHub's answer to {what} is not the JSON expected ({:?} error at line {}, \
-                 column {})",
-                err.classify(),
-                err.line(),
-                err.column()
-            ))
-        })
+        parse(&self.body, what)
     }
 
     /// GitHub's `message`, shortened and on one line; empty when there is none.
@@ -287,10 +279,7 @@ impl Answer {
 
     /// `404 Not Found: Branch not found`, or just the status when GitHub gave no message.
     pub(super) fn describe(&self) -> String {
-        match self.message() {
-            m if m.is_empty() => self.status.to_string(),
-            m => format!("{}: {m}", self.status),
-        }
+        describe(self.status, &self.message())
     }
 
     /// The usual meaning of an unexpected status for a call about `what`.
@@ -307,6 +296,27 @@ impl Answer {
             StatusCode::NOT_FOUND => SourceError::NotFound(format!("{what} ({desc})")),
             _ => SourceError::Invalid(format!("GitHub answered {desc} to {what}")),
         }
+    }
+}
+
+/// A body of GitHub's as `T`. Parse errors say where, never what: a body may hold a token.
+pub(super) fn parse<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T, SourceError> {
+    serde_json::from_slice(body).map_err(|err| {
+        SourceError::Invalid(format!(
+            "GitHub's answer to {what} is not the JSON expected ({:?} error at line {}, column \
+             {})",
+            err.classify(),
+            err.line(),
+            err.column()
+        ))
+    })
+}
+
+/// `404 Not Found: Branch not found`, or just the status when GitHub gave no message.
+pub(super) fn describe(status: StatusCode, message: &str) -> String {
+    match message {
+        "" => status.to_string(),
+        m => format!("{status}: {m}"),
     }
 }
 
