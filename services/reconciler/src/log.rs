@@ -43,18 +43,19 @@ impl LogItem {
             })
     }
 
-    pub fn attempt(&self) -> Result<GithubAttempt, SourceError> {
-        Ok(GithubAttempt {
+    /// The attempt, delivered at `delivered_at` (its [`LogItem::delivered_at`]).
+    pub fn attempt(&self, delivered_at: Timestamp) -> GithubAttempt {
+        GithubAttempt {
             github_id: self.id,
             event: self.event.clone(),
             action: self.action.clone(),
             installation_id: self.installation_id,
             repository_id: self.repository_id,
-            delivered_at: self.delivered_at()?,
+            delivered_at,
             status: self.status.clone(),
             status_code: self.status_code,
             redelivery: self.redelivery,
-        })
+        }
     }
 }
 

@@ -86,7 +86,7 @@ pub async fn run_pass(
                 continue;
             }
             report.judged += 1;
-            keep_earliest(&mut seen, item, at)?;
+            keep_earliest(&mut seen, item, at);
         }
         if !reached_floor {
             path = page.next;
@@ -195,21 +195,13 @@ pub async fn run_pass(
 
 /// A GUID is judged by its first attempt in the log (the original delivery, whose age is what
 /// GitHub's window counts).
-fn keep_earliest(
-    seen: &mut BTreeMap<String, GithubAttempt>,
-    item: &LogItem,
-    at: Timestamp,
-) -> Result<(), ReconcileError> {
+fn keep_earliest(seen: &mut BTreeMap<String, GithubAttempt>, item: &LogItem, at: Timestamp) {
     let earlier = seen
         .get(&item.guid)
         .is_none_or(|known| at < known.delivered_at);
     if earlier {
-        seen.insert(
-            item.guid.clone(),
-            item.attempt().map_err(ReconcileError::Github)?,
-        );
+        seen.insert(item.guid.clone(), item.attempt(at));
     }
-    Ok(())
 }
 
 /// Waits until the `deliveries` read model holds every message `GITHUB_DELIVERIES` held when
