@@ -8,7 +8,7 @@ use hooklog_domain::clock::SystemClock;
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::config::Settings;
 use hooklog_projections::query::{self, GithubDeliveryFilter, PageRequest, QueryError};
-use hooklog_reconciler::redeliver::{self, Asked, OperatorError};
+use hooklog_reconciler::redeliver::{self, Reported};
 use hooklog_reconciler::ReconcilerConfig;
 use hooklog_write::CommandBus;
 use secrecy::ExposeSecret;
@@ -60,8 +60,11 @@ async fn deliveries(settings: &Settings, args: GithubDeliveriesArgs) -> anyhow::
 }
 
 async fn redeliver(settings: &Settings, args: RedeliverArgs) -> anyhow::Result<ExitCode> {
-    let (app_id, client) = crate::serve::github_reconciler_client(settings)?;
-    let policy = ReconcilerConfig::from_settings(app_id, settings).policy;
+    let app = crate::serve::github_reconciler_client(settings)?;
+    let (client, policy) = (
+        app.client,
+        ReconcilerConfig::from_settings(app.app_id, settings).policy,
+    );
     let pool =
         hooklog_infra::postgres::connect_and_migrate(settings.database_url.expose_secret()).await?;
     let bus = CommandBus::new(pool.clone(), Arc::new(SystemClock));
@@ -72,30 +75,20 @@ async fn redeliver(settings: &Settings, args: RedeliverArgs) -> anyhow::Result<E
     };
     let mut code = ExitCode::SUCCESS;
     for guid in &guids {
-        let (outcome, detail) =
-            match redeliver::by_operator(&bus, &client, guid, policy, &meta).await {
-                Ok(Asked::Accepted) => ("accepted", String::new()),
-                Ok(Asked::Failed(detail)) => {
-                    code = ExitCode::from(75);
-                    ("failed", detail)
-                }
-                Ok(Asked::Refused { status, message }) => {
-                    code = ExitCode::from(1);
-                    ("refused", format!("GitHub answered {status}: {message}"))
-                }
-                Ok(Asked::NotDue(detail)) => {
-                    code = ExitCode::from(1);
-                    ("refused", detail)
-                }
-                Err(err @ (OperatorError::NotFound(_) | OperatorError::Refused(_))) => {
-                    code = ExitCode::from(1);
-                    ("refused", err.to_string())
-                }
-                Err(OperatorError::Failed(err)) => {
-                    code = ExitCode::from(75);
-                    ("failed", err.to_string())
-                }
-            };
+        let result = redeliver::by_operator(&bus, &client, guid, policy, &meta).await;
+        let (reported, detail) = redeliver::reported(&result);
+        let outcome = match reported {
+            Reported::Accepted => "accepted",
+            Reported::Refused => {
+                code = ExitCode::from(1);
+                "refused"
+            }
+            Reported::Failed => {
+                code = ExitCode::from(75);
+                "failed"
+            }
+        };
+        let detail = detail.unwrap_or_default();
         println!(
             "{}",
             json!({"guid": guid, "outcome": outcome, "detail": detail})

@@ -57,8 +57,11 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     } else {
         args.roles.into_iter().collect()
     };
-    let reconciler_client = match roles.contains(&Role::GithubReconciler) {
+    // The App, read once for the roles that call it: the reconciler needs it, the admin
+    // listener uses it when it is there (operators' redeliveries, Connect GitHub, the picker).
+    let github_app = match roles.contains(&Role::GithubReconciler) {
         true => Some(github_reconciler_client(&settings)?),
+        false if roles.contains(&Role::Admin) => github_app(&settings)?,
         false => None,
     };
     let shutdown = CancellationToken::new();
@@ -147,18 +150,16 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             None => state,
         };
         // Operators' redeliveries (`/v1/admin/github/...`) go through the App, when there is one.
-        let state = match settings.github_app_id {
-            Some(_) => {
-                let (app_id, client) = github_reconciler_client(&settings)?;
+        let state = match &github_app {
+            Some(app) => {
                 let policy =
-                    hooklog_reconciler::ReconcilerConfig::from_settings(app_id, &settings).policy;
-                let config = hooklog_syncer::config::github_app_config(&settings)
-                    .context("cannot read HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE")?;
-                let source = hooklog_syncer::source::github::GithubApp::new(config)
+                    hooklog_reconciler::ReconcilerConfig::from_settings(app.app_id, &settings)
+                        .policy;
+                let source = hooklog_syncer::source::github::GithubApp::new(app.config.clone())
                     .map_err(anyhow::Error::msg)
                     .context("cannot set up the admin listener's GitHub App")?;
                 state
-                    .github_app(Arc::new(client), policy)
+                    .github_app(Arc::clone(&app.client), policy)
                     .github_source(Arc::new(source))
             }
             None => state,
@@ -244,13 +245,16 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Ok(())
         });
     }
-    if let (Some((app_id, client)), Some(pool), Some(bus)) = (reconciler_client, &db, &bus) {
+    let reconciler_app = github_app
+        .as_ref()
+        .filter(|_| roles.contains(&Role::GithubReconciler));
+    if let (Some(app), Some(pool), Some(bus)) = (reconciler_app, &db, &bus) {
         let reconciler = hooklog_reconciler::Reconciler {
-            config: hooklog_reconciler::ReconcilerConfig::from_settings(app_id, &settings),
+            config: hooklog_reconciler::ReconcilerConfig::from_settings(app.app_id, &settings),
             pool: pool.clone(),
             bus: bus.clone(),
             js: js.clone(),
-            client: Arc::new(client),
+            client: Arc::clone(&app.client),
         };
         let run = hooklog_reconciler::run(reconciler, shutdown.clone());
         tasks.spawn(async move {
@@ -303,21 +307,37 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
-/// The App's id and a client of its own endpoints, for the GitHub reconciler; without the App,
-/// an error naming the settings.
-pub(crate) fn github_reconciler_client(
-    settings: &Settings,
-) -> anyhow::Result<(u64, hooklog_syncer::source::github::AppClient)> {
-    let config = hooklog_syncer::config::github_app_config(settings)
-        .context("cannot read HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE")?;
-    let app_id = config.app_id.context(
+/// The App's id, settings and a client of its own endpoints, for the GitHub reconciler and
+/// `hooklog github redeliver`; without the App, an error naming the settings.
+pub(crate) fn github_reconciler_client(settings: &Settings) -> anyhow::Result<GithubAppParts> {
+    github_app(settings)?.context(
         "the GitHub reconciler needs the GitHub App: set HOOKLOG_GITHUB_APP_ID and \
          HOOKLOG_GITHUB_APP_PRIVATE_KEY (or HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE)",
-    )?;
+    )
+}
+
+/// The GitHub App as the settings give it, and a client of its own endpoints.
+pub(crate) struct GithubAppParts {
+    pub app_id: u64,
+    pub config: hooklog_syncer::source::github::GithubAppConfig,
+    pub client: Arc<hooklog_syncer::source::github::AppClient>,
+}
+
+/// The GitHub App, its key read once; `None` without `HOOKLOG_GITHUB_APP_ID`.
+fn github_app(settings: &Settings) -> anyhow::Result<Option<GithubAppParts>> {
+    let config = hooklog_syncer::config::github_app_config(settings)
+        .context("cannot read HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE")?;
+    let Some(app_id) = config.app_id else {
+        return Ok(None);
+    };
     let client = hooklog_syncer::source::github::AppClient::new(&config)
         .map_err(anyhow::Error::msg)
-        .context("cannot set up the GitHub reconciler's App client")?;
-    Ok((app_id, client))
+        .context("cannot set up the GitHub App client")?;
+    Ok(Some(GithubAppParts {
+        app_id,
+        config,
+        client: Arc::new(client),
+    }))
 }
 
 /// The audit signing key: the sealer needs it (and creates the default one on first start);

@@ -28,6 +28,50 @@ pub enum Asked {
     Failed(String),
 }
 
+impl Asked {
+    /// What to tell whoever asked; nothing when GitHub accepted.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Self::Accepted => None,
+            Self::NotDue(reason) | Self::Failed(reason) => Some(reason.clone()),
+            Self::Refused { status, message } => Some(
+                hooklog_domain::github_delivery::Unrecoverable::Refused {
+                    status: *status,
+                    message: message.clone(),
+                }
+                .to_string(),
+            ),
+        }
+    }
+}
+
+/// How an operator's redelivery ended, as `hooklog github redeliver` and the admin API's
+/// `redeliver-missing` report each GUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    /// GitHub took the request.
+    Accepted,
+    /// Not sent, or refused by GitHub: nothing more will come of it.
+    Refused,
+    /// Not taken (GitHub unreachable, the store unavailable): worth trying again.
+    Failed,
+}
+
+/// `by_operator`'s result as what came of it and why (nothing when accepted).
+pub fn reported(result: &Result<Asked, OperatorError>) -> (Reported, Option<String>) {
+    match result {
+        Ok(asked @ Asked::Accepted) => (Reported::Accepted, asked.detail()),
+        Ok(asked @ (Asked::NotDue(_) | Asked::Refused { .. })) => {
+            (Reported::Refused, asked.detail())
+        }
+        Ok(asked @ Asked::Failed(_)) => (Reported::Failed, asked.detail()),
+        Err(err @ (OperatorError::NotFound(_) | OperatorError::Refused(_))) => {
+            (Reported::Refused, Some(err.to_string()))
+        }
+        Err(err @ OperatorError::Failed(_)) => (Reported::Failed, Some(err.to_string())),
+    }
+}
+
 /// Redelivery number `attempt` of GitHub's attempt `github_id` of `guid`, asked by `by`.
 #[derive(Debug, Clone, Copy)]
 pub struct Ask<'a> {

@@ -14,7 +14,7 @@ use cqrs_es::Aggregate;
 use hooklog_domain::delivery::DeliveryKey;
 use hooklog_domain::github_delivery::GithubDelivery;
 use hooklog_projections::query::{self, GithubDeliveryFilter, GithubDeliveryView, Page};
-use hooklog_reconciler::redeliver::{by_operator, Asked, OperatorError};
+use hooklog_reconciler::redeliver::{by_operator, reported, Asked, OperatorError, Reported};
 use hooklog_syncer::source::github::AppClient;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -176,13 +176,11 @@ pub async fn redeliver(
         &request.meta,
     )
     .await?;
-    let (outcome, detail) = match asked {
-        Asked::Accepted => (RedeliveryOutcome::Accepted, None),
-        Asked::Failed(error) => (RedeliveryOutcome::Failed, Some(error)),
-        Asked::Refused { status, message } => (
-            RedeliveryOutcome::Refused,
-            Some(format!("GitHub refused to redeliver ({status}: {message})")),
-        ),
+    let detail = asked.detail();
+    let outcome = match asked {
+        Asked::Accepted => RedeliveryOutcome::Accepted,
+        Asked::Failed(_) => RedeliveryOutcome::Failed,
+        Asked::Refused { .. } => RedeliveryOutcome::Refused,
         Asked::NotDue(reason) => return Err(ApiError::conflict("redelivery_refused", reason)),
     };
     let key = DeliveryKey::for_delivery(&guid).0;
@@ -224,27 +222,15 @@ pub async fn redeliver_missing(
             &request.meta,
         )
         .await;
-        match asked {
-            Ok(Asked::Accepted) => report.accepted += 1,
-            Ok(Asked::NotDue(detail)) | Err(OperatorError::Refused(detail)) => {
-                report.refused.push(NotRedelivered { guid, detail })
-            }
-            Ok(Asked::Refused { status, message }) => report.refused.push(NotRedelivered {
-                guid,
-                detail: format!("GitHub refused to redeliver ({status}: {message})"),
-            }),
-            Err(err @ OperatorError::NotFound(_)) => report.refused.push(NotRedelivered {
-                guid,
-                detail: err.to_string(),
-            }),
-            Ok(Asked::Failed(detail)) => report.failed.push(NotRedelivered { guid, detail }),
-            Err(OperatorError::Failed(err)) => {
-                tracing::warn!(guid, error = %err, "an operator's redelivery could not be recorded");
-                report.failed.push(NotRedelivered {
-                    guid,
-                    detail: err.to_string(),
-                })
-            }
+        if let Err(OperatorError::Failed(err)) = &asked {
+            tracing::warn!(guid, error = %err, "an operator's redelivery could not be recorded");
+        }
+        let (reported, detail) = reported(&asked);
+        let detail = detail.unwrap_or_default();
+        match reported {
+            Reported::Accepted => report.accepted += 1,
+            Reported::Refused => report.refused.push(NotRedelivered { guid, detail }),
+            Reported::Failed => report.failed.push(NotRedelivered { guid, detail }),
         }
     }
     Ok(Json(report))
