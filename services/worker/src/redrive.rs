@@ -11,6 +11,7 @@
 //!   delivery reopened and undecided; redriving it again finishes it.
 
 use async_nats::jetstream;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use hooklog_domain::delivery::{
     DecideDelivery, Decision, DeliveryError, DeliveryEvent, DeliveryKey, Outcome, StreamPosition,
 };
@@ -57,7 +58,7 @@ pub async fn redrive(
         .map_err(|e| unavailable(&e))?;
     let message = match stream.get_raw_message(stream_sequence).await {
         Ok(message) => message,
-        Err(err) if err.to_string().contains("no message found") => {
+        Err(err) if matches!(err.kind(), RawMessageErrorKind::NoMessageFound) => {
             return Err(RedriveError::NotFound(stream_sequence))
         }
         Err(err) => return Err(unavailable(&err)),
