@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::paging::{Page, PageRequest};
-use super::{one_of, QueryError};
+use super::{event_name, installation_id, one_of, QueryError};
 
 /// The statuses of a GitHub-side delivery in the read model.
 pub const GITHUB_DELIVERY_STATUSES: &[&str] = &["missing", "requested", "arrived", "unrecoverable"];
@@ -83,20 +83,8 @@ pub async fn github_deliveries(
     page: &PageRequest,
 ) -> Result<Page<GithubDeliveryView>, QueryError> {
     one_of("status", &filter.status, GITHUB_DELIVERY_STATUSES)?;
-    if let Some(event) = &filter.event {
-        if event.is_empty() || !event.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            return Err(QueryError::BadFilter(format!(
-                "event {event:?} is not a GitHub event name (lowercase letters and `_`)"
-            )));
-        }
-    }
-    let installation = filter
-        .installation_id
-        .map(|i| {
-            i64::try_from(i)
-                .map_err(|_| QueryError::BadFilter("installation_id is out of range".into()))
-        })
-        .transpose()?;
+    event_name(&filter.event)?;
+    let installation = installation_id(filter.installation_id, "installation_id")?;
     let (after, limit) = page.bounds()?;
     // Newest first: the cursor is the position to continue below.
     let before = match page.cursor {

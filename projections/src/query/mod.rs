@@ -89,6 +89,28 @@ pub struct DeliveryFilter {
     pub until: Option<Timestamp>,
 }
 
+/// Refuses an `event` filter that is not a GitHub event name.
+fn event_name(event: &Option<String>) -> Result<(), QueryError> {
+    match event {
+        Some(event)
+            if event.is_empty() || !event.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            Err(QueryError::BadFilter(format!(
+                "event {event:?} is not a GitHub event name (lowercase letters and `_`)"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An installation id filter (`what` names the parameter) as PostgreSQL's `bigint`.
+fn installation_id(id: Option<u64>, what: &str) -> Result<Option<i64>, QueryError> {
+    id.map(|i| {
+        i64::try_from(i).map_err(|_| QueryError::BadFilter(format!("{what} is out of range")))
+    })
+    .transpose()
+}
+
 fn one_of(what: &str, value: &Option<String>, allowed: &[&str]) -> Result<(), QueryError> {
     match value {
         Some(v) if !allowed.contains(&v.as_str()) => Err(QueryError::BadFilter(format!(
@@ -197,21 +219,9 @@ pub async fn deliveries(
     page: &PageRequest,
 ) -> Result<Page<DeliveryView>, QueryError> {
     one_of("outcome", &filter.outcome, OUTCOMES)?;
-    if let Some(event) = &filter.event {
-        if event.is_empty() || !event.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            return Err(QueryError::BadFilter(format!(
-                "event {event:?} is not a GitHub event name (lowercase letters and `_`)"
-            )));
-        }
-    }
+    event_name(&filter.event)?;
     let (after, limit) = page.bounds()?;
-    let installation = filter
-        .installation
-        .map(|i| {
-            i64::try_from(i)
-                .map_err(|_| QueryError::BadFilter("installation is out of range".into()))
-        })
-        .transpose()?;
+    let installation = installation_id(filter.installation, "installation")?;
     let rows = sqlx::query_as::<_, DeliveryView>(&format!(
         "SELECT * FROM ({}) d WHERE ($1::text IS NULL OR event = $1) \
          AND ($2::text IS NULL OR outcome = $2) AND ($3::bigint IS NULL OR installation_id = $3) \
