@@ -15,6 +15,15 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl Timestamp {
+    /// An RFC 3339 time as a provider writes it (`2026-12-01T10:00:00Z`).
+    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
+        humantime::parse_rfc3339(text)
+            .map(Self)
+            .map_err(|err| format!("{text:?} is not an RFC 3339 time: {err}"))
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)

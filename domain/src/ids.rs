@@ -24,6 +24,19 @@ pub enum IdError {
     TargetId(String),
     #[error("{0:?} is not an instance id (`github-installation-<number>`)")]
     InstanceId(String),
+    #[error("{0:?} is not a repository connection id (a UUID)")]
+    ConnectionId(String),
+    #[error("provider {0:?} is neither `github` nor `gitlab`")]
+    Provider(String),
+    #[error(
+        "repository {value:?} is not a {provider} repository (GitHub: `OWNER/NAME`; GitLab: a \
+         project path `group/name` or a numeric project id; no empty, `.` or `..` segment, no \
+         whitespace, `?`, `#`, `%` or `\\`)"
+    )]
+    ProviderRepository {
+        provider: &'static str,
+        value: String,
+    },
     #[error(
         "source {0:?} is not a git repository path or URL (empty, over 4096 bytes, a control \
          character, a leading `-`, or a scheme other than file, git, http, https and ssh)"

@@ -8,6 +8,8 @@
 //!   delivery or an operator's command makes happen.
 //! - `github_delivery`: the GitHub reconciler's aggregate: a delivery GitHub attempted that the
 //!   stream lacks, and each redelivery asked for.
+//! - `repository_connection`: a repository connected without the App, through a webhook
+//!   hooklog creates and removes at GitHub or GitLab.
 //! - `ids`, `metadata`, `clock`: the typed ids, command metadata and time those aggregates use.
 //! - `source`: a target's git source, and the prefixes (`HOOKLOG_SYNCER_ALLOWED_SOURCES`) it must
 //!   be under.
@@ -42,4 +44,5 @@ pub mod github;
 pub mod github_delivery;
 pub mod ids;
 pub mod metadata;
+pub mod repository_connection;
 pub mod source;

@@ -5,7 +5,9 @@
 //! committed in the same transaction as its rows:
 //! - `connector` (`HOOKLOG_EVENTS`): `instances`, `targets`, `sync_runs`, `delivery_effects`,
 //!   `delivery_outcomes`, `dead_letters` (the worker's decisions, `Delivery` events),
-//!   `github_deliveries` (the GitHub reconciler's findings, `GithubDelivery` events);
+//!   `github_deliveries` (the GitHub reconciler's findings, `GithubDelivery` events),
+//!   `repository_connections`, `incidents` and `pull_requests` (repositories connected without
+//!   the App, their CI incidents and pull requests);
 //! - `deliveries` (`GITHUB_DELIVERIES`): `deliveries`.
 //!
 //! Rows are functions of the streams alone (message contents, sequences and stream timestamps),
@@ -66,6 +68,9 @@ impl Projection {
                 "delivery_outcomes",
                 "dead_letters",
                 "github_deliveries",
+                "repository_connections",
+                "incidents",
+                "pull_requests",
             ],
             Self::Deliveries => &["deliveries"],
         }

@@ -229,8 +229,145 @@ impl EventFeed {
             }
         }
         self.reconciled(installation).await;
+        self.connected(installation).await;
         self.flush().await;
         ids
+    }
+
+    /// Two repositories connected without the App for `installation`'s history: one whose
+    /// webhook was created after a failed attempt and stands, one disconnected after a failed
+    /// deletion.
+    pub async fn connected(&mut self, installation: u64) {
+        use hooklog_domain::ids::Branch;
+        use hooklog_domain::repository_connection::{
+            ConnectionEvent as E, ConnectionId, Provider, ProviderRepository, PullRequestState,
+            RunRef,
+        };
+        for (n, provider, repository) in [
+            (1u64, Provider::Github, format!("octo-{installation}/docs")),
+            (
+                2,
+                Provider::Gitlab,
+                format!("group-{installation}/sub/handbook"),
+            ),
+        ] {
+            let id = ConnectionId(uuid::Uuid::from_u128(
+                u128::from(installation) << 64 | u128::from(n),
+            ));
+            let mut events = vec![
+                E::RepositoryConnected {
+                    connection_id: id,
+                    provider,
+                    repository: ProviderRepository::parse(provider, &repository)
+                        .expect("a repository"),
+                    branch: Branch::parse("main").expect("a branch"),
+                    hook_url: format!("https://hooklog.example.com/v1/webhooks/x/{id}"),
+                    secret_id: format!("secret-{n}"),
+                    at: self.at(),
+                },
+                E::WebhookFailed {
+                    attempt: 1,
+                    reason: "GitHub answered 502: Bad Gateway".into(),
+                    at: self.at(),
+                },
+                E::WebhookRetryRequested {
+                    attempt: 2,
+                    at: self.at(),
+                },
+                E::WebhookCreated {
+                    attempt: 2,
+                    hook_id: installation * 10 + n,
+                    adopted: n == 2,
+                    repository_id: installation * 100 + n,
+                    at: self.at(),
+                },
+            ];
+            if n == 1 {
+                let branch = Branch::parse("main").expect("a branch");
+                let run = |k: u64, at| RunRef {
+                    run_id: installation * 1000 + k,
+                    run_number: k,
+                    run_attempt: 1,
+                    head_sha: sha(installation * 1000 + k),
+                    url: format!("https://github.com/octo-{installation}/docs/actions/runs/{k}"),
+                    updated_at: at,
+                };
+                let incident_id = uuid::Uuid::from_u128(u128::from(installation) << 64 | 99);
+                events.push(E::WorkflowPassed {
+                    workflow_id: 7,
+                    branch: branch.clone(),
+                    run: run(1, self.now()),
+                    at: self.at(),
+                });
+                events.push(E::IncidentOpened {
+                    incident_id,
+                    workflow_id: 7,
+                    workflow: "CI".into(),
+                    branch: branch.clone(),
+                    conclusion: "failure".into(),
+                    run: run(2, self.now()),
+                    at: self.at(),
+                });
+                events.push(E::IncidentRecurred {
+                    incident_id,
+                    workflow_id: 7,
+                    branch: branch.clone(),
+                    conclusion: "timed_out".into(),
+                    run: run(3, self.now()),
+                    at: self.at(),
+                });
+                events.push(E::IncidentResolved {
+                    incident_id,
+                    workflow_id: 7,
+                    branch,
+                    run: run(4, self.now()),
+                    at: self.at(),
+                });
+                for (state, action) in [
+                    (PullRequestState::Open, "opened"),
+                    (PullRequestState::Merged, "closed"),
+                ] {
+                    events.push(E::PullRequestUpdated {
+                        number: installation,
+                        title: "Docs".into(),
+                        state,
+                        action: action.into(),
+                        head_branch: "docs".into(),
+                        base_branch: "main".into(),
+                        head_sha: sha(installation),
+                        url: format!("https://github.com/octo-{installation}/docs/pull/1"),
+                        updated_at: self.now(),
+                        at: self.at(),
+                    });
+                }
+            }
+            if n == 2 {
+                events.push(E::DisconnectRequested { at: self.at() });
+                events.push(E::WebhookDeleteFailed {
+                    attempts: 1,
+                    reason: "GitLab answered 500: Internal Server Error".into(),
+                    at: self.at(),
+                });
+                events.push(E::WebhookDeleted {
+                    hook_ids: vec![installation * 10 + n],
+                    at: self.at(),
+                });
+                events.push(E::RepositoryDisconnected { at: self.at() });
+            }
+            for event in events {
+                let payload = serde_json::to_vec(&event).expect("events serialize");
+                let event_type =
+                    cqrs_type(&serde_json::to_value(&event).expect("events serialize"));
+                self.publish(
+                    "RepositoryConnection",
+                    &id.to_string(),
+                    &event_type,
+                    payload,
+                    None,
+                )
+                .await;
+            }
+        }
     }
 
     /// What the GitHub reconciler records for two of `installation`'s deliveries GitHub

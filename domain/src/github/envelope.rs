@@ -93,6 +93,21 @@ impl EventName {
             _ => Disposition::Recorded,
         }
     }
+
+    /// What the connector does with this event from a repository connection's webhook, which
+    /// speaks for its repository only.
+    pub fn connection_disposition(&self) -> Disposition {
+        match self.0.as_str() {
+            "push"
+            | "ping"
+            | "workflow_run"
+            | "pull_request"
+            | "gitlab_push_hook"
+            | "gitlab_pipeline_hook"
+            | "gitlab_merge_request_hook" => Disposition::ActedOn,
+            _ => Disposition::Recorded,
+        }
+    }
 }
 
 impl HookId {

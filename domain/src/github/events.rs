@@ -139,6 +139,140 @@ pub struct PingEvent {
     pub installation: Option<InstallationRef>,
 }
 
+/// `workflow_run`: a run of a GitHub Actions workflow was requested, started or completed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowRunEvent {
+    pub action: String,
+    pub workflow_run: WorkflowRunPayload,
+    pub repository: RepositoryRef,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowRunPayload {
+    pub id: u64,
+    pub workflow_id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// None for a run of a deleted branch or a tag.
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    pub head_sha: String,
+    pub run_number: u64,
+    #[serde(default = "first_attempt")]
+    pub run_attempt: u64,
+    #[serde(default)]
+    pub conclusion: Option<String>,
+    pub html_url: String,
+    pub updated_at: String,
+}
+
+fn first_attempt() -> u64 {
+    1
+}
+
+/// `pull_request`: a pull request was opened, edited, closed, merged, reopened, …
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestEvent {
+    pub action: String,
+    pub pull_request: PullRequestPayload,
+    pub repository: RepositoryRef,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestPayload {
+    pub number: u64,
+    #[serde(default)]
+    pub title: String,
+    /// `open` or `closed`.
+    pub state: String,
+    #[serde(default)]
+    pub merged: Option<bool>,
+    #[serde(default)]
+    pub merged_at: Option<String>,
+    pub html_url: String,
+    pub updated_at: String,
+    pub head: PullRequestBranch,
+    pub base: PullRequestBranch,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PullRequestBranch {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub sha: String,
+}
+
+/// GitLab's Pipeline Hook (`X-Gitlab-Event: Pipeline Hook`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabPipelineEvent {
+    pub object_attributes: GitlabPipeline,
+    pub project: GitlabProject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabPipeline {
+    pub id: u64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    #[serde(default)]
+    pub tag: bool,
+    pub sha: String,
+    /// `success`, `failed`, `running`, `pending`, `canceled`, `skipped`, …
+    pub status: String,
+    #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabProject {
+    pub id: u64,
+    #[serde(default)]
+    pub web_url: Option<String>,
+}
+
+/// GitLab's Merge Request Hook.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabMergeRequestEvent {
+    pub object_attributes: GitlabMergeRequest,
+    pub project: GitlabProject,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabMergeRequest {
+    pub iid: u64,
+    #[serde(default)]
+    pub title: String,
+    /// `opened`, `closed`, `merged` or `locked`.
+    pub state: String,
+    #[serde(default)]
+    pub action: Option<String>,
+    pub source_branch: String,
+    pub target_branch: String,
+    pub last_commit: GitlabCommit,
+    pub url: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabCommit {
+    pub id: String,
+}
+
+/// A GitLab webhook time: RFC 3339, or the `2016-08-12 15:23:28 UTC` form its hooks also use.
+pub fn gitlab_time(text: &str) -> Option<String> {
+    if let Some(utc) = text.strip_suffix(" UTC") {
+        let (date, time) = utc.split_once(' ')?;
+        return Some(format!("{date}T{time}Z"));
+    }
+    Some(text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::payload::FORM;

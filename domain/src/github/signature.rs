@@ -86,6 +86,20 @@ impl WebhookSecret {
         &self.id
     }
 
+    /// Whether `presented` is this secret itself (GitLab sends its hook's token in
+    /// `X-Gitlab-Token`), compared in constant time: both are HMAC'd under a fixed label and the
+    /// tags compared, so neither the length nor the first differing byte shows in the timing.
+    pub fn matches_token(&self, presented: &[u8]) -> bool {
+        const LABEL: &[u8] = b"hooklog token comparison v1";
+        let mut expected = self.mac();
+        expected.update(LABEL);
+        let expected = expected.finalize().into_bytes();
+        let mut given =
+            HmacSha256::new_from_slice(presented).expect("HMAC accepts keys of any length");
+        given.update(LABEL);
+        given.verify_slice(&expected).is_ok()
+    }
+
     fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length")
     }

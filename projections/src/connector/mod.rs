@@ -1,11 +1,13 @@
 //! The `connector` projection: instances, targets, sync runs, delivery effects, the
 //! worker's decisions (delivery outcomes, dead letters) and the GitHub reconciler's findings
-//! (`github_deliveries`) from `HOOKLOG_EVENTS`. A batch loads the rows its messages touch in one query per table, applies
+//! (`github_deliveries`) and the repositories connected without the App
+//! (`repository_connections`) from `HOOKLOG_EVENTS`. A batch loads the rows its messages touch in one query per table, applies
 //! every event in memory (`rows`), then writes each changed row once.
 
 mod decisions;
 mod github;
 mod instances;
+mod repositories;
 mod rows;
 pub(crate) mod store;
 mod targets;
@@ -17,6 +19,7 @@ use hooklog_domain::connector_target::TargetEvent;
 use hooklog_domain::delivery::DeliveryEvent;
 use hooklog_domain::github_delivery::GithubDeliveryEvent;
 use hooklog_domain::metadata::keys;
+use hooklog_domain::repository_connection::ConnectionEvent;
 use hooklog_infra::streams::{event_headers as h, EVENTS_STREAM};
 use sqlx::PgConnection;
 
@@ -30,6 +33,7 @@ const INSTANCE: &str = "ConnectorInstance";
 const TARGET: &str = "ConnectorTarget";
 const DELIVERY: &str = "Delivery";
 const GITHUB_DELIVERY: &str = "GithubDelivery";
+const CONNECTION: &str = "RepositoryConnection";
 const EVENT_VERSION: &str = "1";
 
 /// One decoded message of `HOOKLOG_EVENTS`.
@@ -47,6 +51,7 @@ pub(crate) enum Event {
     Target(TargetEvent),
     Delivery(DeliveryEvent),
     GithubDelivery(GithubDeliveryEvent),
+    Connection(ConnectionEvent),
 }
 
 fn decode(message: &StreamMessage) -> Result<Envelope, String> {
@@ -70,6 +75,7 @@ fn decode(message: &StreamMessage) -> Result<Envelope, String> {
         TARGET => serde_json::from_slice(&message.payload).map(Event::Target),
         DELIVERY => serde_json::from_slice(&message.payload).map(Event::Delivery),
         GITHUB_DELIVERY => serde_json::from_slice(&message.payload).map(Event::GithubDelivery),
+        CONNECTION => serde_json::from_slice(&message.payload).map(Event::Connection),
         other => return Err(format!("unknown aggregate type {other:?}")),
     }
     .map_err(|err| format!("the {aggregate_type} event does not decode: {err}"))?;
@@ -98,6 +104,12 @@ pub(crate) struct Rows {
     pub dead_letters_removed: Vec<i64>,
     /// By GUID.
     pub github_deliveries: BTreeMap<String, github::GithubDeliveryRow>,
+    /// By connection id.
+    pub connections: BTreeMap<String, repositories::ConnectionRow>,
+    /// By incident id.
+    pub incidents: BTreeMap<String, repositories::IncidentRow>,
+    /// By `<connection id>#<number>`.
+    pub pull_requests: BTreeMap<String, repositories::PullRequestRow>,
 }
 
 /// Applies a batch and returns the rows it wrote, for the cache once the batch is committed.

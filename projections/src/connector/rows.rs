@@ -141,6 +141,7 @@ pub(super) fn apply(
             Ok(())
         }
         Event::GithubDelivery(event) => super::github::apply(rows, envelope, event),
+        Event::Connection(event) => super::repositories::apply(rows, envelope, event),
         Event::Instance(event) => {
             record_effect(rows, envelope, super::INSTANCE);
             super::instances::apply(rows, envelope, event)

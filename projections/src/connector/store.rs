@@ -24,6 +24,8 @@ impl Cache {
         self.rows.instances.extend(rows.instances);
         self.rows.targets.extend(rows.targets);
         self.rows.github_deliveries.extend(rows.github_deliveries);
+        self.rows.connections.extend(rows.connections);
+        self.rows.incidents.extend(rows.incidents);
         for (id, run) in rows.sync_runs {
             if run.status == "queued" || run.status == "running" {
                 self.rows.sync_runs.insert(id, run);
@@ -43,6 +45,8 @@ pub(super) async fn load(
     let mut instance_ids = vec![];
     let mut target_ids = vec![];
     let mut guids = vec![];
+    let mut connection_ids = vec![];
+    let mut incident_ids = vec![];
     for envelope in envelopes {
         let id = &envelope.aggregate_id;
         match envelope.event {
@@ -67,6 +71,22 @@ pub(super) async fn load(
                     None => guids.push(guid.to_owned()),
                 }
             }
+            Event::Connection(ref event) => {
+                match cache.rows.connections.get(id) {
+                    Some(row) => {
+                        rows.connections.insert(id.clone(), row.clone());
+                    }
+                    None => connection_ids.push(id.clone()),
+                }
+                if let Some(incident) = super::repositories::incident_of(event) {
+                    match cache.rows.incidents.get(&incident) {
+                        Some(row) => {
+                            rows.incidents.insert(incident, row.clone());
+                        }
+                        None => incident_ids.push(incident),
+                    }
+                }
+            }
             // A decision depends on no earlier row.
             Event::Delivery(_) => {}
         }
@@ -77,6 +97,30 @@ pub(super) async fn load(
     target_ids.dedup();
     guids.sort();
     guids.dedup();
+    connection_ids.sort();
+    connection_ids.dedup();
+    for row in fetch::<super::repositories::ConnectionRow>(
+        conn,
+        "SELECT to_jsonb(t) FROM unnest($1::text[]::uuid[]) AS ids(id) \
+         JOIN repository_connections t ON t.connection_id = ids.id",
+        &connection_ids,
+    )
+    .await?
+    {
+        rows.connections.insert(row.connection_id.clone(), row);
+    }
+    incident_ids.sort();
+    incident_ids.dedup();
+    for row in fetch::<super::repositories::IncidentRow>(
+        conn,
+        "SELECT to_jsonb(t) FROM unnest($1::text[]::uuid[]) AS ids(id) \
+         JOIN incidents t ON t.incident_id = ids.id",
+        &incident_ids,
+    )
+    .await?
+    {
+        rows.incidents.insert(row.incident_id.clone(), row);
+    }
     for row in fetch::<super::github::GithubDeliveryRow>(
         conn,
         "SELECT to_jsonb(t) FROM unnest($1::text[]) AS ids(id) \
@@ -169,6 +213,21 @@ pub(super) async fn save(conn: &mut PgConnection, rows: &Rows) -> Result<(), sql
         "github_deliveries",
         "guid",
         rows.github_deliveries.values(),
+    )
+    .await?;
+    replace(
+        conn,
+        "repository_connections",
+        "connection_id",
+        rows.connections.values(),
+    )
+    .await?;
+    replace(conn, "incidents", "incident_id", rows.incidents.values()).await?;
+    replace(
+        conn,
+        "pull_requests",
+        "pull_request_key",
+        rows.pull_requests.values(),
     )
     .await?;
     replace(

@@ -85,12 +85,7 @@ pub async fn github_deliveries(
     one_of("status", &filter.status, GITHUB_DELIVERY_STATUSES)?;
     event_name(&filter.event)?;
     let installation = installation_id(filter.installation_id, "installation_id")?;
-    let (after, limit) = page.bounds()?;
-    // Newest first: the cursor is the position to continue below.
-    let before = match page.cursor {
-        Some(_) => after,
-        None => i64::MAX,
-    };
+    let (before, limit) = page.bounds_descending()?;
     let statuses: Option<Vec<&str>> = filter.missing.map(|missing| match missing {
         true => GITHUB_DELIVERY_OPEN.to_vec(),
         false => vec!["arrived"],

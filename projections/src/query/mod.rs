@@ -8,6 +8,7 @@
 mod files;
 mod github;
 mod paging;
+mod repositories;
 mod views;
 
 use std::time::Duration;
@@ -25,6 +26,11 @@ pub use github::{
     GithubDeliveryView, GITHUB_DELIVERY_OPEN, GITHUB_DELIVERY_STATUSES,
 };
 pub use paging::{Page, PageRequest, DEFAULT_LIMIT, MAX_LIMIT};
+pub use repositories::{
+    connection, connections, incident, incidents, pull_requests, ConnectionFilter, ConnectionView,
+    IncidentFilter, IncidentView, PullRequestFilter, PullRequestView, CONNECTION_STATUSES,
+    INCIDENT_STATUSES, PROVIDERS, PULL_REQUEST_STATES,
+};
 pub use views::{
     CausedEvent, DeadLetterView, DeliveryDetail, DeliveryView, InstanceView, StoredEventView,
     SyncRunView, TargetView,
@@ -46,7 +52,12 @@ pub const TARGET_STATUSES: &[&str] =
     &["idle", "queued", "running", "failed", "disabled", "removed"];
 pub const SYNC_STATUSES: &[&str] = &["queued", "running", "completed", "partial", "failed"];
 pub const OUTCOMES: &[&str] = &["accepted", "ignored", "processed", "failed", "duplicate"];
-pub const AGGREGATE_TYPES: &[&str] = &["ConnectorInstance", "ConnectorTarget", "GithubDelivery"];
+pub const AGGREGATE_TYPES: &[&str] = &[
+    "ConnectorInstance",
+    "ConnectorTarget",
+    "GithubDelivery",
+    "RepositoryConnection",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {

@@ -45,6 +45,17 @@ impl PageRequest {
         };
         Ok((after, limit))
     }
+
+    /// For a list newest first: the key to continue below (every key on the first page) and
+    /// the page size, checked.
+    pub(super) fn bounds_descending(&self) -> Result<(i64, i64), QueryError> {
+        let (after, limit) = self.bounds()?;
+        let before = match self.cursor {
+            Some(_) => after,
+            None => i64::MAX,
+        };
+        Ok((before, limit))
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

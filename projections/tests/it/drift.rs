@@ -42,7 +42,7 @@ async fn a_projector_killed_mid_stream_and_restarted_ends_with_the_tables_of_an_
         assert!(table.equal, "{} differs: {:?}", table.table, table);
         assert!(table.live.rows > 0, "{} is empty", table.table);
     }
-    assert_eq!(report.tables.len(), 7);
+    assert_eq!(report.tables.len(), 10);
 }
 
 #[tokio::test]

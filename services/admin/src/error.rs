@@ -182,6 +182,7 @@ impl ApiError {
             }
             ErrorClass::Conflict | ErrorClass::Retryable => Self::Unavailable(message),
             ErrorClass::Corrupt => Self::Internal(message),
+            ErrorClass::Unconfigured => Self::NotConfigured { code, message },
         }
     }
 }

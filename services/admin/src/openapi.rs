@@ -8,7 +8,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    connect, deliveries, events, feed, files, github, instances, session, syncs, targets,
+    connect, deliveries, events, feed, files, github, instances, repositories, session, syncs,
+    targets,
 };
 use crate::{audit, error, health, metrics};
 
@@ -33,6 +34,14 @@ use crate::{audit, error, health, metrics};
         instances::get,
         instances::update,
         instances::delete,
+        repositories::list,
+        repositories::create,
+        repositories::get,
+        repositories::delete,
+        repositories::retry,
+        repositories::incidents,
+        repositories::incident,
+        repositories::pull_requests,
         targets::list,
         targets::create,
         targets::get,
@@ -67,6 +76,7 @@ use crate::{audit, error, health, metrics};
     tags(
         (name = "session", description = "The presented token's holder and access"),
         (name = "instances", description = "GitHub App installations"),
+        (name = "repositories", description = "Repositories connected without the App, through webhooks hooklog creates and removes at GitHub or GitLab"),
         (name = "targets", description = "Tracked repository branches"),
         (name = "syncs", description = "Sync runs"),
         (name = "files", description = "What the syncer holds of each tracked branch"),

@@ -3,6 +3,7 @@
 
 use hooklog_domain::clock::Timestamp;
 use hooklog_domain::ids::{CommitSha, InstallationId, InstanceId, SyncId, TargetId};
+use hooklog_domain::repository_connection::ConnectionId;
 use hooklog_projections::query::{self, PageRequest};
 
 use crate::error::ApiError;
@@ -20,6 +21,10 @@ pub fn instance_id(raw: &str) -> Result<InstanceId, ApiError> {
 
 pub fn target_id(raw: &str) -> Result<TargetId, ApiError> {
     TargetId::parse(raw).map_err(|err| ApiError::bad_request("bad_id", err.to_string()))
+}
+
+pub fn connection_id(raw: &str) -> Result<ConnectionId, ApiError> {
+    ConnectionId::parse(raw).map_err(|err| ApiError::bad_request("bad_id", err.to_string()))
 }
 
 pub fn sync_id(raw: &str) -> Result<SyncId, ApiError> {

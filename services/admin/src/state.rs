@@ -64,6 +64,11 @@ pub struct AdminState {
     /// The webhook secrets a redriven dead letter is checked with again (none: redrive is
     /// refused, naming the setting).
     pub(crate) webhook_secrets: Arc<[hooklog_domain::github::WebhookSecret]>,
+    /// The vault that seals repository connections' secrets (`None`: no
+    /// `HOOKLOG_SECRETS_KEY`, and connecting a repository is refused naming it).
+    pub(crate) vault: Option<hooklog_write::vault::Vault>,
+    /// `HOOKLOG_PUBLIC_URL`, which connections' webhooks post to.
+    pub(crate) public_url: Option<Arc<str>>,
     /// Ends live feeds when the listener shuts down (`run` sets it).
     pub(crate) shutdown: CancellationToken,
 }
@@ -105,6 +110,8 @@ impl AdminState {
             install_page: None,
             github_source: None,
             webhook_secrets: Arc::from(Vec::new()),
+            vault: None,
+            public_url: None,
             shutdown: CancellationToken::new(),
         }
     }
@@ -119,6 +126,18 @@ impl AdminState {
     /// Checks redriven dead letters with `secrets` (current first, then previous ones).
     pub fn webhook_secrets(mut self, secrets: Vec<hooklog_domain::github::WebhookSecret>) -> Self {
         self.webhook_secrets = Arc::from(secrets);
+        self
+    }
+
+    /// Lets admins connect repositories: their secrets sealed in `vault`, their webhooks
+    /// posting under `public_url` (either may be missing; connecting then says which).
+    pub fn repositories(
+        mut self,
+        vault: Option<hooklog_write::vault::Vault>,
+        public_url: Option<&str>,
+    ) -> Self {
+        self.vault = vault;
+        self.public_url = public_url.map(Arc::from);
         self
     }
 

@@ -44,6 +44,57 @@ pub enum Command {
     /// and redeliveries asked now.
     #[command(subcommand)]
     Github(GithubCommand),
+    /// Connect repositories without the App: hooklog creates (and on disconnect deletes) their
+    /// webhooks at GitHub or GitLab with a secret of its own.
+    #[command(subcommand)]
+    Repositories(RepositoriesCommand),
+    /// The vault of repository connections' secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RepositoriesCommand {
+    /// Connect one branch of a repository (prints the connection id; the webhook is created by
+    /// `hooklog serve`'s repositories role).
+    Connect(ConnectRepositoryArgs),
+    /// Every connection, newest first, one JSON object per line (never a secret).
+    List,
+    /// Try again to create a connection's webhook after a failure.
+    Retry(ConnectionArgs),
+    /// Disconnect: deliveries are refused at once, the webhook is deleted, then the
+    /// connection is disconnected.
+    Disconnect(ConnectionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectRepositoryArgs {
+    /// github or gitlab.
+    #[arg(long)]
+    pub provider: String,
+    /// GitHub: OWNER/NAME; GitLab: the project's path (group/sub/name) or numeric id.
+    #[arg(long)]
+    pub repository: String,
+    /// The branch to track, without refs/heads/.
+    #[arg(long)]
+    pub branch: String,
+    /// A file holding the provider token (`-`: standard input). Without it, the token is read
+    /// from HOOKLOG_REPOSITORY_TOKEN. Never taken on the command line, where `ps` shows it.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// The connection id, as `hooklog repositories list` shows it.
+    pub connection: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Seal every secret under HOOKLOG_SECRETS_KEY again (after moving the old key to
+    /// HOOKLOG_SECRETS_KEY_PREVIOUS); safe to run again.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +340,9 @@ pub enum Role {
     /// Has GitHub redeliver what the App's webhook delivery log has and GITHUB_DELIVERIES lacks
     /// (needs the GitHub App; in the default roles only when it is configured).
     GithubReconciler,
+    /// Creates, adopts and deletes the webhooks of repositories connected without the App
+    /// (needs HOOKLOG_SECRETS_KEY; in the default roles only when it is set).
+    Repositories,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ mod github;
 mod progress;
 mod projections;
 mod replay;
+mod repositories;
 mod serve;
 mod targets;
 
@@ -44,6 +45,8 @@ async fn main() -> std::process::ExitCode {
         Command::Audit(command) => audit::run(&settings, command).await,
         Command::Replay(args) => replay::run(&settings, args).await,
         Command::Github(command) => github::run(&settings, command).await,
+        Command::Repositories(command) => repositories::run(&settings, command).await,
+        Command::Secrets(command) => repositories::secrets(&settings, command).await,
     };
     match outcome {
         Ok(code) => code,

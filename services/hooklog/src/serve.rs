@@ -49,10 +49,17 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             Role::ProcessManager,
             Role::Sealer,
             Role::GithubReconciler,
+            Role::Repositories,
         ]
         .into_iter()
-        // By default the reconciler runs only where there is an App whose log it can read.
+        // By default the reconciler runs only where there is an App whose log it can read, and
+        // the repositories role only where connections' secrets can be opened.
         .filter(|role| *role != Role::GithubReconciler || settings.github_app_id.is_some())
+        .filter(|role| {
+            *role != Role::Repositories
+                || settings.secrets_key.is_some()
+                || settings.secrets_key_file.is_some()
+        })
         .collect()
     } else {
         args.roles.into_iter().collect()
@@ -126,11 +133,48 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     let bus = db
         .as_ref()
         .map(|pool| CommandBus::new(pool.clone(), Arc::new(SystemClock)));
+    // The vault of repository connections' secrets, when HOOKLOG_SECRETS_KEY is set.
+    let vault = match (
+        &db,
+        hooklog_write::vault::VaultKeys::from_settings(&settings)?,
+    ) {
+        (Some(pool), Some(keys)) => Some(hooklog_write::vault::Vault::new(pool.clone(), keys)),
+        _ => None,
+    };
+    if roles.contains(&Role::Repositories) && vault.is_none() {
+        anyhow::bail!(
+            "the repositories role needs HOOKLOG_SECRETS_KEY (or HOOKLOG_SECRETS_KEY_FILE): \
+             connections' tokens and webhook secrets are sealed with it"
+        );
+    }
 
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     if let Some(listener) = ingress_listener {
         let config = IngressConfig::from_settings(&settings);
-        let ingress = hooklog_ingress::run(config, client.clone(), listener, shutdown.clone());
+        // Repository connections' secrets, kept in step from the vault where this process has
+        // one (an ingress-only process takes the App's deliveries alone).
+        let connections = hooklog_ingress::ConnectionSecrets::default();
+        if let (Some(bus), Some(vault)) = (&bus, &vault) {
+            let keep = hooklog_repositories::directory::keep(
+                bus.clone(),
+                vault.clone(),
+                client.clone(),
+                connections.clone(),
+                settings.repositories_interval,
+                shutdown.clone(),
+            );
+            tasks.spawn(async move {
+                keep.await;
+                Ok(())
+            });
+        }
+        let ingress = hooklog_ingress::run(
+            config,
+            client.clone(),
+            listener,
+            connections,
+            shutdown.clone(),
+        );
         tasks.spawn(async move { Ok(ingress.await?) });
     }
     if let Some(listener) = admin_listener {
@@ -144,7 +188,8 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             metrics.clone(),
         )
         .allowed_sources(settings.syncer_allowed_sources.clone())
-        .webhook_secrets(settings.webhook_secrets());
+        .webhook_secrets(settings.webhook_secrets())
+        .repositories(vault.clone(), settings.public_url.as_deref());
         let state = match &audit_key {
             Some(key) => state.audit_key(key.verifier()),
             None => state,
@@ -177,6 +222,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             batch_size: settings.worker_batch_size,
             concurrency: settings.worker_concurrency,
             secrets: settings.webhook_secrets(),
+            vault: vault.clone(),
             ..WorkerConfig::default()
         };
         let processor = Processor::new(bus.clone());
@@ -257,6 +303,27 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
             client: Arc::clone(&app.client),
         };
         let run = hooklog_reconciler::run(reconciler, shutdown.clone());
+        tasks.spawn(async move {
+            run.await;
+            Ok(())
+        });
+    }
+    if let (true, Some(pool), Some(bus), Some(vault)) =
+        (roles.contains(&Role::Repositories), &db, &bus, &vault)
+    {
+        let config = hooklog_repositories::RepositoriesConfig::from_settings(&settings);
+        let api =
+            hooklog_repositories::HookApi::new(&config.github_api_url, &config.gitlab_api_url)
+                .context("cannot set up the providers' HTTP client")?;
+        let run = hooklog_repositories::run(
+            config,
+            pool.clone(),
+            bus.clone(),
+            vault.clone(),
+            api,
+            client.clone(),
+            shutdown.clone(),
+        );
         tasks.spawn(async move {
             run.await;
             Ok(())

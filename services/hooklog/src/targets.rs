@@ -37,8 +37,9 @@ pub async fn run(settings: &Settings, command: TargetsCommand) -> anyhow::Result
 }
 
 /// The CLI's one mapping of the write side's classification: refusals and unknown targets exit
-/// 1 with the reason, bad input 2 naming the flag, outages 75 (try again), unreadable history 70.
-fn failed(err: UseCaseError) -> ExitCode {
+/// 1 with the reason, bad input 2 naming the flag, outages 75 (try again), unreadable history 70,
+/// a setting missing 78.
+pub(crate) fn failed(err: UseCaseError) -> ExitCode {
     match (err.class, err.field) {
         (ErrorClass::Invalid, Some(field)) => eprintln!("hooklog: --{field}: {}", err.message),
         _ => eprintln!("hooklog: {}", err.message),
@@ -48,6 +49,7 @@ fn failed(err: UseCaseError) -> ExitCode {
         ErrorClass::Invalid => 2,
         ErrorClass::Conflict | ErrorClass::Retryable => 75,
         ErrorClass::Corrupt => 70,
+        ErrorClass::Unconfigured => 78,
     })
 }
 

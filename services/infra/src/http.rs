@@ -25,6 +25,20 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder().pool_idle_timeout(std::time::Duration::from_secs(4))
 }
 
+/// An error and its sources, `outer: inner: innermost`. Callers strip the URL first
+/// (`without_url`) when it may carry a token (after a redirect, a download host's may).
+pub fn error_chain(err: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
 /// A reqwest client with the defaults.
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {
     client_builder().build()

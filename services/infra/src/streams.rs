@@ -29,6 +29,15 @@ pub mod delivery_headers {
     pub const SECRET_ID: &str = "Hooklog-Secret-Id";
     /// Lowercase hex SHA-256 of the body.
     pub const BODY_SHA256: &str = "Hooklog-Body-Sha256";
+    /// The repository connection whose webhook sent it (absent: the GitHub App's webhook).
+    pub const CONNECTION_ID: &str = "Hooklog-Connection-Id";
+    /// GitLab's event header as sent (the event header above then holds
+    /// `gitlab_<it in snake case>`).
+    pub const GITLAB_EVENT: &str = "X-Gitlab-Event";
+    /// For a delivery whose provider signs nothing (GitLab sends its hook's token, which is
+    /// never stored): `sha256=` and the ingress's HMAC-SHA256 of the body under the
+    /// connection's secret, checked again by the worker as `X-Hub-Signature-256` is.
+    pub const INGRESS_SIGNATURE_256: &str = "Hooklog-Signature-256";
 }
 
 pub fn delivery_subject(event: &str) -> String {

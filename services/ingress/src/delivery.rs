@@ -21,8 +21,9 @@ use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{header, HeaderMap};
 use bytes::BytesMut;
 use hooklog_domain::github::{
-    signature, DeliveryEnvelope, PayloadFormat, RawEnvelope, SecretId, Signature, SignatureError,
-    DELIVERY_HEADER, EVENT_HEADER, HOOK_ID_HEADER, TARGET_ID_HEADER, TARGET_TYPE_HEADER,
+    signature, DeliveryEnvelope, EnvelopeError, PayloadFormat, RawEnvelope, SecretId, Signature,
+    SignatureError, DELIVERY_HEADER, EVENT_HEADER, HOOK_ID_HEADER, TARGET_ID_HEADER,
+    TARGET_TYPE_HEADER,
 };
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
@@ -54,6 +55,11 @@ pub struct VerifiedDelivery {
     pub received_at: SystemTime,
     /// Lowercase hex SHA-256 of `body`.
     pub body_sha256: String,
+    /// The repository connection whose secret verified it (`None`: the App's webhook).
+    pub connection: Option<uuid::Uuid>,
+    /// GitLab's `X-Gitlab-Event` as sent, for a GitLab hook's delivery; its `signature` is then
+    /// the ingress's own HMAC of the body under the connection's secret (GitLab signs nothing).
+    pub gitlab_event: Option<String>,
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -67,25 +73,22 @@ impl FromRequest<IngressState> for VerifiedDelivery {
         if state.secrets.is_empty() {
             return Err(IngressError::NotConfigured);
         }
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        let upload = state
-            .admission
-            .admit(peer)
-            .await
-            .map_err(|refusal| match refusal {
-                Refusal::Network => IngressError::Network,
-                Refusal::Uploads => IngressError::TooManyUploads,
-            })?;
+        Self::verify(request, state, &state.secrets, None).await
+    }
+}
+
+impl VerifiedDelivery {
+    /// The checks above against `secrets` (the App's, or one connection's: `connection`).
+    pub(crate) async fn verify(
+        request: Request,
+        state: &IngressState,
+        secrets: &[hooklog_domain::github::WebhookSecret],
+        connection: Option<uuid::Uuid>,
+    ) -> Result<Self, IngressError> {
+        let (upload, peer) = admitted(peer_of(&request), state).await?;
         let refuse = |err: IngressError| refused(&upload, peer, err);
 
-        let declared_length = header_str(request.headers(), header::CONTENT_LENGTH.as_str())
-            .and_then(|value| value.parse::<u64>().ok());
-        if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(refuse(too_large()));
-        }
+        let declared_length = declared_length(&request).map_err(refuse)?;
         let signature_header = header_str(request.headers(), SIGNATURE_HEADER).map(str::to_owned);
         match signature_header.as_deref() {
             None => return Err(refuse(IngressError::Signature(SignatureError::Missing))),
@@ -105,7 +108,7 @@ impl FromRequest<IngressState> for VerifiedDelivery {
         let received_at = SystemTime::now();
         let headers = &parts.headers;
 
-        let secret = signature::verify(signature_header.as_deref(), &body, &state.secrets)
+        let secret = signature::verify(signature_header.as_deref(), &body, secrets)
             .map_err(|err| refuse(IngressError::Signature(err)))?;
         drop(upload);
 
@@ -133,7 +136,142 @@ impl FromRequest<IngressState> for VerifiedDelivery {
             received_at,
             body_sha256: hex::encode(Sha256::digest(&body)),
             body,
+            connection,
+            gitlab_event: None,
         })
+    }
+
+    /// A GitLab project hook's delivery, in the same order: admission, declared size, a token
+    /// header present (401) before the body is read; the body at the minimum rate; the token
+    /// compared with the connection's secret in constant time (401); then `X-Gitlab-Event`
+    /// and the delivery id (`Idempotency-Key`, else `X-Gitlab-Event-UUID`) (400) and a JSON
+    /// body (400). The event is stored as `gitlab_<event in snake case>` (`Push Hook`:
+    /// `gitlab_push_hook`), and the token never: the stored signature is the ingress's HMAC.
+    pub(crate) async fn verify_gitlab(
+        request: Request,
+        state: &IngressState,
+        secret: &hooklog_domain::github::WebhookSecret,
+        connection: uuid::Uuid,
+    ) -> Result<Self, IngressError> {
+        let (upload, peer) = admitted(peer_of(&request), state).await?;
+        let refuse = |err: IngressError| refused(&upload, peer, err);
+        let declared_length = declared_length(&request).map_err(refuse)?;
+        let Some(token) = header_str(request.headers(), GITLAB_TOKEN_HEADER).map(str::to_owned)
+        else {
+            return Err(refuse(IngressError::Token(
+                "the X-Gitlab-Token header is missing",
+            )));
+        };
+        let (parts, body) = request.into_parts();
+        let body = read_body(
+            body,
+            declared_length,
+            state.min_upload_rate,
+            state.upload_grace,
+        )
+        .await
+        .map_err(refuse)?;
+        let received_at = SystemTime::now();
+        if !secret.matches_token(token.as_bytes()) {
+            return Err(refuse(IngressError::Token(
+                "the X-Gitlab-Token header is not this connection's token",
+            )));
+        }
+        drop(upload);
+
+        let headers = &parts.headers;
+        let gitlab_event = header_str(headers, GITLAB_EVENT_HEADER)
+            .ok_or(EnvelopeError::Missing(GITLAB_EVENT_HEADER))?
+            .to_owned();
+        let event = gitlab_event_name(&gitlab_event).ok_or(EnvelopeError::Invalid {
+            header: GITLAB_EVENT_HEADER,
+            expected: "1 to 56 ASCII letters, digits and spaces",
+        })?;
+        let delivery_id = header_str(headers, "Idempotency-Key")
+            .or_else(|| header_str(headers, "X-Gitlab-Event-UUID"))
+            .ok_or(EnvelopeError::Missing(
+                "Idempotency-Key (or X-Gitlab-Event-UUID)",
+            ))?;
+        let envelope = DeliveryEnvelope::parse(RawEnvelope {
+            event: Some(&event),
+            delivery_id: Some(delivery_id),
+            hook_id: None,
+            target_type: None,
+            target_id: None,
+        })
+        .inspect_err(
+            |err| tracing::warn!(reason = %err, "GitLab delivery with bad headers refused"),
+        )?;
+        let content_type = header_str(headers, header::CONTENT_TYPE.as_str()).map(str::to_owned);
+        let format = PayloadFormat::check(content_type.as_deref(), &body).inspect_err(|err| {
+            tracing::warn!(delivery_id = %envelope.delivery_id, reason = %err, "GitLab delivery with a bad body refused")
+        })?;
+        Ok(Self {
+            envelope,
+            signature: Signature::sign(secret, &body).to_string(),
+            content_type,
+            format,
+            secret_id: secret.id().clone(),
+            received_at,
+            body_sha256: hex::encode(Sha256::digest(&body)),
+            body,
+            connection: Some(connection),
+            gitlab_event: Some(gitlab_event),
+        })
+    }
+}
+
+const GITLAB_TOKEN_HEADER: &str = "X-Gitlab-Token";
+const GITLAB_EVENT_HEADER: &str = "X-Gitlab-Event";
+
+/// `gitlab_` and GitLab's event name in snake case (`Merge Request Hook`:
+/// `gitlab_merge_request_hook`); None for a name that is not letters, digits and spaces.
+pub fn gitlab_event_name(header: &str) -> Option<String> {
+    let ok = !header.trim().is_empty()
+        && header.len() <= 56
+        && header
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ');
+    ok.then(|| {
+        let words: Vec<String> = header
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
+        format!("gitlab_{}", words.join("_"))
+    })
+}
+
+/// The client's address, when the listener recorded it.
+fn peer_of(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client address admitted ([`crate::admission`]): its upload permit and the address.
+async fn admitted(
+    peer: Option<std::net::IpAddr>,
+    state: &IngressState,
+) -> Result<(UploadPermit, Option<std::net::IpAddr>), IngressError> {
+    let upload = state
+        .admission
+        .admit(peer)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::Network => IngressError::Network,
+            Refusal::Uploads => IngressError::TooManyUploads,
+        })?;
+    Ok((upload, peer))
+}
+
+/// The declared `Content-Length`, refused when over [`MAX_BODY_BYTES`].
+fn declared_length(request: &Request) -> Result<Option<u64>, IngressError> {
+    let declared = header_str(request.headers(), header::CONTENT_LENGTH.as_str())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > MAX_BODY_BYTES as u64 => Err(too_large()),
+        declared => Ok(declared),
     }
 }
 
@@ -153,8 +291,8 @@ fn refused(
 ) -> IngressError {
     let limited = upload.failed();
     match err {
-        IngressError::Signature(reason) if limited => {
-            tracing::debug!(peer = ?peer, %reason, "webhook signature rejected; address rate-limited");
+        IngressError::Signature(_) | IngressError::Token(_) if limited => {
+            tracing::debug!(peer = ?peer, reason = %err, "webhook signature rejected; address rate-limited");
             IngressError::RateLimited {
                 retry_after: upload.retry_after(),
             }

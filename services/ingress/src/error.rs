@@ -22,6 +22,9 @@ pub enum IngressError {
     /// Any path but the webhook's.
     #[error("not found; webhooks are posted to /v1/webhooks/connectors/github")]
     NoRoute,
+    /// No repository connection takes deliveries under this id (never one, or disconnected).
+    #[error("not found: no repository connection takes deliveries here")]
+    UnknownConnection,
     #[error("method not allowed; webhooks are posted with POST")]
     MethodNotAllowed,
     /// The client address is outside `HOOKLOG_INGRESS_ALLOWED_NETWORKS`.
@@ -39,6 +42,9 @@ pub enum IngressError {
     BodyUnreadable,
     #[error(transparent)]
     Signature(SignatureError),
+    /// A GitLab hook's token is missing or not the connection's.
+    #[error("{0}")]
+    Token(&'static str),
     #[error("too many failed signature checks from this address; try again later")]
     RateLimited { retry_after: Duration },
     #[error(transparent)]
@@ -56,6 +62,7 @@ impl IngressError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Self::NotConfigured | Self::NoRoute => (StatusCode::NOT_FOUND, "not_found"),
+            Self::UnknownConnection => (StatusCode::NOT_FOUND, "unknown_connection"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Network => (StatusCode::FORBIDDEN, "address_not_allowed"),
             Self::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -63,6 +70,7 @@ impl IngressError {
             Self::TooSlow { .. } => (StatusCode::REQUEST_TIMEOUT, "upload_too_slow"),
             Self::BodyUnreadable => (StatusCode::BAD_REQUEST, "body_unreadable"),
             Self::Signature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
+            Self::Token(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_headers"),
             Self::Payload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),

@@ -1,4 +1,7 @@
-//! hooklog's GitHub webhook receiver, `POST /v1/webhooks/connectors/github`.
+//! hooklog's GitHub webhook receiver: `POST /v1/webhooks/connectors/github` for the App, and
+//! `POST /v1/webhooks/repositories/{connection_id}` for the repository webhooks hooklog
+//! created for repositories connected without the App (each verified with its connection's
+//! own secret, [`ConnectionSecrets`]).
 //!
 //! A request takes one of `max_in_flight` slots (or is answered 503 with `Retry-After` when none
 //! frees up within `queue_timeout`: an overloaded ingress says so in time, before GitHub's 10 s
@@ -16,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+mod connections;
 mod delivery;
 mod error;
 mod log;
@@ -28,6 +32,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use hooklog_domain::github::{Disposition, WebhookSecret};
+use hooklog_domain::repository_connection::Provider;
 use hooklog_infra::config::Settings;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -36,12 +41,18 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 pub use admission::Admission;
+pub use connections::ConnectionSecrets;
 pub use delivery::{VerifiedDelivery, MAX_BODY_BYTES};
 pub use error::IngressError;
 pub use log::{DeliveryLog, JetStreamDeliveryLog, StoreError, Stored};
 
 /// The path GitHub posts to.
 pub const WEBHOOK_PATH: &str = "/v1/webhooks/connectors/github";
+/// The path a repository connection's GitHub webhook posts to, followed by `/<connection id>`.
+pub const REPOSITORY_WEBHOOK_PATH: &str = "/v1/webhooks/repositories";
+/// The path a repository connection's GitLab project hook posts to, followed by
+/// `/<connection id>`.
+pub const GITLAB_WEBHOOK_PATH: &str = "/v1/webhooks/gitlab";
 
 /// What the ingress needs from the settings.
 #[derive(Clone, Debug)]
@@ -94,6 +105,7 @@ pub struct IngressState {
     pub(crate) secrets: Arc<[WebhookSecret]>,
     pub(crate) log: Arc<dyn DeliveryLog>,
     pub(crate) admission: Arc<Admission>,
+    pub(crate) connections: ConnectionSecrets,
     pub(crate) min_upload_rate: u64,
     pub(crate) upload_grace: Duration,
     slots: Arc<Semaphore>,
@@ -112,12 +124,21 @@ impl IngressState {
                 config.failed_auth_per_minute,
                 config.queue_timeout,
             )),
+            connections: ConnectionSecrets::default(),
             min_upload_rate: config.min_upload_rate,
             upload_grace: config.upload_grace,
             slots: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             queue_timeout: config.queue_timeout,
             request_timeout: config.request_timeout,
         }
+    }
+}
+
+impl IngressState {
+    /// Takes repository connections' deliveries, verified with `connections`' secrets.
+    pub fn with_connections(mut self, connections: ConnectionSecrets) -> Self {
+        self.connections = connections;
+        self
     }
 }
 
@@ -134,6 +155,14 @@ pub struct Receipt {
 pub fn router(state: IngressState) -> Router {
     Router::new()
         .route(WEBHOOK_PATH, post(receive))
+        .route(
+            &format!("{REPOSITORY_WEBHOOK_PATH}/{{connection_id}}"),
+            post(receive_repository),
+        )
+        .route(
+            &format!("{GITLAB_WEBHOOK_PATH}/{{connection_id}}"),
+            post(receive_gitlab),
+        )
         .fallback(|| async { IngressError::NoRoute })
         .method_not_allowed_fallback(|| async { IngressError::MethodNotAllowed })
         .layer(axum::middleware::from_fn_with_state(
@@ -189,9 +218,61 @@ async fn receive(
     State(state): State<IngressState>,
     delivery: VerifiedDelivery,
 ) -> Result<(StatusCode, Json<Receipt>), IngressError> {
+    stored(&state, delivery).await
+}
+
+/// A repository connection's delivery: the connection in the path selects the one secret it
+/// must be signed with; an unknown or disconnected connection is 404 before the body is read.
+#[tracing::instrument(name = "repository_delivery", skip_all, fields(connection = %connection, stream_seq))]
+async fn receive_repository(
+    State(state): State<IngressState>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, Json<Receipt>), IngressError> {
+    let (id, secret) = connection_secret(&state, &connection, Provider::Github)?;
+    let delivery =
+        VerifiedDelivery::verify(request, &state, std::slice::from_ref(&secret), Some(id)).await?;
+    stored(&state, delivery).await
+}
+
+/// A GitLab project hook's delivery: `X-Gitlab-Token` must be the connection's secret
+/// (compared in constant time), the delivery id is `Idempotency-Key` (stable across GitLab's
+/// retries) or else `X-Gitlab-Event-UUID`; see [`VerifiedDelivery::verify_gitlab`].
+#[tracing::instrument(name = "gitlab_delivery", skip_all, fields(connection = %connection, stream_seq))]
+async fn receive_gitlab(
+    State(state): State<IngressState>,
+    axum::extract::Path(connection): axum::extract::Path<String>,
+    request: axum::extract::Request,
+) -> Result<(StatusCode, Json<Receipt>), IngressError> {
+    let (id, secret) = connection_secret(&state, &connection, Provider::Gitlab)?;
+    let delivery = VerifiedDelivery::verify_gitlab(request, &state, &secret, id).await?;
+    stored(&state, delivery).await
+}
+
+/// The secret of the connection a path names, if it takes `provider`'s deliveries now.
+fn connection_secret(
+    state: &IngressState,
+    connection: &str,
+    provider: Provider,
+) -> Result<(uuid::Uuid, WebhookSecret), IngressError> {
+    let id = uuid::Uuid::parse_str(connection).map_err(|_| IngressError::UnknownConnection)?;
+    match state.connections.get(id) {
+        Some((at, secret)) if at == provider => Ok((id, secret)),
+        _ => Err(IngressError::UnknownConnection),
+    }
+}
+
+async fn stored(
+    state: &IngressState,
+    delivery: VerifiedDelivery,
+) -> Result<(StatusCode, Json<Receipt>), IngressError> {
     let stored = state.log.store(&delivery).await?;
     tracing::Span::current().record("stream_seq", stored.stream_seq);
-    let status = match delivery.envelope.event.disposition() {
+    let disposition = match delivery.connection {
+        Some(_) => delivery.envelope.event.connection_disposition(),
+        None => delivery.envelope.event.disposition(),
+    };
+    let status = match disposition {
         Disposition::ActedOn => StatusCode::ACCEPTED,
         Disposition::Recorded => StatusCode::OK,
     };
@@ -215,6 +296,7 @@ pub async fn run(
     config: IngressConfig,
     nats: async_nats::Client,
     listener: TcpListener,
+    connections: ConnectionSecrets,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if config.secrets.is_empty() {
@@ -228,7 +310,7 @@ pub async fn run(
         config.duplicate_window,
         config.stream_replicas,
     );
-    let app = router(IngressState::new(&config, Arc::new(log)));
+    let app = router(IngressState::new(&config, Arc::new(log)).with_connections(connections));
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
     hooklog_infra::serve::serve(listener, app, config.server, shutdown).await
 }

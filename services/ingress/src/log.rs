@@ -153,13 +153,22 @@ fn headers_of(delivery: &VerifiedDelivery) -> HeaderMap {
         headers.insert(h::TARGET_TYPE, target.kind.as_str());
         headers.insert(h::TARGET_ID, target.id.as_str());
     }
-    headers.insert(h::SIGNATURE_256, delivery.signature.as_str());
+    match &delivery.gitlab_event {
+        None => headers.insert(h::SIGNATURE_256, delivery.signature.as_str()),
+        Some(event) => {
+            headers.insert(h::GITLAB_EVENT, event.as_str());
+            headers.insert(h::INGRESS_SIGNATURE_256, delivery.signature.as_str());
+        }
+    }
     if let Some(content_type) = &delivery.content_type {
         headers.insert(h::CONTENT_TYPE, content_type.as_str());
     }
     headers.insert(h::RECEIVED_AT, rfc3339(delivery.received_at).as_str());
     headers.insert(h::SECRET_ID, delivery.secret_id.as_str());
     headers.insert(h::BODY_SHA256, delivery.body_sha256.as_str());
+    if let Some(connection) = &delivery.connection {
+        headers.insert(h::CONNECTION_ID, connection.to_string().as_str());
+    }
     headers
 }
 

@@ -7,23 +7,87 @@
 //! - `X-Hub-Signature-256` is GitHub's HMAC of the body under the current or the previous
 //!   webhook secret (the same check, constant-time, as the ingress's).
 //!
+//! A repository connection's delivery (`Hooklog-Connection-Id`) is checked the same way with
+//! that connection's own webhook secret, read from the vault, and with nothing else: a
+//! delivery signed with the App's secret or another connection's does not pass as it.
+//!
 //! A message that fails either was not verified by hooklog's ingress: it is decided as a dead
 //! letter with the reason (so it is on record, and an operator sees it) and never acted on. The
 //! check is the same for a first delivery and a redelivery, and for the batch and the
 //! one-at-a-time paths of [`crate::consumer`].
 
+use std::collections::HashMap;
+
 use hooklog_domain::github::{signature, WebhookSecret};
 use hooklog_infra::nats::durable::Delivered;
 use hooklog_infra::streams::delivery_headers;
+use hooklog_write::vault::{SecretKind, Vault};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::process::Failure;
 
+/// The repository connection a stored delivery names, if any.
+pub fn connection_of(delivered: &Delivered) -> Option<String> {
+    delivered.header(delivery_headers::CONNECTION_ID)
+}
+
+/// The webhook secrets of the connections a batch names, read from the vault once per batch.
+pub struct ConnectionKeys {
+    keys: HashMap<String, Result<Vec<WebhookSecret>, Failure>>,
+}
+
+impl ConnectionKeys {
+    pub async fn load(vault: Option<&Vault>, batch: &[Delivered]) -> Self {
+        let mut keys = HashMap::new();
+        for connection in batch.iter().filter_map(connection_of) {
+            if keys.contains_key(&connection) {
+                continue;
+            }
+            let secret = match vault {
+                None => Err(Failure::Poison(format!(
+                    "the delivery came from repository connection {connection}, and \
+                     HOOKLOG_SECRETS_KEY is not set: its signature cannot be checked; not acted on"
+                ))),
+                Some(vault) => match vault.get(&connection, SecretKind::WebhookSecret).await {
+                    Ok(Some(secret)) => Ok(vec![WebhookSecret::new(secret.expose_secret())]),
+                    Ok(None) => Err(Failure::Poison(format!(
+                        "repository connection {connection} has no webhook secret in the vault \
+                         (never connected, or disconnected since): not acted on"
+                    ))),
+                    Err(hooklog_write::vault::VaultError::Database(err)) => {
+                        Err(Failure::Retry(err.to_string()))
+                    }
+                    Err(err) => Err(Failure::Poison(format!("{err}: not acted on"))),
+                },
+            };
+            keys.insert(connection, secret);
+        }
+        Self { keys }
+    }
+
+    /// The secrets `connection`'s deliveries are checked with, or why there are none.
+    pub fn secrets(&self, connection: &str) -> Result<&[WebhookSecret], Failure> {
+        match self.keys.get(connection) {
+            Some(Ok(secrets)) => Ok(secrets),
+            Some(Err(Failure::Retry(reason))) => Err(Failure::Retry(reason.clone())),
+            Some(Err(Failure::Poison(reason))) => Err(Failure::Poison(reason.clone())),
+            None => Err(Failure::Retry(format!(
+                "the secrets of repository connection {connection} were not loaded"
+            ))),
+        }
+    }
+}
+
 /// Checks the stored delivery's digest and signature; a failure is poison, with the reason.
 pub fn check(delivered: &Delivered, secrets: &[WebhookSecret]) -> Result<(), Failure> {
+    // A GitLab hook's delivery carries the ingress's HMAC instead of the provider's.
+    let signature = delivered
+        .header(delivery_headers::SIGNATURE_256)
+        .or_else(|| delivered.header(delivery_headers::INGRESS_SIGNATURE_256));
     check_parts(
         delivered.header(delivery_headers::BODY_SHA256).as_deref(),
-        delivered.header(delivery_headers::SIGNATURE_256).as_deref(),
+        signature.as_deref(),
         &delivered.message.payload,
         secrets,
     )

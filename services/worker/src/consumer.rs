@@ -68,8 +68,11 @@ pub struct WorkerConfig {
     pub retry_delay: Duration,
     pub max_retry_delay: Duration,
     /// The webhook secrets, current first: every delivery's signature is checked again with
-    /// them before it is acted on ([`crate::authenticity`]). Empty: the worker does not consume.
+    /// them before it is acted on ([`crate::authenticity`]).
     pub secrets: Vec<WebhookSecret>,
+    /// Where repository connections' webhook secrets are (their deliveries are checked with
+    /// their own connection's). With neither `secrets` nor a vault the worker does not consume.
+    pub vault: Option<hooklog_write::vault::Vault>,
 }
 
 impl Default for WorkerConfig {
@@ -84,6 +87,7 @@ impl Default for WorkerConfig {
             retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
             secrets: Vec::new(),
+            vault: None,
         }
     }
 }
@@ -116,10 +120,11 @@ pub async fn run(
     jetstream: jetstream::Context,
     shutdown: CancellationToken,
 ) {
-    if config.secrets.is_empty() {
+    if config.secrets.is_empty() && config.vault.is_none() {
         tracing::error!(
-            "HOOKLOG_GITHUB_WEBHOOK_SECRET is not set: the worker cannot check deliveries' \
-             signatures and consumes nothing until it is set (deliveries stay on the stream)"
+            "neither HOOKLOG_GITHUB_WEBHOOK_SECRET nor HOOKLOG_SECRETS_KEY is set: the worker \
+             cannot check deliveries' signatures and consumes nothing until one is set \
+             (deliveries stay on the stream)"
         );
         shutdown.cancelled().await;
         return;
@@ -293,18 +298,12 @@ impl Worker {
             .filter_map(|h| h.metadata().idempotency_key())
             .collect();
         let writes = self.processor.bus().batch(keys);
+        let connections =
+            authenticity::ConnectionKeys::load(self.config.vault.as_ref(), batch).await;
         let parsed: Vec<Result<Parsed, Failure>> = handed
             .iter()
             .zip(batch)
-            .map(|(h, delivered)| {
-                if h.position.event.is_empty() {
-                    return Err(Failure::Poison(
-                        "the message has no X-GitHub-Event header".to_owned(),
-                    ));
-                }
-                authenticity::check(delivered, &self.config.secrets)?;
-                Parsed::parse(h.delivery(delivered))
-            })
+            .map(|(h, delivered)| self.verified(h, delivered, &connections))
             .collect();
         let named: Vec<AggregateRef> = handed
             .iter()
@@ -319,6 +318,31 @@ impl Worker {
         }
         writes.commit().await.map_err(|err| err.to_string())?;
         Ok(verdicts)
+    }
+
+    /// The delivery checked ([`authenticity`]) and decoded: the App's with the App's secrets,
+    /// a repository connection's with its connection's, and decoded as that connection's.
+    fn verified(
+        &self,
+        handed: &Handed,
+        delivered: &Delivered,
+        connections: &authenticity::ConnectionKeys,
+    ) -> Result<Parsed, Failure> {
+        if handed.position.event.is_empty() {
+            return Err(Failure::Poison(
+                "the message has no X-GitHub-Event header".to_owned(),
+            ));
+        }
+        match authenticity::connection_of(delivered) {
+            None => {
+                authenticity::check(delivered, &self.config.secrets)?;
+                Parsed::parse(handed.delivery(delivered))
+            }
+            Some(connection) => {
+                authenticity::check(delivered, connections.secrets(&connection)?)?;
+                Parsed::for_connection(&connection, handed.delivery(delivered))
+            }
+        }
     }
 
     /// One delivery of a batch: its commands and its decision, or nothing if it was decided
@@ -449,13 +473,13 @@ impl Worker {
             tracing::info!(delivery_id = %handed.delivery_id, outcome = outcome.as_str(), "delivery already decided; redelivery changes nothing");
             return Ok(());
         }
-        if delivery.event.is_empty() {
-            return Err(Failure::Poison(
-                "the message has no X-GitHub-Event header".to_owned(),
-            ));
-        }
-        authenticity::check(delivered, &self.config.secrets)?;
-        let outcome = self.processor.process(delivery).await?;
+        let connections = authenticity::ConnectionKeys::load(
+            self.config.vault.as_ref(),
+            std::slice::from_ref(delivered),
+        )
+        .await;
+        let parsed = self.verified(handed, delivered, &connections)?;
+        let outcome = self.processor.process(delivery.delivery_id, parsed).await?;
         tracing::info!(delivery_id = %handed.delivery_id, outcome = outcome.kind.as_str(), detail = %outcome.detail, "delivery processed");
         let kind = outcome.kind;
         self.decide(handed, decision_of(outcome)).await?;

@@ -14,6 +14,7 @@
 //!   the push, and the process manager tracks it and records the push (which syncs it).
 
 use cqrs_es::Aggregate;
+use hooklog_domain::clock::Timestamp;
 use hooklog_domain::connector_instance::{
     ConnectorInstance, InstanceCommand, InstanceError, Repository,
 };
@@ -24,6 +25,10 @@ use hooklog_domain::ids::{
     Branch, CommitSha, IdError, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::repository_connection::{
+    ConnectionCommand, ConnectionId, PullRequest, PullRequestState, RepositoryConnection,
+    WorkflowRun,
+};
 
 use hooklog_write::{AggregateRef, CommandBus, CommandError, Commands};
 
@@ -141,6 +146,22 @@ pub enum Parsed {
     Ping(gh::PingEvent),
     /// An event hooklog records and does not act on.
     Other(String),
+    /// A delivery of a repository connection's webhook (see [`Parsed::for_connection`]).
+    Connection(ConnectionDelivery),
+}
+
+/// What a repository connection's webhook sent, as far as the worker reads it.
+#[derive(Debug)]
+pub struct ConnectionDelivery {
+    pub connection: String,
+    pub event: String,
+    /// A ping's hook id.
+    pub hook_id: Option<u64>,
+    /// What the delivery asks of the connection (a completed workflow run, a pull request's
+    /// change), with the connection's id.
+    pub command: Option<(ConnectionId, ConnectionCommand)>,
+    /// Why a delivery the connection acts on asks nothing (a run not completed yet).
+    pub nothing: Option<String>,
 }
 
 impl Parsed {
@@ -159,6 +180,154 @@ impl Parsed {
             "ping" => Self::Ping(gh::parse(event, ct, body)?),
             other => Self::Other(other.to_owned()),
         })
+    }
+
+    /// A repository connection's delivery. Its webhook speaks for one repository and nothing
+    /// else: whoever administers that repository can set the webhook's secret, so an App
+    /// event (`installation`, `installation_repositories`, …) from it is never acted on.
+    pub fn for_connection(connection: &str, delivery: Delivery<'_>) -> Result<Self, Failure> {
+        let (event, ct, body) = (delivery.event, delivery.content_type, delivery.body);
+        let id = ConnectionId::parse(connection)?;
+        let mut parsed = ConnectionDelivery {
+            connection: connection.to_owned(),
+            event: event.to_owned(),
+            hook_id: None,
+            command: None,
+            nothing: None,
+        };
+        match event {
+            "ping" => parsed.hook_id = gh::parse::<gh::PingEvent>(event, ct, body)?.hook_id,
+            "workflow_run" => {
+                let e: gh::WorkflowRunEvent = gh::parse(event, ct, body)?;
+                match (e.action.as_str(), &e.workflow_run.head_branch) {
+                    ("completed", Some(branch)) => {
+                        let run = &e.workflow_run;
+                        let command = ConnectionCommand::RecordWorkflowRun(WorkflowRun {
+                            repository_id: e.repository.id,
+                            run_id: run.id,
+                            workflow_id: run.workflow_id,
+                            name: run.name.clone().unwrap_or_default(),
+                            branch: Branch::parse(branch)?,
+                            head_sha: CommitSha::parse(&run.head_sha)?,
+                            run_number: run.run_number,
+                            run_attempt: run.run_attempt,
+                            conclusion: run.conclusion.clone(),
+                            url: run.html_url.clone(),
+                            updated_at: timestamp("workflow_run.updated_at", &run.updated_at)?,
+                        });
+                        parsed.command = Some((id, command));
+                    }
+                    ("completed", None) => {
+                        parsed.nothing = Some("the run has no head branch".to_owned())
+                    }
+                    (action, _) => {
+                        parsed.nothing = Some(format!("workflow_run.{action}: not completed yet"))
+                    }
+                }
+            }
+            "pull_request" => {
+                let e: gh::PullRequestEvent = gh::parse(event, ct, body)?;
+                let pr = &e.pull_request;
+                let state = match (
+                    pr.state.as_str(),
+                    pr.merged.unwrap_or(false) || pr.merged_at.is_some(),
+                ) {
+                    ("open", _) => PullRequestState::Open,
+                    ("closed", true) => PullRequestState::Merged,
+                    ("closed", false) => PullRequestState::Closed,
+                    (other, _) => {
+                        return Err(Failure::Poison(format!(
+                            "pull_request.state {other:?} is neither open nor closed"
+                        )))
+                    }
+                };
+                let command = ConnectionCommand::RecordPullRequest(PullRequest {
+                    repository_id: e.repository.id,
+                    number: pr.number,
+                    title: pr.title.clone(),
+                    state,
+                    action: e.action.clone(),
+                    head_branch: pr.head.git_ref.clone(),
+                    base_branch: pr.base.git_ref.clone(),
+                    head_sha: CommitSha::parse(&pr.head.sha)?,
+                    url: pr.html_url.clone(),
+                    updated_at: timestamp("pull_request.updated_at", &pr.updated_at)?,
+                });
+                parsed.command = Some((id, command));
+            }
+            "gitlab_pipeline_hook" => {
+                let e: gh::GitlabPipelineEvent = gh::parse(event, ct, body)?;
+                let p = &e.object_attributes;
+                let finished = p.finished_at.as_deref().or(p.created_at.as_deref());
+                match (p.tag, finished) {
+                    (true, _) => parsed.nothing = Some("a tag's pipeline".to_owned()),
+                    (false, None) => {
+                        parsed.nothing = Some(format!("pipeline {} not finished", p.id))
+                    }
+                    (false, Some(finished)) => {
+                        let finished = gitlab_timestamp("object_attributes.finished_at", finished)?;
+                        let conclusion = match p.status.as_str() {
+                            "failed" => Some("failure".to_owned()),
+                            "success" => Some("success".to_owned()),
+                            other => Some(other.to_owned()),
+                        };
+                        let url = p.url.clone().unwrap_or_else(|| {
+                            let web = e.project.web_url.clone().unwrap_or_default();
+                            format!("{web}/-/pipelines/{}", p.id)
+                        });
+                        // A retried pipeline keeps its id and finishes again later: its
+                        // finish time orders its attempts.
+                        let attempt = finished
+                            .0
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        let command = ConnectionCommand::RecordWorkflowRun(WorkflowRun {
+                            repository_id: e.project.id,
+                            run_id: p.id,
+                            workflow_id: GITLAB_PIPELINE_WORKFLOW,
+                            name: p.name.clone().unwrap_or_else(|| "pipeline".to_owned()),
+                            branch: Branch::parse(&p.git_ref)?,
+                            head_sha: CommitSha::parse(&p.sha)?,
+                            run_number: p.id,
+                            run_attempt: attempt,
+                            conclusion,
+                            url,
+                            updated_at: finished,
+                        });
+                        parsed.command = Some((id, command));
+                    }
+                }
+            }
+            "gitlab_merge_request_hook" => {
+                let e: gh::GitlabMergeRequestEvent = gh::parse(event, ct, body)?;
+                let mr = &e.object_attributes;
+                let state = match mr.state.as_str() {
+                    "opened" | "locked" => PullRequestState::Open,
+                    "merged" => PullRequestState::Merged,
+                    "closed" => PullRequestState::Closed,
+                    other => {
+                        return Err(Failure::Poison(format!(
+                            "object_attributes.state {other:?} is not a merge request state"
+                        )))
+                    }
+                };
+                let command = ConnectionCommand::RecordPullRequest(PullRequest {
+                    repository_id: e.project.id,
+                    number: mr.iid,
+                    title: mr.title.clone(),
+                    state,
+                    action: mr.action.clone().unwrap_or_else(|| mr.state.clone()),
+                    head_branch: mr.source_branch.clone(),
+                    base_branch: mr.target_branch.clone(),
+                    head_sha: CommitSha::parse(&mr.last_commit.id)?,
+                    url: mr.url.clone(),
+                    updated_at: gitlab_timestamp("object_attributes.updated_at", &mr.updated_at)?,
+                });
+                parsed.command = Some((id, command));
+            }
+            _ => {}
+        }
+        Ok(Self::Connection(parsed))
     }
 
     /// The aggregates that running this may send commands to (a push: its branch's target,
@@ -200,6 +369,12 @@ impl Parsed {
                 .map(|i| instance(i.id))
                 .into_iter()
                 .collect(),
+            Self::Connection(c) => c
+                .command
+                .as_ref()
+                .map(|(id, _)| AggregateRef::Connection(*id))
+                .into_iter()
+                .collect(),
             Self::Other(_) => vec![],
         }
     }
@@ -219,11 +394,11 @@ impl Processor {
         &self.bus
     }
 
-    /// Decodes the delivery and runs it, each command committing alone through the bus.
-    #[tracing::instrument(skip_all, fields(delivery_id = %delivery.delivery_id, event = %delivery.event))]
-    pub async fn process(&self, delivery: Delivery<'_>) -> Result<Outcome, Failure> {
-        let meta = CommandMetadata::from_delivery(delivery.delivery_id);
-        run(&self.bus, Parsed::parse(delivery)?, &meta).await
+    /// Runs a decoded delivery, each command committing alone through the bus.
+    #[tracing::instrument(skip_all, fields(delivery_id = %delivery_id))]
+    pub async fn process(&self, delivery_id: &str, parsed: Parsed) -> Result<Outcome, Failure> {
+        let meta = CommandMetadata::from_delivery(delivery_id);
+        run(&self.bus, parsed, &meta).await
     }
 }
 
@@ -269,6 +444,58 @@ pub async fn run<C: Commands>(
         Parsed::Other(other) => Ok(Outcome::ignored(format!(
             "`{other}` deliveries are recorded, not acted on"
         ))),
+        Parsed::Connection(mut c) => match c.command.take() {
+            Some((id, command)) => on.connection(id, &c.event, command, meta).await,
+            None => Ok(connection_outcome(c)),
+        },
+    }
+}
+
+/// The "workflow" all of a GitLab project's pipelines on a branch count as: an incident opens
+/// when the branch's pipelines start failing and resolves when one succeeds again.
+const GITLAB_PIPELINE_WORKFLOW: u64 = 0;
+
+/// A GitLab payload's time (RFC 3339, or `2016-08-12 15:23:28 UTC`).
+fn gitlab_timestamp(field: &str, value: &str) -> Result<Timestamp, Failure> {
+    let text = gh::gitlab_time(value).unwrap_or_default();
+    timestamp(field, &text)
+}
+
+/// A timestamp of a payload (RFC 3339); one that does not parse is poison.
+fn timestamp(field: &str, value: &str) -> Result<Timestamp, Failure> {
+    Timestamp::parse_rfc3339(value).map_err(|err| Failure::Poison(format!("{field}: {err}")))
+}
+
+/// What a repository connection's delivery that asks nothing of it comes to. Its pushes are
+/// recorded on the stream; turning them into syncs is not done yet, and says so. Anything but
+/// its pings, pushes, workflow runs and pull requests is not its webhook's to send.
+fn connection_outcome(c: ConnectionDelivery) -> Outcome {
+    match c.event.as_str() {
+        "ping" => Outcome::processed(format!(
+            "webhook ping of repository connection {} (hook {})",
+            c.connection,
+            c.hook_id.map_or("unknown".to_owned(), |id| id.to_string())
+        )),
+        "gitlab_push_hook" => Outcome::ignored(format!(
+            "GitLab push of repository connection {}: recorded on the stream; repository \
+             connections' pushes do not request syncs yet",
+            c.connection
+        )),
+        "workflow_run" | "gitlab_pipeline_hook" => Outcome::ignored(format!(
+            "workflow run of repository connection {}: {}",
+            c.connection,
+            c.nothing.unwrap_or_default()
+        )),
+        "push" => Outcome::ignored(format!(
+            "push of repository connection {}: recorded on the stream; repository connections' \
+             pushes do not request syncs yet",
+            c.connection
+        )),
+        other => Outcome::ignored(format!(
+            "`{other}` from repository connection {}: a repository webhook speaks for its \
+             repository only; not acted on",
+            c.connection
+        )),
     }
 }
 
@@ -453,6 +680,28 @@ impl<C: Commands> On<'_, C> {
     }
 
     /// Runs `command` on the instance; the process manager follows its events.
+    async fn connection(
+        &self,
+        id: ConnectionId,
+        event: &str,
+        command: ConnectionCommand,
+        meta: &CommandMetadata,
+    ) -> Result<Outcome, Failure> {
+        let name = match &command {
+            ConnectionCommand::RecordWorkflowRun(_) => "RecordWorkflowRun",
+            _ => "RecordPullRequest",
+        };
+        match settle(self.commands.connection(id, command, meta).await)? {
+            Ok(_) => Ok(Outcome::processed(format!(
+                "`{event}` recorded on repository connection {id}"
+            ))
+            .sent(RepositoryConnection::TYPE, id, name)),
+            Err(err) => Ok(Outcome::ignored(format!(
+                "`{event}` of repository connection {id}: {err}"
+            ))),
+        }
+    }
+
     async fn instance(
         &self,
         installation: InstallationId,

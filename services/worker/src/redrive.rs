@@ -112,6 +112,12 @@ pub async fn redrive(
             ))
         }
     }
+    if let Some(connection) = header(delivery_headers::CONNECTION_ID) {
+        return Err(RedriveError::Refused(format!(
+            "delivery {delivery_id} came from repository connection {connection}; only the \
+             App's dead letters are redriven"
+        )));
+    }
     let meta = CommandMetadata::from_delivery(&delivery_id);
     let ran = match crate::authenticity::check_stored(
         Some(&message.headers),
@@ -130,7 +136,10 @@ pub async fn redrive(
                 content_type: content_type.as_deref(),
                 body: &message.payload,
             };
-            processor.process(delivery).await
+            match crate::process::Parsed::parse(delivery) {
+                Ok(parsed) => processor.process(&delivery_id, parsed).await,
+                Err(failure) => Err(failure),
+            }
         }
     };
     let (outcome, detail, decision) = match ran {

@@ -36,6 +36,7 @@ use hooklog_domain::connector_target::ConnectorTarget;
 use hooklog_domain::delivery::{Delivery, DeliveryKey};
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::{keys, CommandMetadata};
+use hooklog_domain::repository_connection::{ConnectionId, RepositoryConnection};
 
 use crate::bus::{CommandBus, Executed, Side};
 use crate::commands::{self, Commands};
@@ -48,6 +49,7 @@ pub enum AggregateRef {
     Instance(InstanceId),
     Target(TargetId),
     Delivery(DeliveryKey),
+    Connection(ConnectionId),
 }
 
 impl AggregateRef {
@@ -56,6 +58,7 @@ impl AggregateRef {
             Self::Instance(id) => (ConnectorInstance::TYPE, id.to_string()),
             Self::Target(id) => (ConnectorTarget::TYPE, id.to_string()),
             Self::Delivery(key) => (Delivery::TYPE, key.0.clone()),
+            Self::Connection(id) => (RepositoryConnection::TYPE, id.to_string()),
         }
     }
 }
@@ -83,6 +86,7 @@ struct Held {
     instances: HashMap<String, Loaded<ConnectorInstance>>,
     targets: HashMap<String, Loaded<ConnectorTarget>>,
     deliveries: HashMap<String, Loaded<Delivery>>,
+    connections: HashMap<String, Loaded<RepositoryConnection>>,
     /// Keys stored (`command_keys`) or added by this batch, as (type, id, key).
     keys: HashSet<(String, String, String)>,
     /// Keys this batch adds, with the sequence of their command's first event.
@@ -96,6 +100,7 @@ enum Replaced {
     Instance(String, Box<Loaded<ConnectorInstance>>),
     Target(String, Box<Loaded<ConnectorTarget>>),
     Delivery(String, Box<Loaded<Delivery>>),
+    Connection(String, Box<Loaded<RepositoryConnection>>),
 }
 
 /// The aggregate types a batch runs commands on: where their state lives in a batch and on the
@@ -127,6 +132,18 @@ impl Batched for ConnectorTarget {
     }
     fn replaced(id: String, before: Loaded<Self>) -> Replaced {
         Replaced::Target(id, Box::new(before))
+    }
+}
+
+impl Batched for RepositoryConnection {
+    fn held(held: &mut Held) -> &mut HashMap<String, Loaded<Self>> {
+        &mut held.connections
+    }
+    fn side(bus: &CommandBus) -> &Side<Self> {
+        &bus.connections
+    }
+    fn replaced(id: String, before: Loaded<Self>) -> Replaced {
+        Replaced::Connection(id, Box::new(before))
     }
 }
 
@@ -199,12 +216,15 @@ impl<'a> Batch<'a> {
         let instances = snapshot::<ConnectorInstance>(self.bus, ids(ConnectorInstance::TYPE));
         let targets = snapshot::<ConnectorTarget>(self.bus, ids(ConnectorTarget::TYPE));
         let deliveries = snapshot::<Delivery>(self.bus, ids(Delivery::TYPE));
+        let connections =
+            snapshot::<RepositoryConnection>(self.bus, ids(RepositoryConnection::TYPE));
         let mut types = Vec::with_capacity(wanted.len());
         let mut names = Vec::with_capacity(wanted.len());
         let mut after = Vec::with_capacity(wanted.len());
         let known = (sequences(ConnectorInstance::TYPE, &instances))
             .chain(sequences(ConnectorTarget::TYPE, &targets))
-            .chain(sequences(Delivery::TYPE, &deliveries));
+            .chain(sequences(Delivery::TYPE, &deliveries))
+            .chain(sequences(RepositoryConnection::TYPE, &connections));
         for (t, id, sequence) in known {
             types.push(t);
             names.push(id);
@@ -247,6 +267,7 @@ impl<'a> Batch<'a> {
         hold(&mut held, instances, &mut newer)?;
         hold(&mut held, targets, &mut newer)?;
         hold(&mut held, deliveries, &mut newer)?;
+        hold(&mut held, connections, &mut newer)?;
         held.keys.extend(stored_keys);
         Ok(())
     }
@@ -277,6 +298,10 @@ impl<'a> Batch<'a> {
                 }
                 Replaced::Delivery(id, before) => {
                     held.deliveries.insert(id, *before);
+                    None
+                }
+                Replaced::Connection(id, before) => {
+                    held.connections.insert(id, *before);
                     None
                 }
             };
@@ -440,6 +465,16 @@ impl Commands for Batch<'_> {
         self.execute::<ConnectorTarget>(&id.to_string(), command, metadata, true)
             .await
     }
+
+    async fn connection(
+        &self,
+        id: ConnectionId,
+        command: <RepositoryConnection as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> commands::Result<RepositoryConnection> {
+        self.execute::<RepositoryConnection>(&id.to_string(), command, metadata, true)
+            .await
+    }
 }
 
 impl CommandBus {
@@ -453,6 +488,7 @@ fn holds(held: &Held, t: &str, id: &str) -> bool {
     match t {
         ConnectorInstance::TYPE => held.instances.contains_key(id),
         ConnectorTarget::TYPE => held.targets.contains_key(id),
+        RepositoryConnection::TYPE => held.connections.contains_key(id),
         _ => held.deliveries.contains_key(id),
     }
 }
@@ -517,6 +553,9 @@ fn forget_all(bus: &CommandBus, held: &Held) {
     for id in held.deliveries.keys() {
         bus.deliveries.cache.forget(id);
     }
+    for id in held.connections.keys() {
+        bus.connections.cache.forget(id);
+    }
 }
 
 fn learn_all(bus: &CommandBus, held: Held) {
@@ -528,6 +567,9 @@ fn learn_all(bus: &CommandBus, held: Held) {
     }
     for (id, l) in held.deliveries.into_iter().filter(|(_, l)| l.touched) {
         bus.deliveries.cache.remember(&id, l.aggregate, l.sequence);
+    }
+    for (id, l) in held.connections.into_iter().filter(|(_, l)| l.touched) {
+        bus.connections.cache.remember(&id, l.aggregate, l.sequence);
     }
 }
 

@@ -27,6 +27,7 @@ use hooklog_domain::delivery::{Delivery, DeliveryKey};
 use hooklog_domain::github_delivery::GithubDelivery;
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::{keys, CommandMetadata};
+use hooklog_domain::repository_connection::{ConnectionId, RepositoryConnection};
 use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
@@ -87,6 +88,7 @@ pub struct CommandBus {
     pub(crate) targets: Arc<Side<ConnectorTarget>>,
     pub(crate) deliveries: Arc<Side<Delivery>>,
     github_deliveries: Arc<Side<GithubDelivery>>,
+    pub(crate) connections: Arc<Side<RepositoryConnection>>,
     stripes: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
@@ -111,7 +113,14 @@ impl CommandBus {
             },
             &wake,
         );
-        let github_deliveries = Side::new(&pool, TargetServices { clock }, &wake);
+        let github_deliveries = Side::new(
+            &pool,
+            TargetServices {
+                clock: clock.clone(),
+            },
+            &wake,
+        );
+        let connections = Side::new(&pool, TargetServices { clock }, &wake);
         Self {
             pool,
             wake,
@@ -119,6 +128,7 @@ impl CommandBus {
             targets: Arc::new(targets),
             deliveries: Arc::new(deliveries),
             github_deliveries: Arc::new(github_deliveries),
+            connections: Arc::new(connections),
             stripes: Arc::new((0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect()),
         }
     }
@@ -196,6 +206,44 @@ impl CommandBus {
             &DeliveryKey::for_delivery(guid).0,
         )
         .await
+    }
+
+    /// Runs a command on a repository connection.
+    #[tracing::instrument(skip_all, fields(aggregate_id = %id, command = ?command))]
+    pub async fn connection(
+        &self,
+        id: ConnectionId,
+        command: <RepositoryConnection as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Executed, CommandError<<RepositoryConnection as Aggregate>::Error>> {
+        // Keyed by delivery, like instance and target commands (a workflow run redelivered
+        // records nothing); admins' and the repositories role's commands carry no key: each
+        // report names the attempt or state it is about, which the aggregate refuses unless it
+        // is the one awaited.
+        self.execute(&self.connections, &id.to_string(), command, metadata, true)
+            .await
+    }
+
+    pub async fn load_connection(
+        &self,
+        id: ConnectionId,
+    ) -> Result<RepositoryConnection, CommandError<<RepositoryConnection as Aggregate>::Error>>
+    {
+        load(&self.connections.store, &id.to_string()).await
+    }
+
+    /// Every repository connection that ever had an event, in id order.
+    pub async fn connection_ids(&self) -> Result<Vec<ConnectionId>, sqlx::Error> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 ORDER BY 1",
+        )
+        .bind(RepositoryConnection::TYPE)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| ConnectionId::parse(id).ok())
+            .collect())
     }
 
     pub async fn load_instance(

@@ -1,4 +1,4 @@
-//! What an edge that sends commands to instances and targets needs of the write side, whether
+//! What an edge that sends commands to instances, targets and repository connections needs of the write side, whether
 //! each command commits alone (`CommandBus`, here) or with the rest of a batch (`Batch`, in
 //! `crate::batch`): the worker decides a delivery the same way on either.
 
@@ -9,6 +9,7 @@ use hooklog_domain::connector_instance::ConnectorInstance;
 use hooklog_domain::connector_target::ConnectorTarget;
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::repository_connection::{ConnectionId, RepositoryConnection};
 
 use crate::bus::{CommandBus, Executed};
 use crate::error::CommandError;
@@ -29,6 +30,13 @@ pub trait Commands: Sync {
         command: <ConnectorTarget as Aggregate>::Command,
         metadata: &CommandMetadata,
     ) -> impl Future<Output = Result<ConnectorTarget>> + Send;
+
+    fn connection(
+        &self,
+        id: ConnectionId,
+        command: <RepositoryConnection as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> impl Future<Output = Result<RepositoryConnection>> + Send;
 }
 
 impl Commands for CommandBus {
@@ -48,5 +56,14 @@ impl Commands for CommandBus {
         metadata: &CommandMetadata,
     ) -> impl Future<Output = Result<ConnectorTarget>> + Send {
         CommandBus::target(self, id, command, metadata)
+    }
+
+    fn connection(
+        &self,
+        id: ConnectionId,
+        command: <RepositoryConnection as Aggregate>::Command,
+        metadata: &CommandMetadata,
+    ) -> impl Future<Output = Result<RepositoryConnection>> + Send {
+        CommandBus::connection(self, id, command, metadata)
     }
 }

@@ -9,6 +9,7 @@
 //! | `Conflict` | other writers kept changing the aggregate; the same command may succeed later | `nak` with a delay | `503` | exit 75 |
 //! | `Retryable` | PostgreSQL could not be reached or failed; the same command may succeed later | `nak` with a delay | `503` | exit 75 |
 //! | `Corrupt` | stored events cannot be read back: needs a person | dead letter | `500` | exit 70 |
+//! | `Unconfigured` | a setting the use case needs is not set (the message names it) | dead letter | `503` | exit 78 |
 
 use cqrs_es::AggregateError;
 
@@ -21,6 +22,8 @@ pub enum ErrorClass {
     Conflict,
     Retryable,
     Corrupt,
+    /// A setting the use case needs is not set; the message names it.
+    Unconfigured,
 }
 
 impl ErrorClass {

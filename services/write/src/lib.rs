@@ -10,6 +10,9 @@
 //! - `store`: the event store with an aggregate cache that the bus runs cqrs-es over.
 //! - `error`: why a command did not commit, and the one classification every edge maps.
 //! - `usecases`: track, untrack, connect, disconnect: one command each, the same for every edge.
+//! - `repositories`: connect, retry and disconnect a repository connected without the App.
+//! - `vault`: the secrets hooklog keeps (repository connections' webhook secrets and tokens),
+//!   sealed at rest under `HOOKLOG_SECRETS_KEY`, and their rotation.
 //! - `reactions`: the process manager's rules (which commands an event asks of other
 //!   aggregates) and their keyed execution; the `process-manager` role runs them for every
 //!   event on `HOOKLOG_EVENTS`.
@@ -20,8 +23,10 @@ pub mod bus;
 pub mod commands;
 pub mod error;
 pub mod reactions;
+pub mod repositories;
 pub mod store;
 pub mod usecases;
+pub mod vault;
 
 pub use batch::{AggregateRef, Batch, Savepoint};
 pub use bus::{CommandBus, Executed};

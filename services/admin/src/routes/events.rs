@@ -8,13 +8,14 @@ use hooklog_domain::connector_instance::ConnectorInstance;
 use hooklog_domain::connector_target::ConnectorTarget;
 use hooklog_domain::delivery::{Delivery, DeliveryKey};
 use hooklog_domain::github_delivery::GithubDelivery;
+use hooklog_domain::repository_connection::RepositoryConnection;
 use hooklog_projections::query::{self, DeadLetterView, Page, StoredEventView};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::params::{self, instance_id, target_id};
+use crate::params::{self, connection_id, instance_id, target_id};
 use crate::state::AdminState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -65,14 +66,16 @@ pub async fn aggregate_events(
         ConnectorInstance::TYPE => instance_id(&id)?.to_string(),
         ConnectorTarget::TYPE => target_id(&id)?.to_string(),
         GithubDelivery::TYPE => github_delivery_id(&id)?,
+        RepositoryConnection::TYPE => connection_id(&id)?.to_string(),
         other => {
             return Err(ApiError::bad_request(
                 "bad_aggregate_type",
                 format!(
-                    "{other:?} is not an aggregate type; use {}, {} or {}",
+                    "{other:?} is not an aggregate type; use {}, {}, {} or {}",
                     ConnectorInstance::TYPE,
                     ConnectorTarget::TYPE,
-                    GithubDelivery::TYPE
+                    GithubDelivery::TYPE,
+                    RepositoryConnection::TYPE
                 ),
             ))
         }
@@ -149,6 +152,7 @@ pub async fn aggregate_state(
             id
         }
         GithubDelivery::TYPE => github_delivery_id(&id)?,
+        RepositoryConnection::TYPE => connection_id(&id)?.to_string(),
         other => return Err(unknown_aggregate_type(other)),
     };
     let until = match (&q.at_seq, &q.at) {
@@ -212,6 +216,9 @@ pub async fn state_at(
         ConnectorTarget::TYPE => fold::<ConnectorTarget>(js, aggregate_type, id, until).await,
         Delivery::TYPE => fold::<Delivery>(js, aggregate_type, id, until).await,
         GithubDelivery::TYPE => fold::<GithubDelivery>(js, aggregate_type, id, until).await,
+        RepositoryConnection::TYPE => {
+            fold::<RepositoryConnection>(js, aggregate_type, id, until).await
+        }
         other => Err(unknown_aggregate_type(other)),
     }
 }
@@ -302,11 +309,12 @@ fn unknown_aggregate_type(other: &str) -> ApiError {
     ApiError::bad_request(
         "bad_aggregate_type",
         format!(
-            "{other:?} is not an aggregate type; use {}, {}, {} or {}",
+            "{other:?} is not an aggregate type; use {}, {}, {}, {} or {}",
             ConnectorInstance::TYPE,
             ConnectorTarget::TYPE,
             Delivery::TYPE,
-            GithubDelivery::TYPE
+            GithubDelivery::TYPE,
+            RepositoryConnection::TYPE
         ),
     )
 }

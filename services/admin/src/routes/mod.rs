@@ -8,6 +8,7 @@ pub mod feed;
 pub mod files;
 pub mod github;
 pub mod instances;
+pub mod repositories;
 pub mod session;
 pub mod syncs;
 pub mod targets;
@@ -43,6 +44,18 @@ pub fn api() -> Router<AdminState> {
                 .patch(instances::update)
                 .delete(instances::delete),
         )
+        .route(
+            "/repositories",
+            get(repositories::list).post(repositories::create),
+        )
+        .route(
+            "/repositories/{id}",
+            get(repositories::get).delete(repositories::delete),
+        )
+        .route("/repositories/{id}/retry", post(repositories::retry))
+        .route("/incidents", get(repositories::incidents))
+        .route("/incidents/{id}", get(repositories::incident))
+        .route("/pull-requests", get(repositories::pull_requests))
         .route("/targets", get(targets::list).post(targets::create))
         .route(
             "/targets/{id}",

@@ -127,6 +127,7 @@ async fn metrics_expose_ingress_worker_projection_and_sync_figures_without_a_tok
         app.nats.clone(),
         listener,
         Default::default(),
+        Default::default(),
     ));
     let response = app
         .http

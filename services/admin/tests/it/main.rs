@@ -15,6 +15,7 @@ mod health;
 mod input;
 mod openapi;
 mod redrive;
+mod repositories;
 mod routes;
 mod sources;
 mod support;

@@ -56,6 +56,11 @@ pub struct Options {
     pub github_app: Option<(GithubAppConfig, RedeliveryPolicy)>,
     /// The webhook secrets the admin listener checks redriven dead letters with.
     pub webhook_secrets: Vec<hooklog_domain::github::WebhookSecret>,
+    /// Seal repository connections' secrets under this key (`HOOKLOG_SECRETS_KEY`); none by
+    /// default, and connecting is refused naming it.
+    pub secrets_key: Option<[u8; 32]>,
+    /// `HOOKLOG_PUBLIC_URL`.
+    pub public_url: Option<String>,
 }
 
 impl Default for Options {
@@ -68,6 +73,8 @@ impl Default for Options {
             allowed_sources: AllowedSources::default(),
             github_app: None,
             webhook_secrets: vec![hooklog_domain::github::WebhookSecret::new(WEBHOOK_SECRET)],
+            secrets_key: None,
+            public_url: None,
         }
     }
 }
@@ -123,6 +130,14 @@ impl App {
             .waits(options.waits)
             .allowed_sources(options.allowed_sources)
             .webhook_secrets(options.webhook_secrets.clone());
+        let vault = options.secrets_key.map(|key| {
+            let keys = hooklog_write::vault::VaultKeys {
+                current: hooklog_write::vault::SecretsKey::new(&key),
+                previous: None,
+            };
+            hooklog_write::vault::Vault::new(pool.clone(), keys)
+        });
+        state = state.repositories(vault, options.public_url.as_deref());
         if let Some(key) = options.audit_key {
             state = state.audit_key(key);
         }

@@ -209,6 +209,26 @@ pub struct Settings {
     /// How often the sealer signs a checkpoint of a log that grew.
     #[serde(with = "humantime_serde")]
     pub audit_checkpoint_interval: Duration,
+    /// The key that seals the secrets of repository connections (their webhook secrets and
+    /// provider tokens) in the database: 32 random bytes as base64 (`openssl rand -base64 32`).
+    /// Unset (and no file): connecting a repository is refused with a message naming it.
+    pub secrets_key: Option<SecretString>,
+    /// A file holding `HOOKLOG_SECRETS_KEY`, instead of the key itself.
+    pub secrets_key_file: Option<PathBuf>,
+    /// The key before the last rotation: secrets it sealed still open, and
+    /// `hooklog secrets rotate` seals them again under the current key.
+    pub secrets_key_previous: Option<SecretString>,
+    pub secrets_key_previous_file: Option<PathBuf>,
+    /// hooklog's own base URL as the providers reach it (`https://hooklog.example.com`): the
+    /// webhooks it creates for repository connections post to
+    /// `<url>/v1/webhooks/repositories/<id>` (GitHub) and `<url>/v1/webhooks/gitlab/<id>`.
+    pub public_url: Option<String>,
+    /// GitLab's REST API base URL (self-managed: `https://HOST/api/v4`).
+    pub gitlab_api_url: String,
+    /// Time between two passes of the `repositories` role over the connections awaiting their
+    /// provider (webhooks to create, to delete again after a failure).
+    #[serde(with = "humantime_serde")]
+    pub repositories_interval: Duration,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
     pub log: String,
     /// `json` or `text`.
@@ -272,6 +292,13 @@ impl Default for Settings {
             github_redelivery_attempts: 3,
             audit_signing_key: None,
             audit_signing_key_file: None,
+            secrets_key: None,
+            secrets_key_file: None,
+            secrets_key_previous: None,
+            secrets_key_previous_file: None,
+            public_url: None,
+            gitlab_api_url: "https://gitlab.com/api/v4".to_owned(),
+            repositories_interval: Duration::from_secs(30),
             audit_checkpoint_interval: Duration::from_secs(10),
             log: "info".to_owned(),
             log_format: LogFormat::Json,
@@ -323,6 +350,8 @@ impl Settings {
                 self.github_app_private_key.as_ref(),
             ),
             ("audit_signing_key", self.audit_signing_key.as_ref()),
+            ("secrets_key", self.secrets_key.as_ref()),
+            ("secrets_key_previous", self.secrets_key_previous.as_ref()),
         ];
         for (key, value) in non_empty {
             if value.is_some_and(|v| v.expose_secret().trim().is_empty()) {
@@ -439,6 +468,7 @@ impl Settings {
         self.validate_nats_auth()?;
         self.validate_syncer()?;
         self.validate_audit()?;
+        self.validate_repositories()?;
         self.validate_github_reconciler()?;
         self.named_admin_tokens()?;
         if self.ingress_publish_timeout.is_zero()
@@ -700,6 +730,110 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    fn validate_repositories(&self) -> Result<(), ConfigError> {
+        let current =
+            self.secrets_key_text("secrets_key", &self.secrets_key, &self.secrets_key_file)?;
+        let previous = self.secrets_key_text(
+            "secrets_key_previous",
+            &self.secrets_key_previous,
+            &self.secrets_key_previous_file,
+        )?;
+        if current.is_none() && previous.is_some() {
+            return Err(ConfigError::invalid(
+                "secrets_key_previous",
+                "is set without HOOKLOG_SECRETS_KEY; set the current key too",
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = reqwest::Url::parse(url).ok().filter(|u| {
+                matches!(u.scheme(), "https" | "http")
+                    && u.host().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            });
+            if parsed.is_none() {
+                return Err(ConfigError::invalid(
+                    "public_url",
+                    "is not an http(s) URL without credentials, query or fragment",
+                ));
+            }
+        }
+        if !(self.gitlab_api_url.starts_with("https://")
+            || self.gitlab_api_url.starts_with("http://"))
+        {
+            return Err(ConfigError::invalid(
+                "gitlab_api_url",
+                "is not an http(s) URL",
+            ));
+        }
+        if self.repositories_interval < Duration::from_millis(100) {
+            return Err(ConfigError::invalid(
+                "repositories_interval",
+                "must be at least 100ms",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The vault keys as base64 text, current then previous, checked: each 32 bytes. None: no
+    /// current key is set.
+    pub fn secrets_keys(
+        &self,
+    ) -> Result<Option<(SecretString, Option<SecretString>)>, ConfigError> {
+        let current =
+            self.secrets_key_text("secrets_key", &self.secrets_key, &self.secrets_key_file)?;
+        let previous = self.secrets_key_text(
+            "secrets_key_previous",
+            &self.secrets_key_previous,
+            &self.secrets_key_previous_file,
+        )?;
+        Ok(current.map(|current| (current, previous)))
+    }
+
+    /// One vault key from its setting or its `_FILE` form, checked to be 32 bytes of base64.
+    fn secrets_key_text(
+        &self,
+        key: &str,
+        value: &Option<SecretString>,
+        file: &Option<PathBuf>,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        use base64::Engine as _;
+        let file_key = format!("{key}_file");
+        let text = match (value, file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::invalid(
+                    &file_key,
+                    format!(
+                        "is set together with {ENV_PREFIX}{}; set only one",
+                        key.to_uppercase()
+                    ),
+                ))
+            }
+            (Some(value), None) => value.expose_secret().trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|err| {
+                    ConfigError::invalid(
+                        &file_key,
+                        format!("{} cannot be read: {err}", path.display()),
+                    )
+                })?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        let decoded = base64::engine::general_purpose::STANDARD.decode(&text);
+        if !decoded.is_ok_and(|bytes| bytes.len() == 32) {
+            // Never echoes the value: it is a key.
+            return Err(ConfigError::invalid(
+                key,
+                "is not 32 bytes as base64 (make one with `openssl rand -base64 32`)",
+            ));
+        }
+        Ok(Some(SecretString::from(text)))
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {

@@ -320,3 +320,67 @@ fn allowed_sources_are_parsed_at_start_and_a_bad_prefix_names_the_setting() {
         assert!(!err.contains("hunter2"), "a secret shows in {err}");
     }
 }
+
+#[test]
+fn a_secrets_key_must_be_32_bytes_of_base64_and_is_never_echoed() {
+    use base64::Engine as _;
+    let good = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let settings = with(&[("secrets_key", &good)]).unwrap();
+    let (current, previous) = settings.secrets_keys().unwrap().unwrap();
+    assert_eq!(current.expose_secret(), good);
+    assert!(previous.is_none());
+    assert!(with(&[]).unwrap().secrets_keys().unwrap().is_none());
+
+    let short = base64::engine::general_purpose::STANDARD.encode([7u8; 16]);
+    for bad in [short.as_str(), "not base64 at all!"] {
+        let err = with(&[("secrets_key", bad)]).unwrap_err().to_string();
+        assert!(err.contains("HOOKLOG_SECRETS_KEY"), "{err}");
+        assert!(err.contains("openssl rand -base64 32"), "{err}");
+        assert!(!err.contains(bad), "the value is echoed: {err}");
+    }
+    let err = with(&[("secrets_key_previous", &good)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HOOKLOG_SECRETS_KEY_PREVIOUS"), "{err}");
+    assert!(
+        !format!("{settings:?}").contains(&good),
+        "Debug shows the key"
+    );
+}
+
+#[test]
+fn a_secrets_key_file_is_read_and_one_form_only_is_taken() {
+    use base64::Engine as _;
+    let good = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secrets.key");
+    std::fs::write(&path, format!("{good}\n")).unwrap();
+    let file = path.to_str().unwrap();
+    let settings = with(&[("secrets_key_file", file)]).unwrap();
+    assert_eq!(
+        settings.secrets_keys().unwrap().unwrap().0.expose_secret(),
+        good
+    );
+    let err = with(&[("secrets_key_file", file), ("secrets_key", &good)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HOOKLOG_SECRETS_KEY_FILE"), "{err}");
+    let err = with(&[("secrets_key_file", "/no/such/key")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot be read"), "{err}");
+}
+
+#[test]
+fn a_public_url_must_be_plain_http() {
+    assert!(with(&[("public_url", "https://hooks.example.com")]).is_ok());
+    for bad in [
+        "hooks.example.com",
+        "ftp://hooks.example.com",
+        "https://user:pw@hooks.example.com",
+        "https://hooks.example.com/?token=x",
+    ] {
+        let err = with(&[("public_url", bad)]).unwrap_err().to_string();
+        assert!(err.contains("HOOKLOG_PUBLIC_URL"), "{bad}: {err}");
+    }
+}

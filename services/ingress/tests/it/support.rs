@@ -69,6 +69,7 @@ pub async fn spawn_app_with(config: IngressConfig) -> TestApp {
         config.clone(),
         client.clone(),
         listener,
+        Default::default(),
         shutdown.clone(),
     ));
     let secret = config

@@ -66,6 +66,7 @@ impl World {
             config,
             backends.client.clone(),
             listener,
+            Default::default(),
             shutdown.clone(),
         ));
         let repo_dir = tempfile::tempdir().unwrap();

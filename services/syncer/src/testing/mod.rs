@@ -4,7 +4,9 @@
 //! repositories, git, NATS and PostgreSQL the tests use are real.
 
 mod fake_github;
+mod fake_hosts;
 mod repo;
 
 pub use fake_github::{FakeGithub, Fault, HookDelivery, APP_ID, PRIVATE_KEY, PUBLIC_KEY};
+pub use fake_hosts::{FakeHook, FakeRepoHosts, GitlabSent};
 pub use repo::{git, TestRepo};

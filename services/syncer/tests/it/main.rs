@@ -3,6 +3,7 @@
 
 mod consumer;
 mod fake_hooks;
+mod fake_hosts;
 mod github;
 mod github_archive;
 mod github_faults;

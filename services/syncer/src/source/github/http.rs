@@ -3,7 +3,6 @@
 //! as a status and body for the caller to read. Logs name the method, path and status, never a
 //! header, token or body.
 
-use std::error::Error as _;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -349,17 +348,10 @@ fn bad_url(api_url: &str) -> SourceError {
     ))
 }
 
-/// An error and its sources, `outer: inner: innermost`. Callers strip the URL first
+/// An error and its sources (`hooklog_infra::http::error_chain`). Callers strip the URL first
 /// (`without_url`): after a redirect it is the download host's, which may carry a token.
 pub(super) fn chain(err: &reqwest::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
+    hooklog_infra::http::error_chain(err)
 }
 
 #[cfg(test)]

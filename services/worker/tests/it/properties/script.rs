@@ -12,6 +12,9 @@ use hooklog_domain::connector_instance::{ConnectorInstance, InstanceCommand, Ins
 use hooklog_domain::connector_target::{ConnectorTarget, Push, TargetCommand, TargetError};
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::repository_connection::{
+    ConnectionCommand, ConnectionError, ConnectionId, RepositoryConnection,
+};
 use hooklog_write::{AggregateRef, CommandError, Commands, Executed};
 use proptest::prelude::*;
 
@@ -162,6 +165,23 @@ impl Commands for Script {
         };
         let reply = self.record(AggregateRef::Target(id), name, metadata, push);
         ready(reply.answer(TargetError::NotTracked, TargetError::Disabled))
+    }
+
+    fn connection(
+        &self,
+        id: ConnectionId,
+        command: ConnectionCommand,
+        metadata: &CommandMetadata,
+    ) -> impl Future<Output = Answer<RepositoryConnection>> + Send {
+        let name = match command {
+            ConnectionCommand::RecordWorkflowRun(_) => "RecordWorkflowRun",
+            ConnectionCommand::RecordPullRequest(_) => "RecordPullRequest",
+            other => {
+                panic!("the worker sends connections only what their webhooks tell, not {other:?}")
+            }
+        };
+        let reply = self.record(AggregateRef::Connection(id), name, metadata, None);
+        ready(reply.answer(ConnectionError::NotConnected, ConnectionError::Disconnected))
     }
 }
 

@@ -1,0 +1,280 @@
+//! One pass over the connections that await their provider: a webhook to create (a
+//! connection `pending`), or to delete (`disconnecting`, or `delete_failed` from an earlier
+//! pass). Each is read from its aggregate, not from a read model, so a pass acts on what is
+//! committed, and each report is a command the aggregate takes only while it is the one
+//! awaited.
+//!
+//! **Nothing is created twice.** Before creating, the pass lists the repository's webhooks: one
+//! that posts to the connection's URL already (made by an earlier pass whose answer or report
+//! was lost, or by hand) is adopted and given the connection's secret and events. GitHub also
+//! refuses a second webhook for one URL (422), which is then adopted the same way.
+//!
+//! **Nothing is left behind.** Deleting removes the webhook the connection recorded and every
+//! other one posting to its URL; only when all are gone is the connection disconnected and
+//! its secrets are dropped from the vault. A failed deletion is reported and tried again by
+//! the next pass, for as long as it takes; the connection takes no delivery meanwhile.
+
+use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::repository_connection::{
+    Connection, ConnectionCommand, ConnectionId, ConnectionStatus, RepositoryConnection,
+};
+use hooklog_write::vault::{SecretKind, Vault};
+use hooklog_write::CommandBus;
+use secrecy::SecretString;
+
+use crate::provider::{HookApi, ProviderError};
+
+/// What a pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub created: usize,
+    pub adopted: usize,
+    pub failed: usize,
+    pub deleted: usize,
+    pub delete_failed: usize,
+}
+
+/// Why a pass stopped early (the next one starts over).
+#[derive(Debug, thiserror::Error)]
+pub enum PassError {
+    #[error("the connections cannot be listed: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Store(String),
+}
+
+/// A pass's commands are correlated by the connection they are about.
+fn meta(id: ConnectionId) -> CommandMetadata {
+    let correlation = format!("repositories:{id}");
+    CommandMetadata::from_system("repositories", &correlation, &correlation)
+}
+
+/// Runs one pass over every connection awaiting its provider.
+pub async fn run_pass(
+    bus: &CommandBus,
+    vault: &Vault,
+    api: &HookApi,
+) -> Result<PassReport, PassError> {
+    let mut report = PassReport::default();
+    for id in bus.connection_ids().await? {
+        let state = bus
+            .load_connection(id)
+            .await
+            .map_err(|e| PassError::Store(e.to_string()))?;
+        if !state.status().awaits_provider() {
+            continue;
+        }
+        let Some(connection) = state.connection().cloned() else {
+            continue;
+        };
+        match state.status() {
+            ConnectionStatus::Pending => {
+                create(bus, vault, api, &state, &connection, &mut report).await?
+            }
+            _ => delete(bus, vault, api, &state, &connection, &mut report).await?,
+        }
+    }
+    Ok(report)
+}
+
+/// The connection's secrets from the vault, or why they cannot be had (in words).
+async fn secrets(vault: &Vault, id: ConnectionId) -> Result<(SecretString, SecretString), String> {
+    let owner = owner_of(id);
+    let get = |kind: SecretKind| {
+        let owner = &owner;
+        async move {
+            match vault.get(owner, kind).await {
+                Ok(Some(secret)) => Ok(secret),
+                Ok(None) => Err(format!(
+                    "the connection's {} is not in the vault",
+                    kind.as_str()
+                )),
+                Err(err) => Err(err.to_string()),
+            }
+        }
+    };
+    Ok((
+        get(SecretKind::Token).await?,
+        get(SecretKind::WebhookSecret).await?,
+    ))
+}
+
+fn owner_of(id: ConnectionId) -> String {
+    id.to_string()
+}
+
+/// A command the aggregate may refuse because another pass reported first: that is fine.
+async fn report_step(
+    bus: &CommandBus,
+    id: ConnectionId,
+    command: ConnectionCommand,
+) -> Result<bool, PassError> {
+    match bus.connection(id, command, &meta(id)).await {
+        Ok(_) => Ok(true),
+        Err(err) if err.refusal().is_some() => {
+            tracing::info!(connection = %id, reason = %err, "report not taken; another pass reported first");
+            Ok(false)
+        }
+        Err(err) => Err(PassError::Store(err.to_string())),
+    }
+}
+
+async fn create(
+    bus: &CommandBus,
+    vault: &Vault,
+    api: &HookApi,
+    state: &RepositoryConnection,
+    connection: &Connection,
+    report: &mut PassReport,
+) -> Result<(), PassError> {
+    let attempt = state.attempt();
+    let outcome = async {
+        let (token, secret) = secrets(vault, connection.id).await?;
+        let made = ensure_hook(api, connection, &token, &secret)
+            .await
+            .map_err(|err| err.to_string())?;
+        Ok::<_, String>(made)
+    }
+    .await;
+    let (command, created) = match outcome {
+        Ok((hook_id, adopted, repository_id)) => (
+            ConnectionCommand::RecordWebhookCreated {
+                attempt,
+                hook_id,
+                adopted,
+                repository_id,
+            },
+            Some(adopted),
+        ),
+        Err(reason) => {
+            tracing::warn!(connection = %connection.id, %reason, "webhook creation failed");
+            (
+                ConnectionCommand::RecordWebhookFailed { attempt, reason },
+                None,
+            )
+        }
+    };
+    if report_step(bus, connection.id, command).await? {
+        match created {
+            Some(true) => report.adopted += 1,
+            Some(false) => report.created += 1,
+            None => report.failed += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Finds the webhook for the connection's URL and gives it the connection's secret, or creates
+/// it: `(hook id, adopted, repository id)`.
+async fn ensure_hook(
+    api: &HookApi,
+    connection: &Connection,
+    token: &SecretString,
+    secret: &SecretString,
+) -> Result<(u64, bool, u64), ProviderError> {
+    let (provider, repository, url) = (
+        connection.provider,
+        &connection.repository,
+        &connection.hook_url,
+    );
+    let repository_id = api.repository_id(provider, repository, token).await?;
+    let adopt = |hook_id| async move {
+        api.update(provider, repository, token, hook_id, url, secret)
+            .await
+            .map(|()| (hook_id, true, repository_id))
+    };
+    let existing = api.hooks(provider, repository, token).await?;
+    if let Some(hook) = existing.iter().find(|h| &h.url == url) {
+        return adopt(hook.id).await;
+    }
+    match api.create(provider, repository, token, url, secret).await {
+        Ok(hook_id) => Ok((hook_id, false, repository_id)),
+        // GitHub's answer to a second webhook for one URL: another creation won the race.
+        Err(ProviderError::Status { status: 422, .. }) => {
+            let existing = api.hooks(provider, repository, token).await?;
+            match existing.iter().find(|h| &h.url == url) {
+                Some(hook) => adopt(hook.id).await,
+                None => api
+                    .create(provider, repository, token, url, secret)
+                    .await
+                    .map(|id| (id, false, repository_id)),
+            }
+        }
+        Err(err) => Err(err),
+    }
+}
+
+async fn delete(
+    bus: &CommandBus,
+    vault: &Vault,
+    api: &HookApi,
+    state: &RepositoryConnection,
+    connection: &Connection,
+    report: &mut PassReport,
+) -> Result<(), PassError> {
+    let outcome = async {
+        let (token, _) = secrets(vault, connection.id).await?;
+        remove_hooks(api, connection, state.hook_id(), &token)
+            .await
+            .map_err(|err| err.to_string())
+    }
+    .await;
+    match outcome {
+        Ok(hook_ids) => {
+            if report_step(
+                bus,
+                connection.id,
+                ConnectionCommand::RecordWebhookDeleted { hook_ids },
+            )
+            .await?
+            {
+                report.deleted += 1;
+                if let Err(err) = vault.remove(&owner_of(connection.id)).await {
+                    tracing::warn!(connection = %connection.id, error = %err, "the disconnected connection's secrets stay in the vault");
+                }
+            }
+        }
+        Err(reason) => {
+            tracing::warn!(connection = %connection.id, %reason, attempts = state.delete_attempts() + 1, "webhook deletion failed; the next pass tries again");
+            if report_step(
+                bus,
+                connection.id,
+                ConnectionCommand::RecordWebhookDeleteFailed { reason },
+            )
+            .await?
+            {
+                report.delete_failed += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the recorded webhook and every other one posting to the connection's URL.
+async fn remove_hooks(
+    api: &HookApi,
+    connection: &Connection,
+    recorded: Option<u64>,
+    token: &SecretString,
+) -> Result<Vec<u64>, ProviderError> {
+    let (provider, repository) = (connection.provider, &connection.repository);
+    let mut ids: Vec<u64> = recorded.into_iter().collect();
+    match api.hooks(provider, repository, token).await {
+        Ok(hooks) => ids.extend(
+            hooks
+                .iter()
+                .filter(|h| h.url == connection.hook_url)
+                .map(|h| h.id),
+        ),
+        // The repository is gone, or the token no longer sees it: nothing of ours is left
+        // there that this token could delete.
+        Err(ProviderError::Status { status: 404, .. }) => {}
+        Err(err) => return Err(err),
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    for id in &ids {
+        api.delete(provider, repository, token, *id).await?;
+    }
+    Ok(ids)
+}

@@ -1,0 +1,7 @@
+//! The repositories role against real NATS and PostgreSQL, the ingress, relay, projector and
+//! worker, and fake GitHub and GitLab HTTP edges in their documented shapes.
+
+mod connections;
+mod deliveries;
+mod support;
+mod vault;

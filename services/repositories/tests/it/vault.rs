@@ -1,0 +1,139 @@
+//! The vault against a real PostgreSQL: sealed rows open only under their key and their own
+//! owner and kind, and a rotation seals every row under the new key.
+
+use hooklog_write::vault::{SecretKind, Vault, VaultError, VaultKeys};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::support::key;
+
+#[tokio::test]
+async fn rotation_reseals_under_the_new_key_and_the_old_key_alone_no_longer_opens() {
+    let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
+    let pool = backends.pool.clone();
+    let old = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(1),
+            previous: None,
+        },
+    );
+    old.put(
+        "c1",
+        SecretKind::Token,
+        &SecretString::from("token-one".to_owned()),
+    )
+    .await
+    .unwrap();
+    old.put(
+        "c1",
+        SecretKind::WebhookSecret,
+        &SecretString::from("secret-one".to_owned()),
+    )
+    .await
+    .unwrap();
+
+    let new_only = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(2),
+            previous: None,
+        },
+    );
+    match new_only.get("c1", SecretKind::Token).await {
+        Err(VaultError::UnknownKey { key_id, .. }) => assert_eq!(key_id, key(1).id()),
+        other => panic!("expected an unknown key, got {other:?}"),
+    }
+    let rotating = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(2),
+            previous: Some(key(1)),
+        },
+    );
+    assert_eq!(
+        rotating
+            .get("c1", SecretKind::Token)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "token-one"
+    );
+    let rotated = rotating.rotate().await.unwrap();
+    assert_eq!((rotated.resealed, rotated.current), (2, 0));
+    assert_eq!(
+        rotating.rotate().await.unwrap().resealed,
+        0,
+        "a second run has nothing to do"
+    );
+    assert_eq!(
+        new_only
+            .get("c1", SecretKind::WebhookSecret)
+            .await
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        "secret-one"
+    );
+    assert!(matches!(
+        old.get("c1", SecretKind::Token).await,
+        Err(VaultError::UnknownKey { .. })
+    ));
+    let ids: Vec<String> = sqlx::query_scalar("SELECT DISTINCT key_id FROM vault_secrets")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ids, [key(2).id().to_owned()]);
+}
+
+#[tokio::test]
+async fn a_row_moved_to_another_owner_or_kind_or_altered_does_not_open() {
+    let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
+    let pool = backends.pool.clone();
+    let vault = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(3),
+            previous: None,
+        },
+    );
+    vault
+        .put(
+            "c1",
+            SecretKind::Token,
+            &SecretString::from("token-one".to_owned()),
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE vault_secrets SET owner = 'c2'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        vault.get("c2", SecretKind::Token).await,
+        Err(VaultError::Corrupt { .. })
+    ));
+    sqlx::query("UPDATE vault_secrets SET owner = 'c1', kind = 'webhook_secret'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        vault.get("c1", SecretKind::WebhookSecret).await,
+        Err(VaultError::Corrupt { .. })
+    ));
+    sqlx::query("UPDATE vault_secrets SET kind = 'token', ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let err = vault.get("c1", SecretKind::Token).await.unwrap_err();
+    assert!(err.to_string().contains("altered or moved"), "{err}");
+    assert!(!err.to_string().contains("token-one"));
+    assert_eq!(
+        vault
+            .get("nobody", SecretKind::Token)
+            .await
+            .unwrap()
+            .map(|_| ()),
+        None
+    );
+}
