@@ -31,6 +31,7 @@ pub use repositories::{
     IncidentFilter, IncidentView, PullRequestFilter, PullRequestView, CONNECTION_STATUSES,
     INCIDENT_STATUSES, PROVIDERS, PULL_REQUEST_STATES,
 };
+pub use repositories::{webhook_health, WebhookHealthView};
 pub use views::{
     CausedEvent, DeadLetterView, DeliveryDetail, DeliveryView, InstanceView, StoredEventView,
     SyncRunView, TargetView,

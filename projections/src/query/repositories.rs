@@ -247,3 +247,46 @@ pub async fn pull_requests(
     .await?;
     Ok(Page::of(rows, limit, |p| p.position))
 }
+
+/// A connection's webhook as the `repositories` role last read it from the provider.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+pub struct WebhookHealthView {
+    pub connection_id: Uuid,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_at: OffsetDateTime,
+    /// Whether the provider's delivery log was read (GitHub's is; GitLab's is not yet).
+    pub log_read: bool,
+    /// Attempts in the log's newest page (up to 100), and how many of them failed.
+    pub attempts: i32,
+    pub failures: i32,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_delivery_at: Option<OffsetDateTime>,
+    /// What hooklog answered the last attempt (0: nothing answered).
+    pub last_status_code: Option<i32>,
+    pub last_status: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_failure_at: Option<OffsetDateTime>,
+    /// Why the provider could not be read at the last check.
+    pub error: Option<String>,
+    /// The repository's webhooks posting under hooklog's path for no live connection.
+    #[schema(value_type = Vec<Object>)]
+    pub orphan_hooks: sqlx::types::Json<serde_json::Value>,
+}
+
+/// A connection's webhook health; None until first checked.
+pub async fn webhook_health(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<WebhookHealthView>, QueryError> {
+    Ok(sqlx::query_as::<_, WebhookHealthView>(
+        "SELECT connection_id, checked_at, log_read, attempts, failures, last_delivery_at, \
+         last_status_code, last_status, last_failure_at, error, orphan_hooks \
+         FROM webhook_health WHERE connection_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}

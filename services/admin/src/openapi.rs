@@ -39,6 +39,7 @@ use crate::{audit, error, health, metrics};
         repositories::get,
         repositories::delete,
         repositories::retry,
+        repositories::health,
         repositories::incidents,
         repositories::incident,
         repositories::pull_requests,

@@ -6,7 +6,8 @@
 //! - a `disconnecting` or `delete_failed` connection has its webhooks deleted and becomes
 //!   `disconnected`, or `delete_failed` again until a pass succeeds.
 //!
-//! [`directory`] keeps the ingress's connection secrets in step the same way.
+//! [`directory`] keeps the ingress's connection secrets in step the same way; each pass also
+//! reads active connections' webhook health (`health`).
 //!
 //! A pass runs every `HOOKLOG_REPOSITORIES_INTERVAL`, and at once whenever a
 //! `RepositoryConnection` event is published on `HOOKLOG_EVENTS` (the relay's publish is the
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod directory;
+mod health;
 pub mod pass;
 pub mod provider;
 
@@ -43,6 +45,8 @@ pub struct RepositoriesConfig {
     pub gitlab_api_url: String,
     /// How often a standing-by replica tries the lease.
     pub lock_retry: Duration,
+    /// How often each active connection's webhook health is read from the provider.
+    pub health_interval: Duration,
 }
 
 impl RepositoriesConfig {
@@ -52,6 +56,7 @@ impl RepositoriesConfig {
             github_api_url: settings.github_api_url.clone(),
             gitlab_api_url: settings.gitlab_api_url.clone(),
             lock_retry: Duration::from_secs(5),
+            health_interval: settings.repositories_health_interval,
         }
     }
 }
@@ -122,13 +127,15 @@ async fn lead(
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            result = run_pass(bus, vault, api) => match result {
+            result = run_pass(bus, vault, api, config.health_interval) => match result {
                 Ok(report) if report != PassReport::default() => tracing::info!(
                     created = report.created,
                     adopted = report.adopted,
                     failed = report.failed,
                     deleted = report.deleted,
                     delete_failed = report.delete_failed,
+                    checked = report.checked,
+                    orphans = report.orphans,
                     "repositories pass done"
                 ),
                 Ok(_) => {}

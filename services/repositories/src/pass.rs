@@ -32,6 +32,10 @@ pub struct PassReport {
     pub failed: usize,
     pub deleted: usize,
     pub delete_failed: usize,
+    /// Active connections whose webhook's health was read.
+    pub checked: usize,
+    /// Webhooks found posting under hooklog's path for no live connection.
+    pub orphans: usize,
 }
 
 /// Why a pass stopped early (the next one starts over).
@@ -49,18 +53,35 @@ fn meta(id: ConnectionId) -> CommandMetadata {
     CommandMetadata::from_system("repositories", &correlation, &correlation)
 }
 
-/// Runs one pass over every connection awaiting its provider.
+/// Runs one pass over every connection awaiting its provider, after reading the health of the
+/// active ones' webhooks not checked for `health_interval` (`crate::health`).
 pub async fn run_pass(
     bus: &CommandBus,
     vault: &Vault,
     api: &HookApi,
+    health_interval: std::time::Duration,
 ) -> Result<PassReport, PassError> {
     let mut report = PassReport::default();
+    let mut states = vec![];
     for id in bus.connection_ids().await? {
         let state = bus
             .load_connection(id)
             .await
             .map_err(|e| PassError::Store(e.to_string()))?;
+        states.push((id, state));
+    }
+    let live: std::collections::HashSet<ConnectionId> = states
+        .iter()
+        .filter(|(_, s)| s.status() != ConnectionStatus::Disconnected)
+        .map(|(id, _)| *id)
+        .collect();
+    for (_, state) in &states {
+        if state.status() == ConnectionStatus::Active {
+            crate::health::check(bus, vault, api, state, &live, health_interval, &mut report)
+                .await?;
+        }
+    }
+    for (_, state) in states {
         if !state.status().awaits_provider() {
             continue;
         }
@@ -78,7 +99,10 @@ pub async fn run_pass(
 }
 
 /// The connection's secrets from the vault, or why they cannot be had (in words).
-async fn secrets(vault: &Vault, id: ConnectionId) -> Result<(SecretString, SecretString), String> {
+pub(crate) async fn secrets(
+    vault: &Vault,
+    id: ConnectionId,
+) -> Result<(SecretString, SecretString), String> {
     let owner = owner_of(id);
     let get = |kind: SecretKind| {
         let owner = &owner;

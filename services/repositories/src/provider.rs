@@ -51,6 +51,20 @@ pub struct Hook {
     pub url: String,
 }
 
+/// One attempt in a webhook's delivery log, as GitHub lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct HookAttempt {
+    pub id: u64,
+    pub guid: String,
+    pub delivered_at: String,
+    /// 0 when nothing answered.
+    pub status_code: u16,
+    /// `OK`, `Invalid HTTP Response: 503`, …
+    pub status: String,
+    #[serde(default)]
+    pub redelivery: bool,
+}
+
 #[derive(Deserialize)]
 struct GithubHook {
     id: u64,
@@ -279,6 +293,23 @@ impl HookApi {
         self.call(provider, method, &path, token, Some(&body))
             .await
             .map(|_| ())
+    }
+
+    /// The newest attempts (up to 100) of GitHub repository webhook `hook_id`, newest first.
+    pub async fn attempts(
+        &self,
+        repository: &ProviderRepository,
+        token: &SecretString,
+        hook_id: u64,
+    ) -> Result<Vec<HookAttempt>, ProviderError> {
+        let path = format!(
+            "{}/hooks/{hook_id}/deliveries?per_page=100",
+            Self::repository_path(Provider::Github, repository)
+        );
+        let (_, value, _) = self
+            .call(Provider::Github, Method::GET, &path, token, None)
+            .await?;
+        decode(Provider::Github, value, "the webhook's delivery log")
     }
 
     /// Deletes webhook `hook_id`; one that is gone already counts as deleted.

@@ -53,6 +53,7 @@ pub fn api() -> Router<AdminState> {
             get(repositories::get).delete(repositories::delete),
         )
         .route("/repositories/{id}/retry", post(repositories::retry))
+        .route("/repositories/{id}/health", get(repositories::health))
         .route("/incidents", get(repositories::incidents))
         .route("/incidents/{id}", get(repositories::incident))
         .route("/pull-requests", get(repositories::pull_requests))

@@ -12,7 +12,7 @@ use cqrs_es::Aggregate;
 use hooklog_domain::repository_connection::{ConnectionId, RepositoryConnection};
 use hooklog_projections::query::{
     self, ConnectionFilter, ConnectionView, IncidentFilter, IncidentView, Page, PullRequestFilter,
-    PullRequestView,
+    PullRequestView, WebhookHealthView,
 };
 use hooklog_write::repositories::{self, ConnectRepository};
 use secrecy::SecretString;
@@ -208,6 +208,31 @@ async fn accepted(
         receipt,
     };
     Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// A connection's webhook health, as last read from the provider: the delivery log's newest
+/// attempts and failures, and webhooks under hooklog's path that no connection owns.
+#[utoipa::path(get, path = "/v1/admin/repositories/{id}/health", tag = "repositories",
+    params(("id" = String, Path, description = "The connection id")),
+    responses(
+        (status = 200, description = "The last check", body = WebhookHealthView),
+        (status = 400, description = "Bad id", body = ErrorBody),
+        (status = 404, description = "Not checked yet (or no such connection)", body = ErrorBody),
+    ))]
+pub async fn health(
+    State(state): State<AdminState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<WebhookHealthView>, ApiError> {
+    let id = connection_id(&id)?;
+    query::webhook_health(&state.db, id.0)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "health_not_checked",
+                format!("a health check of repository connection {id}"),
+            )
+        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

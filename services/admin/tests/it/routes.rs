@@ -22,6 +22,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/admin/repositories/{id}"),
     ("DELETE", "/v1/admin/repositories/{id}"),
     ("POST", "/v1/admin/repositories/{id}/retry"),
+    ("GET", "/v1/admin/repositories/{id}/health"),
     ("GET", "/v1/admin/incidents"),
     ("GET", "/v1/admin/incidents/{id}"),
     ("GET", "/v1/admin/pull-requests"),

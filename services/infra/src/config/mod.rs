@@ -229,6 +229,10 @@ pub struct Settings {
     /// provider (webhooks to create, to delete again after a failure).
     #[serde(with = "humantime_serde")]
     pub repositories_interval: Duration,
+    /// How often each active connection's webhook health (the provider's delivery log, and
+    /// webhooks under hooklog's path that no connection owns) is read.
+    #[serde(with = "humantime_serde")]
+    pub repositories_health_interval: Duration,
     /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `hooklog_ingress=debug`).
     pub log: String,
     /// `json` or `text`.
@@ -299,6 +303,7 @@ impl Default for Settings {
             public_url: None,
             gitlab_api_url: "https://gitlab.com/api/v4".to_owned(),
             repositories_interval: Duration::from_secs(30),
+            repositories_health_interval: Duration::from_secs(300),
             audit_checkpoint_interval: Duration::from_secs(10),
             log: "info".to_owned(),
             log_format: LogFormat::Json,
@@ -768,6 +773,12 @@ impl Settings {
             return Err(ConfigError::invalid(
                 "gitlab_api_url",
                 "is not an http(s) URL",
+            ));
+        }
+        if self.repositories_health_interval < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "repositories_health_interval",
+                "must be at least 1s",
             ));
         }
         if self.repositories_interval < Duration::from_millis(100) {

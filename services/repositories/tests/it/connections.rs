@@ -36,7 +36,7 @@ async fn connecting_a_github_repository_creates_its_webhook_with_a_secret_of_its
     assert_eq!(row["adopted"], false);
 
     // A second pass has nothing to do; a second connect of the branch is refused, naming it.
-    assert_eq!(world.pass().await, Default::default());
+    assert!(nothing_done(&world.pass().await));
     let again = repositories::connect(
         &world.bus,
         Some(&world.vault),
@@ -130,7 +130,7 @@ async fn a_failed_creation_leaves_the_connection_failed_with_the_reason_until_re
     assert!(reason.contains("403"), "{reason}");
     assert!(!reason.contains("ghp_read-only-token"), "{reason}");
     // A failed connection is not retried by itself.
-    assert_eq!(world.pass().await, Default::default());
+    assert!(nothing_done(&world.pass().await));
 
     // The provider fails once more (a bad gateway), then the retry after that holds.
     let failed = world.connect("github", REPO, TOKEN).await.connection;
@@ -295,4 +295,62 @@ async fn bad_input_and_missing_settings_are_refused_naming_them() {
         .await
         .unwrap();
     assert_eq!((events, sealed), (0, 0));
+}
+
+#[tokio::test]
+async fn health_reads_the_webhooks_delivery_log_and_reports_webhooks_no_connection_owns() {
+    let world = World::start().await;
+    let connected = world.connect("github", REPO, TOKEN).await;
+    let id = connected.connection;
+    world.pass().await;
+    world.directory_says(id, true).await;
+    let hook = world.hosts.github_hooks(REPO)[0].id;
+    let ping = br#"{"zen":"Design for failure.","hook_id":1}"#.to_vec();
+    let (code, _) = world.hosts.send_github(REPO, hook, "ping", ping).await;
+    assert_eq!(code, 202);
+    // Left behind under our path by a connection that is no more; and someone else's.
+    let prefix = connected.hook_url.rsplit_once('/').unwrap().0.to_owned();
+    let stray = format!("{prefix}/{}", uuid::Uuid::new_v4());
+    let orphan = world.hosts.add_github_hook(REPO, &stray, None);
+    world
+        .hosts
+        .add_github_hook(REPO, "https://ci.example.com/hook", None);
+
+    let report = world.pass_with(std::time::Duration::ZERO).await;
+    assert_eq!((report.checked, report.orphans), (1, 1), "{report:?}");
+    let row: serde_json::Value =
+        sqlx::query_scalar("SELECT to_jsonb(h) FROM webhook_health h WHERE connection_id = $1")
+            .bind(id.0)
+            .fetch_one(&world.backends.pool)
+            .await
+            .unwrap();
+    assert_eq!(row["log_read"], true);
+    assert_eq!(row["attempts"], 1);
+    assert_eq!(row["failures"], 0);
+    assert_eq!(row["last_status_code"], 202);
+    assert_eq!(row["error"], serde_json::Value::Null);
+    assert_eq!(
+        row["orphan_hooks"],
+        serde_json::json!([{"hook_id": orphan, "url": stray}])
+    );
+    assert!(
+        world
+            .hosts
+            .github_hooks(REPO)
+            .iter()
+            .any(|h| h.id == orphan),
+        "reported, not deleted"
+    );
+    // Checked within the interval: not read again.
+    assert_eq!(world.pass().await.checked, 0);
+}
+
+fn nothing_done(report: &hooklog_repositories::PassReport) -> bool {
+    (
+        report.created,
+        report.adopted,
+        report.failed,
+        report.deleted,
+        report.delete_failed,
+    ) == (0, 0, 0, 0, 0)
 }
