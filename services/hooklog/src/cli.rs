@@ -58,7 +58,7 @@ pub enum RepositoriesCommand {
     /// Connect one branch of a repository (prints the connection id; the webhook is created by
     /// `hooklog serve`'s repositories role).
     Connect(ConnectRepositoryArgs),
-    /// Every connection, newest first, one JSON object per line (never a secret).
+    /// Every connection in the event store, one JSON object per line (never a secret).
     List,
     /// Try again to create a connection's webhook after a failure.
     Retry(ConnectionArgs),

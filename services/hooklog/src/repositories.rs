@@ -12,7 +12,6 @@ use hooklog_domain::clock::SystemClock;
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_domain::repository_connection::ConnectionId;
 use hooklog_infra::config::Settings;
-use hooklog_projections::query::{self, ConnectionFilter, PageRequest};
 use hooklog_write::repositories::{self, ConnectRepository};
 use hooklog_write::vault::{Vault, VaultRefused};
 use hooklog_write::CommandBus;
@@ -22,9 +21,6 @@ use serde_json::json;
 use crate::cli::{ConnectRepositoryArgs, RepositoriesCommand, SecretsCommand};
 use crate::targets::failed;
 
-/// The environment variable a token is read from without `--token-file`.
-const TOKEN_ENV: &str = "HOOKLOG_REPOSITORY_TOKEN";
-
 pub async fn run(settings: &Settings, command: RepositoriesCommand) -> anyhow::Result<ExitCode> {
     let pool =
         hooklog_infra::postgres::connect_and_migrate(settings.database_url.expose_secret()).await?;
@@ -32,7 +28,7 @@ pub async fn run(settings: &Settings, command: RepositoriesCommand) -> anyhow::R
     let meta = CommandMetadata::from_operator("cli", &uuid::Uuid::new_v4().to_string());
     let outcome = match command {
         RepositoriesCommand::Connect(args) => connect(settings, &bus, args, &meta).await,
-        RepositoriesCommand::List => list(&pool).await,
+        RepositoriesCommand::List => list(&bus).await,
         RepositoriesCommand::Retry(args) => match connection(&args.connection) {
             Ok(id) => match repositories::retry(&bus, id, &meta).await {
                 Ok(()) => {
@@ -80,7 +76,7 @@ fn vault(settings: &Settings, pool: &sqlx::PgPool) -> anyhow::Result<Option<Vaul
     }
 }
 
-fn token(args: &ConnectRepositoryArgs) -> anyhow::Result<SecretString> {
+fn token(settings: &Settings, args: &ConnectRepositoryArgs) -> anyhow::Result<SecretString> {
     let text = match &args.token_file {
         Some(path) if path.as_os_str() == "-" => {
             let mut text = String::new();
@@ -91,11 +87,14 @@ fn token(args: &ConnectRepositoryArgs) -> anyhow::Result<SecretString> {
         }
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("--token-file: cannot read {}", path.display()))?,
-        None => std::env::var(TOKEN_ENV).with_context(|| {
-            format!(
-                "no token: pass --token-file FILE (or `-` for standard input) or set {TOKEN_ENV}"
-            )
-        })?,
+        None => settings
+            .repository_token
+            .as_ref()
+            .map(|token| token.expose_secret().to_owned())
+            .context(
+                "no token: pass --token-file FILE (or `-` for standard input) or set \
+                 HOOKLOG_REPOSITORY_TOKEN",
+            )?,
     };
     Ok(SecretString::from(text.trim().to_owned()))
 }
@@ -106,7 +105,7 @@ async fn connect(
     args: ConnectRepositoryArgs,
     meta: &CommandMetadata,
 ) -> anyhow::Result<ExitCode> {
-    let token = match token(&args) {
+    let token = match token(settings, &args) {
         Ok(token) => token,
         Err(err) => {
             eprintln!("hooklog: {err:#}");
@@ -144,19 +143,35 @@ async fn connect(
     }
 }
 
-async fn list(pool: &sqlx::PgPool) -> anyhow::Result<ExitCode> {
-    let mut page = PageRequest::default();
-    loop {
-        let found = query::connections(pool, &ConnectionFilter::default(), &page)
+/// Every connection from the event store (no `serve` needed), in id order.
+async fn list(bus: &CommandBus) -> anyhow::Result<ExitCode> {
+    let ids = bus
+        .connection_ids()
+        .await
+        .context("cannot list the repository connections")?;
+    for id in ids {
+        let state = bus
+            .load_connection(id)
             .await
-            .context("cannot read the repository connections")?;
-        for connection in &found.items {
-            println!("{}", serde_json::to_string(connection)?);
-        }
-        match found.next_cursor {
-            Some(cursor) => page.cursor = Some(cursor),
-            None => break,
-        }
+            .context("cannot read a repository connection")?;
+        let Some(connection) = state.connection() else {
+            continue;
+        };
+        println!(
+            "{}",
+            json!({
+                "connection_id": id.to_string(),
+                "provider": connection.provider.as_str(),
+                "repository": connection.repository.as_str(),
+                "branch": connection.branch.as_str(),
+                "status": state.status().as_str(),
+                "hook_url": connection.hook_url,
+                "hook_id": state.hook_id(),
+                "repository_id": state.repository_id(),
+                "attempt": state.attempt(),
+                "last_error": state.last_error(),
+            })
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -109,18 +109,7 @@ pub async fn connect(
              the webhook at",
         )
     })?;
-    let live: Option<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT connection_id FROM repository_connections WHERE provider = $1 \
-         AND lower(repository) = lower($2) AND branch = $3 AND status <> 'disconnected' \
-         ORDER BY position LIMIT 1",
-    )
-    .bind(provider.as_str())
-    .bind(repository.as_str())
-    .bind(branch.as_str())
-    .fetch_optional(bus.pool())
-    .await
-    .map_err(|e| UseCaseError::new(ErrorClass::Retryable, "store_unavailable", e.to_string()))?;
-    if let Some(existing) = live {
+    if let Some(existing) = live_connection(bus, provider, &repository, &branch).await? {
         return Err(UseCaseError::new(
             ErrorClass::Refused,
             "already_connected",
@@ -159,6 +148,39 @@ pub async fn connect(
         hook_url,
         secret_id,
     })
+}
+
+/// The connection of `repository`'s `branch` at `provider` that is not disconnected, read from
+/// the event store (the CLI runs without a projector): names compare case-insensitively, as
+/// both providers treat them.
+async fn live_connection(
+    bus: &CommandBus,
+    provider: Provider,
+    repository: &ProviderRepository,
+    branch: &Branch,
+) -> Result<Option<ConnectionId>, UseCaseError> {
+    let unavailable = |e: String| UseCaseError::new(ErrorClass::Retryable, "store_unavailable", e);
+    for id in bus
+        .connection_ids()
+        .await
+        .map_err(|e| unavailable(e.to_string()))?
+    {
+        let state = bus
+            .load_connection(id)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let same = state.connection().is_some_and(|c| {
+            c.provider == provider
+                && c.repository
+                    .as_str()
+                    .eq_ignore_ascii_case(repository.as_str())
+                && &c.branch == branch
+        });
+        if same && state.status() != ConnectionStatus::Disconnected {
+            return Ok(Some(id));
+        }
+    }
+    Ok(None)
 }
 
 fn refused(connection: ConnectionId, err: CommandError<ConnectionError>) -> UseCaseError {

@@ -493,6 +493,66 @@ async function githubView(opts) {
   return parts;
 }
 
+// Repositories connected without the App: connect one (hooklog creates its webhook), retry a
+// failed creation, disconnect; their CI incidents (live: the feed refreshes the view) and pull
+// requests. The token field is a password input, sent once and never shown again.
+const connectBox = h("section", { id: "connect-repository" });
+
+function connectRepositoryForm() {
+  if (!canWrite()) return null;
+  if (connectBox.childElementCount) return connectBox;
+  const field = (label, input) => h("label", {}, label, " ", input);
+  const provider = h("select", { name: "provider", id: "repo-provider" }, h("option", { value: "github" }, "GitHub"), h("option", { value: "gitlab" }, "GitLab"));
+  const repository = h("input", { type: "text", name: "repository", id: "repo-name", required: true, placeholder: "owner/name or group/project", autocomplete: "off" });
+  const branch = h("input", { type: "text", name: "branch", id: "repo-branch", required: true, value: "main", autocomplete: "off" });
+  const token = h("input", { type: "password", name: "token", id: "repo-token", required: true, autocomplete: "off" });
+  const form = h("form", { id: "connect-form", onsubmit: (e) => {
+    e.preventDefault();
+    act("connect repository", async () => {
+      const done = await api("POST", "/v1/admin/repositories", { provider: provider.value, repository: repository.value.trim(), branch: branch.value.trim(), token: token.value });
+      token.value = "";
+      repository.value = "";
+      notice(`Connected ${done.connection_id}: hooklog is creating its webhook (${done.hook_url}).`);
+      return done;
+    });
+  } }, field("Provider", provider), field("Repository", repository), field("Branch", branch), field("Token", token),
+    h("button", { type: "submit", id: "connect-submit" }, "Connect"));
+  connectBox.replaceChildren(h("h3", {}, "Connect a repository without the App"), form,
+    h("p", { class: "muted" }, "GitHub: a token with admin:repo_hook (or webhook write); GitLab: a project token with api. It is sealed, never shown again."));
+  return connectBox;
+}
+
+async function repositoriesView(opts) {
+  const [connections, incidents, pulls] = await Promise.all([
+    api("GET", `/v1/admin/repositories${query({ limit: 200, min_position: opts.minPosition })}`),
+    api("GET", "/v1/admin/incidents?limit=100"),
+    api("GET", "/v1/admin/pull-requests?limit=50"),
+  ]);
+  const parts = [h("h2", {}, "Repositories")];
+  parts.push(connections.items.length ? table(["Connected", "Provider", "Repository", "Branch", "Status", "Webhook", "Why", ""], connections.items.map((c) => ({ ...c, __key: c.connection_id })), (c) => [
+    when(c.connected_at), c.provider, c.repository, c.branch, chip(c.status), c.hook_id ? `#${c.hook_id}${c.adopted ? " (adopted)" : ""}` : "—", c.last_error || "—",
+    canWrite() && c.status !== "disconnected" ? h("td", { class: "actions" },
+      c.status === "failed" ? h("button", { type: "button", "data-action": "retry-webhook", onclick: () => act("retry", () => api("POST", `/v1/admin/repositories/${c.connection_id}/retry`)) }, "Retry") : "",
+      ["disconnecting", "delete_failed"].includes(c.status) ? "" : h("button", { type: "button", class: "danger", "data-action": "disconnect-repository", onclick: async () => {
+        if (await confirmAction(`Disconnect ${c.repository} (${c.branch})? hooklog deletes its webhook and takes no more of its deliveries.`)) {
+          act("disconnect", () => api("DELETE", `/v1/admin/repositories/${c.connection_id}`));
+        }
+      } }, "Disconnect")) : "",
+  ]) : h("p", { class: "empty" }, "No repository connected without the App."));
+  parts.push(connectRepositoryForm());
+  parts.push(h("h3", {}, "CI incidents"));
+  parts.push(incidents.items.length ? h("div", { id: "incidents" }, table(["Opened", "Repository", "Branch", "Workflow", "Status", "Failures", "Failing run", "Resolved by"], incidents.items.map((i) => ({ ...i, __key: i.incident_id })), (i) => [
+    when(i.failed_at), i.repository, i.branch, i.workflow || "—", chip(i.status), String(i.failures),
+    h("a", { href: i.last_run_url, rel: "noreferrer" }, `${i.conclusion} at ${i.last_head_sha.slice(0, 7)}`),
+    i.resolved_by_run_url ? h("a", { href: i.resolved_by_run_url, rel: "noreferrer" }, `${i.resolved_head_sha.slice(0, 7)}, ${when(i.resolved_at)}`) : "—",
+  ])) : h("p", { class: "empty", id: "incidents" }, "No incident: no connected repository's CI is failing."));
+  parts.push(h("h3", {}, "Pull requests"));
+  parts.push(pulls.items.length ? table(["Changed", "Repository", "#", "Title", "State", "Branches"], pulls.items, (p) => [
+    when(p.updated_at), p.repository, h("a", { href: p.url, rel: "noreferrer" }, String(p.number)), p.title, chip(p.state), `${p.head_branch} → ${p.base_branch}`,
+  ]) : h("p", { class: "empty" }, "No pull request seen yet."));
+  return parts;
+}
+
 async function auditView() {
   const get = (path) => api("GET", path).catch((err) => `unavailable: ${err.message}`);
   const [key, deliveries, events] = await Promise.all([get("/v1/audit/key"), get("/v1/audit/deliveries/checkpoint"), get("/v1/audit/events/checkpoint")]);
@@ -529,6 +589,7 @@ async function route(opts) {
       delivery: () => deliveryView(arg),
       "dead-letters": () => deadLettersView(),
       github: () => githubView(opts),
+      repositories: () => repositoriesView(opts),
       audit: () => auditView(),
     };
     const parts = await (views[section] || views.instances)();

@@ -188,6 +188,39 @@ try {
   const redrove = await page.textContent("#notice");
   if (!redrove.includes("dashboard-bad-push: dead_letter")) throw new Error(`the redrive says ${JSON.stringify(redrove)}`);
 
+  step = "a CI incident shows, and resolves live when the next run passes";
+  await page.click("nav a[href='#repositories']");
+  await page.waitForSelector("#incidents .chip.open");
+  const incident = await page.textContent("#incidents");
+  if (!incident.includes("octo-org/docs") || !incident.includes("CI")) throw new Error(`the incident reads ${JSON.stringify(incident)}`);
+  const run = readFileSync(env("RUN_FILE"));
+  const runSignature = `sha256=${createHmac("sha256", env("CONNECTION_SECRET")).update(run).digest("hex")}`;
+  const passed = await fetch(env("CONNECTION_URL"), {
+    method: "POST", body: run,
+    headers: { "Content-Type": "application/json", "X-GitHub-Event": "workflow_run", "X-GitHub-Delivery": `dashboard-run-${Date.now()}`, "X-Hub-Signature-256": runSignature },
+  });
+  if (passed.status !== 202) throw new Error(`the passing run answered ${passed.status}`);
+  await page.waitForSelector("#incidents .chip.resolved", { timeout: 20000 });
+
+  step = "a repository is connected and disconnected from the dashboard";
+  await page.selectOption("#repo-provider", "gitlab");
+  await page.fill("#repo-name", "group/handbook");
+  await page.fill("#repo-token", "glpat-dashboard-test-token");
+  await page.click("#connect-submit");
+  await page.waitForSelector("#notice:not([hidden])");
+  const connectedNotice = await page.textContent("#notice");
+  if (!connectedNotice.includes("/v1/webhooks/gitlab/")) throw new Error(`the connect notice says ${JSON.stringify(connectedNotice)}`);
+  if (await page.inputValue("#repo-token")) throw new Error("the token stays in its field");
+  const connectionRow = "tr:has(td:text-is('group/handbook'))";
+  // Nothing answers at the GitLab API the test set: the creation fails, with the reason shown.
+  await page.waitForSelector(`${connectionRow} .chip.failed`, { timeout: 20000 });
+  if (!(await page.textContent(connectionRow)).includes("could not be reached")) throw new Error("the failure's reason is not shown");
+  if ((await page.content()).includes("glpat-dashboard-test-token")) throw new Error("the token is on the page");
+  await page.click(`${connectionRow} button[data-action=disconnect-repository]`);
+  await page.click("#confirm-ok");
+  await page.waitForSelector(`${connectionRow} :is(.chip.disconnecting, .chip.delete_failed, .chip.disconnected)`, { timeout: 20000 });
+  await page.screenshot({ path: `${ARTIFACTS}/repositories.png`, fullPage: true });
+
   step = "a phone-width view";
   await page.setViewportSize({ width: 390, height: 844 });
   await page.click("nav a[href='#targets']");
@@ -216,7 +249,7 @@ try {
   await page.waitForSelector("#nav:not([hidden])");
   await page.click("nav a[href='#targets']");
   await page.waitForSelector(row);
-  for (const hash of ["#instances", "#targets", "#dead-letters", "#github", `#target/${TARGET}`]) {
+  for (const hash of ["#instances", "#targets", "#dead-letters", "#github", "#repositories", `#target/${TARGET}`]) {
     await page.evaluate((h) => { location.hash = h; }, hash);
     await page.waitForTimeout(300);
     await page.waitForFunction(() => document.getElementById("view").children.length > 0);

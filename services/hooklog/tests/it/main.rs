@@ -10,5 +10,6 @@ mod github;
 mod migrate;
 mod pipeline;
 mod replay;
+mod repositories;
 mod serve;
 mod targets;

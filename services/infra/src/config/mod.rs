@@ -223,6 +223,9 @@ pub struct Settings {
     /// webhooks it creates for repository connections post to
     /// `<url>/v1/webhooks/repositories/<id>` (GitHub) and `<url>/v1/webhooks/gitlab/<id>`.
     pub public_url: Option<String>,
+    /// The provider token `hooklog repositories connect` connects with when it is given no
+    /// `--token-file`. Read by that command only; never stored in clear.
+    pub repository_token: Option<SecretString>,
     /// GitLab's REST API base URL (self-managed: `https://HOST/api/v4`).
     pub gitlab_api_url: String,
     /// Time between two passes of the `repositories` role over the connections awaiting their
@@ -301,6 +304,7 @@ impl Default for Settings {
             secrets_key_previous: None,
             secrets_key_previous_file: None,
             public_url: None,
+            repository_token: None,
             gitlab_api_url: "https://gitlab.com/api/v4".to_owned(),
             repositories_interval: Duration::from_secs(30),
             repositories_health_interval: Duration::from_secs(300),
@@ -357,6 +361,7 @@ impl Settings {
             ("audit_signing_key", self.audit_signing_key.as_ref()),
             ("secrets_key", self.secrets_key.as_ref()),
             ("secrets_key_previous", self.secrets_key_previous.as_ref()),
+            ("repository_token", self.repository_token.as_ref()),
         ];
         for (key, value) in non_empty {
             if value.is_some_and(|v| v.expose_secret().trim().is_empty()) {

@@ -65,6 +65,13 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
                 "HOOKLOG_SYNCER_ALLOWED_SOURCES",
                 repo.path().display().to_string(),
             ),
+            ("HOOKLOG_SECRETS_KEY", SECRETS_KEY.to_owned()),
+            ("HOOKLOG_PUBLIC_URL", "https://hooks.example.com".to_owned()),
+            // Nothing listens there: a GitLab connection's webhook creation fails at once.
+            (
+                "HOOKLOG_GITLAB_API_URL",
+                "http://127.0.0.1:9/api/v4".to_owned(),
+            ),
         ],
     )
     .await;
@@ -87,6 +94,56 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
             &json!({"zen": "no repository"}),
         )
         .await;
+    // A repository connected without the App (its webhook creation fails against the fake,
+    // which knows only the App; a failed connection still takes its webhook's deliveries), and
+    // a failing CI run of it: an open incident, which the browser sees resolve live.
+    let connected = stack
+        .command(
+            Method::POST,
+            "/v1/admin/repositories",
+            json!({"provider": "github", "repository": "octo-org/docs", "branch": "main", "token": "ghp_dashboard-test-token"}),
+        )
+        .await;
+    let connection = connected["connection_id"].as_str().unwrap().to_owned();
+    let vault = hooklog_write::vault::Vault::new(
+        stack.pool.clone(),
+        hooklog_write::vault::VaultKeys {
+            current: hooklog_write::vault::SecretsKey::new(&[5; 32]),
+            previous: None,
+        },
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    let connection_secret = loop {
+        use secrecy::ExposeSecret;
+        let secret = vault
+            .get(&connection, hooklog_write::vault::SecretKind::WebhookSecret)
+            .await
+            .unwrap();
+        if let Some(secret) = secret {
+            break secret.expose_secret().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "no secret sealed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let connection_url = format!(
+        "http://{}/v1/webhooks/repositories/{connection}",
+        stack.ingress
+    );
+    let run_failed = workflow_run(7, "failure");
+    let mut accepted = 0;
+    while accepted != 202 {
+        // The ingress takes the connection once its directory has loaded it.
+        accepted = send_signed(&connection_url, &connection_secret, &run_failed).await;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the connection's URL answered {accepted}"
+        );
+        if accepted != 202 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let run_file = stack.dir.path().join("run.json");
+    std::fs::write(&run_file, workflow_run(8, "success")).unwrap();
     let push_file = stack.dir.path().join("push.json");
     std::fs::write(
         &push_file,
@@ -115,6 +172,9 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
                 .env("INSTALLATION", installation.to_string())
                 .env("PUSH_HEAD", &head)
                 .env("PUSH_FILE", &push_file)
+                .env("CONNECTION_URL", &connection_url)
+                .env("CONNECTION_SECRET", &connection_secret)
+                .env("RUN_FILE", &run_file)
                 .env("ARTIFACTS", &artifacts)
                 .output()
                 .expect("node runs (Debian's nodejs)")
@@ -147,6 +207,7 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
         "delivery",
         "targets-phone",
         "read-only",
+        "repositories",
     ] {
         let path = artifacts.join(format!("{shot}.png"));
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -156,4 +217,46 @@ async fn the_dashboard_shows_a_push_and_a_sync_live_in_a_real_browser() {
             path.display()
         );
     }
+}
+
+/// `HOOKLOG_SECRETS_KEY` of the test: 32 bytes of 5, as base64.
+const SECRETS_KEY: &str = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU=";
+
+/// A real `workflow_run.completed` example made run `number` of workflow 161335 ("CI") on
+/// `main` of `octo-org/docs`, with `conclusion`.
+fn workflow_run(number: u64, conclusion: &str) -> Vec<u8> {
+    let mut body = hooklog_infra::testing::octokit_example("workflow_run", |e| {
+        e["action"] == "completed" && e["workflow_run"]["conclusion"] == "success"
+    });
+    let run = &mut body["workflow_run"];
+    run["id"] = json!(70_000 + number);
+    run["workflow_id"] = json!(161_335);
+    run["name"] = json!("CI");
+    run["head_branch"] = json!("main");
+    run["head_sha"] = json!(format!("{number:040x}"));
+    run["run_number"] = json!(number);
+    run["conclusion"] = json!(conclusion);
+    run["html_url"] = json!(format!(
+        "https://github.com/octo-org/docs/actions/runs/{number}"
+    ));
+    run["updated_at"] = json!(format!("2026-12-01T10:{number:02}:00Z"));
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// Posts `body` as a `workflow_run` signed with `secret`; the status.
+async fn send_signed(url: &str, secret: &str, body: &[u8]) -> u16 {
+    let signature = Signature::sign(&WebhookSecret::new(secret), body).to_string();
+    hooklog_infra::http::client()
+        .unwrap()
+        .post(url)
+        .header("X-GitHub-Event", "workflow_run")
+        .header("X-GitHub-Delivery", uuid::Uuid::new_v4().to_string())
+        .header("X-Hub-Signature-256", signature)
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
