@@ -301,7 +301,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     if config.secrets.is_empty() {
         tracing::warn!(
-            "HOOKLOG_GITHUB_WEBHOOK_SECRET is not set: the webhook ingress answers 404 to every request"
+            "HOOKLOG_GITHUB_WEBHOOK_SECRET is not set: the App's webhook path answers 404 to every request"
         );
     }
     let log = JetStreamDeliveryLog::new(

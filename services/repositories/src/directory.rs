@@ -6,7 +6,8 @@
 //!
 //! Loaded at start, again on every `RepositoryConnection` event the relay publishes (within
 //! milliseconds of the commit), and every `interval` as a backstop. A load that fails keeps
-//! the directory as it was (the ingress goes on with what it knew) and is retried.
+//! the directory as it was (the ingress goes on with what it knew) and is retried; a secret
+//! that does not open (a row altered, a key missing) leaves out that connection alone.
 
 use std::time::Duration;
 
@@ -23,11 +24,18 @@ pub async fn load(
     bus: &CommandBus,
     vault: &Vault,
 ) -> Result<Vec<(uuid::Uuid, Provider, WebhookSecret)>, String> {
+    // A secret that does not open leaves its connection out (named in the log), not the others.
     let secrets: std::collections::HashMap<String, secrecy::SecretString> = vault
         .all(SecretKind::WebhookSecret)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
+        .filter_map(|(owner, secret)| {
+            secret
+                .inspect_err(|err| tracing::error!(connection = %owner, error = %err, "a connection's webhook secret does not open; its deliveries are refused"))
+                .ok()
+                .map(|secret| (owner, secret))
+        })
         .collect();
     let mut taking = vec![];
     for id in bus.connection_ids().await.map_err(|e| e.to_string())? {

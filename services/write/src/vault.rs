@@ -277,8 +277,13 @@ impl Vault {
         .transpose()
     }
 
-    /// Every owner's `kind`, opened, by owner. A row that does not open is an error, named.
-    pub async fn all(&self, kind: SecretKind) -> Result<Vec<(String, SecretString)>, VaultError> {
+    /// Every owner's `kind`, by owner, each opened on its own: a row that does not open is
+    /// that owner's error (named), and the others still open.
+    #[allow(clippy::type_complexity)]
+    pub async fn all(
+        &self,
+        kind: SecretKind,
+    ) -> Result<Vec<(String, Result<SecretString, VaultError>)>, VaultError> {
         let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
             "SELECT owner, key_id, nonce, ciphertext FROM vault_secrets WHERE kind = $1 \
              ORDER BY owner",
@@ -286,7 +291,8 @@ impl Vault {
         .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(|(owner, key_id, nonce, ciphertext)| {
                 let secret = self.open(
                     &owner,
@@ -296,10 +302,10 @@ impl Vault {
                         nonce,
                         ciphertext,
                     },
-                )?;
-                Ok((owner, secret))
+                );
+                (owner, secret)
             })
-            .collect()
+            .collect())
     }
 
     /// Forgets every secret of `owner`.

@@ -137,3 +137,34 @@ async fn a_row_moved_to_another_owner_or_kind_or_altered_does_not_open() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_secret_that_does_not_open_leaves_out_its_connection_alone() {
+    let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
+    let pool = backends.pool.clone();
+    let vault = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(4),
+            previous: None,
+        },
+    );
+    for owner in ["a", "b"] {
+        vault
+            .put(
+                owner,
+                SecretKind::WebhookSecret,
+                &SecretString::from(format!("secret-{owner}")),
+            )
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE vault_secrets SET ciphertext = set_byte(ciphertext, 0, get_byte(ciphertext, 0) # 1) WHERE owner = 'a'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let all = vault.all(SecretKind::WebhookSecret).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(matches!(all[0], (ref o, Err(VaultError::Corrupt { .. })) if o == "a"));
+    assert!(matches!(all[1], (ref o, Ok(ref s)) if o == "b" && s.expose_secret() == "secret-b"));
+}
