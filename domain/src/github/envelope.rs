@@ -95,14 +95,13 @@ impl EventName {
     }
 
     /// What the connector does with this event from a repository connection's webhook, which
-    /// speaks for its repository only.
+    /// speaks for its repository only. Its pushes are recorded, not acted on (they request no
+    /// sync yet), so they answer like any other recorded event.
     pub fn connection_disposition(&self) -> Disposition {
         match self.0.as_str() {
-            "push"
-            | "ping"
+            "ping"
             | "workflow_run"
             | "pull_request"
-            | "gitlab_push_hook"
             | "gitlab_pipeline_hook"
             | "gitlab_merge_request_hook" => Disposition::ActedOn,
             _ => Disposition::Recorded,
@@ -284,6 +283,30 @@ mod tests {
                 EventName::parse(recorded).unwrap().disposition(),
                 Disposition::Recorded
             );
+        }
+    }
+
+    #[test]
+    fn a_connections_webhook_is_acted_on_for_its_repository_events_only() {
+        let of = |name: &str| EventName::parse(name).unwrap().connection_disposition();
+        for acted in [
+            "ping",
+            "workflow_run",
+            "pull_request",
+            "gitlab_pipeline_hook",
+            "gitlab_merge_request_hook",
+        ] {
+            assert_eq!(of(acted), Disposition::ActedOn, "{acted}");
+        }
+        // App events are not its to send; its pushes request no sync yet.
+        for recorded in [
+            "installation",
+            "repository",
+            "push",
+            "gitlab_push_hook",
+            "star",
+        ] {
+            assert_eq!(of(recorded), Disposition::Recorded, "{recorded}");
         }
     }
 
