@@ -80,3 +80,20 @@ pub enum ConnectionCommand {
     RecordWorkflowRun(WorkflowRun),
     RecordPullRequest(PullRequest),
 }
+
+impl ConnectionCommand {
+    /// The command's name, as decisions record what was sent.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connect { .. } => "Connect",
+            Self::RecordWebhookCreated { .. } => "RecordWebhookCreated",
+            Self::RecordWebhookFailed { .. } => "RecordWebhookFailed",
+            Self::RetryWebhook => "RetryWebhook",
+            Self::Disconnect => "Disconnect",
+            Self::RecordWebhookDeleted { .. } => "RecordWebhookDeleted",
+            Self::RecordWebhookDeleteFailed { .. } => "RecordWebhookDeleteFailed",
+            Self::RecordWorkflowRun(_) => "RecordWorkflowRun",
+            Self::RecordPullRequest(_) => "RecordPullRequest",
+        }
+    }
+}

@@ -81,7 +81,7 @@ pub(super) fn apply(
             attempt, by, at, ..
         } => {
             row.status = "requested".to_owned();
-            row.attempts = (*attempt).min(i32::MAX as u32) as i32;
+            row.attempts = super::rows::count(*attempt);
             row.last_requested_at = Some(at.to_string());
             row.last_requested_by = Some(super::rows::name_of(by));
             row.last_error = None;

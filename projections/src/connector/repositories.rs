@@ -88,10 +88,6 @@ pub(super) fn incident_of(event: &ConnectionEvent) -> Option<String> {
     }
 }
 
-fn clamp(n: u32) -> i32 {
-    n.min(i32::MAX as u32) as i32
-}
-
 pub(super) fn apply(
     rows: &mut Rows,
     envelope: &Envelope,
@@ -166,7 +162,7 @@ pub(super) fn apply(
         }
         E::WebhookRetryRequested { attempt, at } => {
             row.status = "pending".to_owned();
-            row.attempt = clamp(*attempt);
+            row.attempt = super::rows::count(*attempt);
             row.updated_at = at.to_string();
         }
         E::DisconnectRequested { at } => {
@@ -179,7 +175,7 @@ pub(super) fn apply(
             at,
         } => {
             row.status = "delete_failed".to_owned();
-            row.delete_attempts = clamp(*attempts);
+            row.delete_attempts = super::rows::count(*attempts);
             row.last_error = Some(reason.clone());
             row.updated_at = at.to_string();
         }

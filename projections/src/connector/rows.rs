@@ -123,6 +123,11 @@ pub(super) fn name_of<T: Serialize>(value: &T) -> String {
     }
 }
 
+/// A count from an event as an `integer` column holds it (capped at `i32::MAX`).
+pub(super) fn count(n: u32) -> i32 {
+    n.min(i32::MAX as u32) as i32
+}
+
 pub(super) fn millis_between(from: &str, to: &str) -> Option<i64> {
     let from = OffsetDateTime::parse(from, &Rfc3339).ok()?;
     let to = OffsetDateTime::parse(to, &Rfc3339).ok()?;

@@ -145,15 +145,11 @@ async fn connect(
 
 /// Every connection from the event store (no `serve` needed), in id order.
 async fn list(bus: &CommandBus) -> anyhow::Result<ExitCode> {
-    let ids = bus
-        .connection_ids()
+    let connections = bus
+        .connections()
         .await
-        .context("cannot list the repository connections")?;
-    for id in ids {
-        let state = bus
-            .load_connection(id)
-            .await
-            .context("cannot read a repository connection")?;
+        .context("cannot read the repository connections")?;
+    for (id, state) in connections {
         let Some(connection) = state.connection() else {
             continue;
         };

@@ -38,8 +38,7 @@ pub async fn load(
         })
         .collect();
     let mut taking = vec![];
-    for id in bus.connection_ids().await.map_err(|e| e.to_string())? {
-        let state = bus.load_connection(id).await.map_err(|e| e.to_string())?;
+    for (id, state) in bus.connections().await.map_err(|e| e.to_string())? {
         let Some(connection) = state.connection() else {
             continue;
         };

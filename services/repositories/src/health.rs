@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use hooklog_domain::repository_connection::{ConnectionId, Provider, RepositoryConnection};
-use hooklog_write::vault::Vault;
+use hooklog_write::vault::{SecretKind, Vault};
 use hooklog_write::CommandBus;
 use serde_json::json;
 
@@ -54,9 +54,9 @@ pub(crate) async fn check(
         return Ok(());
     }
     let mut found = Found::default();
-    match crate::pass::secrets(vault, connection.id).await {
+    match crate::pass::secret(vault, connection.id, SecretKind::Token).await {
         Err(reason) => found.error = Some(reason),
-        Ok((token, _)) => {
+        Ok(token) => {
             let repository = &connection.repository;
             if connection.provider == Provider::Github {
                 match api.attempts(repository, &token, hook_id).await {

@@ -62,14 +62,10 @@ pub async fn run_pass(
     health_interval: std::time::Duration,
 ) -> Result<PassReport, PassError> {
     let mut report = PassReport::default();
-    let mut states = vec![];
-    for id in bus.connection_ids().await? {
-        let state = bus
-            .load_connection(id)
-            .await
-            .map_err(|e| PassError::Store(e.to_string()))?;
-        states.push((id, state));
-    }
+    let states = bus
+        .connections()
+        .await
+        .map_err(|e| PassError::Store(e.to_string()))?;
     let live: std::collections::HashSet<ConnectionId> = states
         .iter()
         .filter(|(_, s)| s.status() != ConnectionStatus::Disconnected)
@@ -98,33 +94,20 @@ pub async fn run_pass(
     Ok(report)
 }
 
-/// The connection's secrets from the vault, or why they cannot be had (in words).
-pub(crate) async fn secrets(
+/// One of the connection's secrets from the vault, or why it cannot be had (in words).
+pub(crate) async fn secret(
     vault: &Vault,
     id: ConnectionId,
-) -> Result<(SecretString, SecretString), String> {
-    let owner = owner_of(id);
-    let get = |kind: SecretKind| {
-        let owner = &owner;
-        async move {
-            match vault.get(owner, kind).await {
-                Ok(Some(secret)) => Ok(secret),
-                Ok(None) => Err(format!(
-                    "the connection's {} is not in the vault",
-                    kind.as_str()
-                )),
-                Err(err) => Err(err.to_string()),
-            }
-        }
-    };
-    Ok((
-        get(SecretKind::Token).await?,
-        get(SecretKind::WebhookSecret).await?,
-    ))
-}
-
-fn owner_of(id: ConnectionId) -> String {
-    id.to_string()
+    kind: SecretKind,
+) -> Result<SecretString, String> {
+    match vault.get(&id.to_string(), kind).await {
+        Ok(Some(secret)) => Ok(secret),
+        Ok(None) => Err(format!(
+            "the connection's {} is not in the vault",
+            kind.as_str()
+        )),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// A command the aggregate may refuse because another pass reported first: that is fine.
@@ -153,7 +136,8 @@ async fn create(
 ) -> Result<(), PassError> {
     let attempt = state.attempt();
     let outcome = async {
-        let (token, secret) = secrets(vault, connection.id).await?;
+        let token = secret(vault, connection.id, SecretKind::Token).await?;
+        let secret = secret(vault, connection.id, SecretKind::WebhookSecret).await?;
         let made = ensure_hook(api, connection, &token, &secret)
             .await
             .map_err(|err| err.to_string())?;
@@ -237,7 +221,7 @@ async fn delete(
     report: &mut PassReport,
 ) -> Result<(), PassError> {
     let outcome = async {
-        let (token, _) = secrets(vault, connection.id).await?;
+        let token = secret(vault, connection.id, SecretKind::Token).await?;
         remove_hooks(api, connection, state.hook_id(), &token)
             .await
             .map_err(|err| err.to_string())
@@ -253,7 +237,7 @@ async fn delete(
             .await?
             {
                 report.deleted += 1;
-                if let Err(err) = vault.remove(&owner_of(connection.id)).await {
+                if let Err(err) = vault.remove(&connection.id.to_string()).await {
                     tracing::warn!(connection = %connection.id, error = %err, "the disconnected connection's secrets stay in the vault");
                 }
             }

@@ -687,10 +687,7 @@ impl<C: Commands> On<'_, C> {
         command: ConnectionCommand,
         meta: &CommandMetadata,
     ) -> Result<Outcome, Failure> {
-        let name = match &command {
-            ConnectionCommand::RecordWorkflowRun(_) => "RecordWorkflowRun",
-            _ => "RecordPullRequest",
-        };
+        let name = command.name();
         match settle(self.commands.connection(id, command, meta).await)? {
             Ok(_) => Ok(Outcome::processed(format!(
                 "`{event}` recorded on repository connection {id}"

@@ -234,16 +234,32 @@ impl CommandBus {
 
     /// Every repository connection that ever had an event, in id order.
     pub async fn connection_ids(&self) -> Result<Vec<ConnectionId>, sqlx::Error> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 ORDER BY 1",
-        )
-        .bind(RepositoryConnection::TYPE)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids
+        Ok(self
+            .aggregate_ids(RepositoryConnection::TYPE)
+            .await?
             .iter()
             .filter_map(|id| ConnectionId::parse(id).ok())
             .collect())
+    }
+
+    /// Every repository connection that ever had an event, with its state, in id order (the
+    /// repositories role, the ingress's directory, the CLI and the duplicate-branch check all
+    /// look at every connection).
+    pub async fn connections(
+        &self,
+    ) -> Result<
+        Vec<(ConnectionId, RepositoryConnection)>,
+        CommandError<<RepositoryConnection as Aggregate>::Error>,
+    > {
+        let ids = self
+            .connection_ids()
+            .await
+            .map_err(|err| CommandError::Unavailable(err.to_string()))?;
+        let mut connections = Vec::with_capacity(ids.len());
+        for id in ids {
+            connections.push((id, self.load_connection(id).await?));
+        }
+        Ok(connections)
     }
 
     pub async fn load_instance(
@@ -292,16 +308,22 @@ impl CommandBus {
 
     /// Every target that ever had an event, in id order.
     pub async fn target_ids(&self) -> Result<Vec<TargetId>, sqlx::Error> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 ORDER BY 1",
-        )
-        .bind(ConnectorTarget::TYPE)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(ids
+        Ok(self
+            .aggregate_ids(ConnectorTarget::TYPE)
+            .await?
             .iter()
             .filter_map(|id| TargetId::parse(id).ok())
             .collect())
+    }
+
+    /// The ids of every aggregate of `aggregate_type` that has an event, in order.
+    async fn aggregate_ids(&self, aggregate_type: &str) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT aggregate_id FROM events WHERE aggregate_type = $1 ORDER BY 1",
+        )
+        .bind(aggregate_type)
+        .fetch_all(&self.pool)
+        .await
     }
 
     async fn execute<A: Aggregate + Clone>(

@@ -159,16 +159,11 @@ async fn live_connection(
     repository: &ProviderRepository,
     branch: &Branch,
 ) -> Result<Option<ConnectionId>, UseCaseError> {
-    let unavailable = |e: String| UseCaseError::new(ErrorClass::Retryable, "store_unavailable", e);
-    for id in bus
-        .connection_ids()
+    let connections = bus
+        .connections()
         .await
-        .map_err(|e| unavailable(e.to_string()))?
-    {
-        let state = bus
-            .load_connection(id)
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        .map_err(|e| UseCaseError::command("command_rejected", e))?;
+    for (id, state) in connections {
         let same = state.connection().is_some_and(|c| {
             c.provider == provider
                 && c.repository

@@ -33,6 +33,17 @@ pub enum ConfigError {
     Other(String),
 }
 
+/// Refuses `key` unless `value` is at least `min` (written `shown` in the message).
+fn at_least(key: &str, value: Duration, min: Duration, shown: &str) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be at least {shown}"),
+        ));
+    }
+    Ok(())
+}
+
 impl ConfigError {
     fn invalid(key: &str, reason: impl Into<String>) -> Self {
         Self::Invalid {
@@ -463,18 +474,18 @@ impl Settings {
                 "must be at least 1",
             ));
         }
-        if self.events_duplicate_window < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "events_duplicate_window",
-                "must be at least 1s",
-            ));
-        }
-        if self.deliveries_duplicate_window < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "deliveries_duplicate_window",
-                "must be at least 1s",
-            ));
-        }
+        at_least(
+            "events_duplicate_window",
+            self.events_duplicate_window,
+            Duration::from_secs(1),
+            "1s",
+        )?;
+        at_least(
+            "deliveries_duplicate_window",
+            self.deliveries_duplicate_window,
+            Duration::from_secs(1),
+            "1s",
+        )?;
         self.validate_nats_auth()?;
         self.validate_syncer()?;
         self.validate_audit()?;
@@ -721,18 +732,18 @@ impl Settings {
                 "must be an http(s) URL such as https://github.com",
             ));
         }
-        if self.github_reconcile_interval < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "github_reconcile_interval",
-                "must be at least 1s",
-            ));
-        }
-        if self.github_redelivery_timeout < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "github_redelivery_timeout",
-                "must be at least 1s",
-            ));
-        }
+        at_least(
+            "github_reconcile_interval",
+            self.github_reconcile_interval,
+            Duration::from_secs(1),
+            "1s",
+        )?;
+        at_least(
+            "github_redelivery_timeout",
+            self.github_redelivery_timeout,
+            Duration::from_secs(1),
+            "1s",
+        )?;
         if !(1..=20).contains(&self.github_redelivery_attempts) {
             return Err(ConfigError::invalid(
                 "github_redelivery_attempts",
@@ -780,18 +791,18 @@ impl Settings {
                 "is not an http(s) URL",
             ));
         }
-        if self.repositories_health_interval < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "repositories_health_interval",
-                "must be at least 1s",
-            ));
-        }
-        if self.repositories_interval < Duration::from_millis(100) {
-            return Err(ConfigError::invalid(
-                "repositories_interval",
-                "must be at least 100ms",
-            ));
-        }
+        at_least(
+            "repositories_health_interval",
+            self.repositories_health_interval,
+            Duration::from_secs(1),
+            "1s",
+        )?;
+        at_least(
+            "repositories_interval",
+            self.repositories_interval,
+            Duration::from_millis(100),
+            "100ms",
+        )?;
         Ok(())
     }
 
@@ -867,12 +878,12 @@ impl Settings {
                 ));
             }
         }
-        if self.audit_checkpoint_interval < Duration::from_millis(100) {
-            return Err(ConfigError::invalid(
-                "audit_checkpoint_interval",
-                "must be at least 100ms",
-            ));
-        }
+        at_least(
+            "audit_checkpoint_interval",
+            self.audit_checkpoint_interval,
+            Duration::from_millis(100),
+            "100ms",
+        )?;
         Ok(())
     }
 
