@@ -1,12 +1,14 @@
 //! Typed identifiers of the domain. Aggregate ids are derived, never invented: an instance is
 //! named after its GitHub installation and a target is the UUIDv5 of (installation, repository,
-//! branch), so the worker can route a delivery to its aggregate without reading a projection.
+//! branch), or of (repository connection, branch), so the worker can route a delivery to its
+//! aggregate without reading a projection. A repository connection's id alone is random.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::repository_connection::ConnectionId;
 pub use crate::source::SourceLocation;
 
 /// Why a value was refused as an identifier.
@@ -103,7 +105,8 @@ impl fmt::Display for InstanceId {
 /// The namespace of target ids. Changing it would orphan every target: never do.
 const TARGET_NAMESPACE: Uuid = Uuid::from_u128(0x6c3f_0b4e_9a51_4c1d_8e02_5f7a_1d3b_9c40);
 
-/// The aggregate id of a `ConnectorTarget`: UUIDv5 of `<installation>/<repository id>/<branch>`.
+/// The aggregate id of a `ConnectorTarget`: UUIDv5 of `<installation>/<repository id>/<branch>`
+/// (a target of the App) or `connection/<connection id>/<branch>` (of a repository connection).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TargetId(pub Uuid);
@@ -115,6 +118,13 @@ impl TargetId {
         branch: &Branch,
     ) -> Self {
         let name = format!("{installation}/{repository}/{}", branch.as_str());
+        Self(Uuid::new_v5(&TARGET_NAMESPACE, name.as_bytes()))
+    }
+
+    /// The target of a repository connection's branch: UUIDv5 of `connection/<connection
+    /// id>/<branch>`, which no `<installation>/…` name can be (an installation is a number).
+    pub fn for_connection(connection: ConnectionId, branch: &Branch) -> Self {
+        let name = format!("connection/{connection}/{}", branch.as_str());
         Self(Uuid::new_v5(&TARGET_NAMESPACE, name.as_bytes()))
     }
 
@@ -184,8 +194,9 @@ string_id!(
     Branch
 );
 string_id!(
-    /// A repository's full name, `OWNER/NAME`. It changes on rename or transfer; the
-    /// repository id does not.
+    /// A repository's full name: GitHub's `OWNER/NAME`, or a GitLab project's path
+    /// `group/subgroup/name` (a GitLab connection's target). It changes on rename or transfer;
+    /// the repository id does not.
     RepositoryName,
     from_stored
 );
@@ -210,23 +221,37 @@ impl RepositoryName {
     /// A name as a caller or GitHub gives it. `.` and `..` are no names (GitHub has none such),
     /// and in an API path they would climb out of the repository.
     pub fn parse(value: &str) -> Result<Self, IdError> {
-        let named = value
-            .split_once('/')
-            .is_some_and(|(owner, name)| ![owner, name].iter().any(|s| [".", ".."].contains(s)));
+        let named = value.split_once('/').is_some_and(|(owner, name)| {
+            !name.contains('/') && ![owner, name].iter().any(|s| [".", ".."].contains(s))
+        });
         Self::from_stored(value)
             .ok()
             .filter(|_| named)
             .ok_or_else(|| IdError::Repository(value.to_owned()))
     }
 
-    /// A name read back from hooklog's own records, by the rules every earlier hooklog stored
-    /// (so an old event still decodes); the syncer checks it with `parse` again before it puts
-    /// it into a GitHub API path.
+    /// A GitLab project's path, `group/subgroup/name`: two segments or more, none of them
+    /// empty, `.` or `..`.
+    pub fn parse_project_path(value: &str) -> Result<Self, IdError> {
+        let segments: Vec<&str> = value.split('/').collect();
+        let ok = segments.len() >= 2
+            && segments
+                .iter()
+                .all(|s| !s.is_empty() && *s != "." && *s != "..");
+        Self::from_stored(value)
+            .ok()
+            .filter(|_| ok)
+            .ok_or_else(|| IdError::Repository(value.to_owned()))
+    }
+
+    /// A name read back from hooklog's own records, by the rules every hooklog stored (so an
+    /// old event still decodes): an owner and a name, the name possibly of several segments (a
+    /// GitLab project in subgroups). The syncer checks it with `parse` again before it puts it
+    /// into a GitHub API path.
     pub fn from_stored(value: &str) -> Result<Self, IdError> {
         let ok = value.split_once('/').is_some_and(|(owner, name)| {
             !owner.is_empty()
                 && !name.is_empty()
-                && !name.contains('/')
                 && !value.chars().any(|c| c.is_whitespace() || c.is_control())
         });
         ok.then(|| Self(value.to_owned()))
@@ -297,6 +322,18 @@ mod tests {
             assert!(RepositoryName::from_stored(dots).is_ok(), "{dots:?}");
         }
         assert!(RepositoryName::parse("octo/.github").is_ok());
+        // A GitLab project's path has subgroups; GitHub's names never do.
+        assert!(RepositoryName::parse_project_path("group/sub/handbook").is_ok());
+        assert!(RepositoryName::parse("group/sub/handbook").is_err());
+        for bad in [
+            "handbook",
+            "group//handbook",
+            "group/../handbook",
+            "group/sub/",
+            "a b/c",
+        ] {
+            assert!(RepositoryName::parse_project_path(bad).is_err(), "{bad:?}");
+        }
         assert!(RepositoryName::parse("octo/...").is_ok());
         assert!(CommitSha::parse(&"A".repeat(40)).is_err());
         assert!(CommitSha::parse(&"a".repeat(39)).is_err());

@@ -209,7 +209,8 @@ impl EventFeed {
                 target.target_id,
                 TargetEvent::TargetTracked {
                     target_id: target.target_id,
-                    installation_id: InstallationId(installation),
+                    installation_id: Some(InstallationId(installation)),
+                    connection_id: None,
                     repository_id: repository.id,
                     repository: repository.full_name.clone(),
                     branch: branch.clone(),
@@ -279,6 +280,8 @@ impl EventFeed {
                     hook_id: installation * 10 + n,
                     adopted: n == 2,
                     repository_id: installation * 100 + n,
+                    repository_path: None,
+                    clone_url: None,
                     at: self.at(),
                 },
             ];

@@ -8,11 +8,11 @@ use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
-    TargetId,
+    Branch, CommitSha, ConnectionId, InstallationId, RepositoryId, RepositoryName, SourceLocation,
+    SyncId, TargetId,
 };
 
-use super::command::TargetCommand;
+use super::command::{TargetCommand, TargetOwner};
 use super::error::TargetError;
 use super::event::{DisableReason, PathFilters, SyncReason, TargetEvent};
 use super::services::TargetServices;
@@ -52,6 +52,9 @@ pub struct FollowUp {
 pub struct ConnectorTarget {
     pub(super) target_id: Option<TargetId>,
     pub(super) installation_id: Option<InstallationId>,
+    /// The repository connection the target belongs to (then no installation).
+    #[serde(default)]
+    pub(super) connection_id: Option<ConnectionId>,
     pub(super) repository_id: Option<RepositoryId>,
     pub(super) repository: Option<RepositoryName>,
     pub(super) branch: Option<Branch>,
@@ -83,8 +86,21 @@ impl ConnectorTarget {
     pub fn target_id(&self) -> Option<TargetId> {
         self.target_id
     }
+    /// The App installation it belongs to; `None` for a repository connection's target.
     pub fn installation_id(&self) -> Option<InstallationId> {
         self.installation_id
+    }
+    /// The repository connection it belongs to; `None` for a target of the App.
+    pub fn connection_id(&self) -> Option<ConnectionId> {
+        self.connection_id
+    }
+    /// What it belongs to; `None` before it was tracked.
+    pub fn owner(&self) -> Option<TargetOwner> {
+        match (self.installation_id, self.connection_id) {
+            (Some(installation), _) => Some(TargetOwner::Installation(installation)),
+            (None, Some(connection)) => Some(TargetOwner::Connection(connection)),
+            (None, None) => None,
+        }
     }
     pub fn repository_id(&self) -> Option<RepositoryId> {
         self.repository_id
@@ -161,6 +177,7 @@ impl Aggregate for ConnectorTarget {
             E::TargetTracked {
                 target_id,
                 installation_id,
+                connection_id,
                 repository_id,
                 repository,
                 branch,
@@ -171,7 +188,8 @@ impl Aggregate for ConnectorTarget {
             } => {
                 *self = Self {
                     target_id: Some(target_id),
-                    installation_id: Some(installation_id),
+                    installation_id,
+                    connection_id,
                     repository_id: Some(repository_id),
                     repository: Some(repository),
                     branch: Some(branch),

@@ -4,7 +4,8 @@
 //! `Remove`.
 
 use crate::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
+    Branch, CommitSha, ConnectionId, InstallationId, RepositoryId, RepositoryName, SourceLocation,
+    SyncId, TargetId,
 };
 
 use super::event::{
@@ -23,10 +24,32 @@ pub struct Push {
     pub delivery_id: String,
 }
 
+/// What a target belongs to: whose access reads its repository, and what names the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetOwner {
+    /// An installation of the GitHub App: its installation tokens read the repository.
+    Installation(InstallationId),
+    /// A repository connection (no App): the connection's token reads the repository, and its
+    /// webhook's pushes reach the target.
+    Connection(ConnectionId),
+}
+
+impl TargetOwner {
+    /// The id of the owner's target of `branch` of `repository`.
+    pub fn target_id(self, repository: RepositoryId, branch: &Branch) -> TargetId {
+        match self {
+            Self::Installation(installation) => {
+                TargetId::for_branch(installation, repository, branch)
+            }
+            Self::Connection(connection) => TargetId::for_connection(connection, branch),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TargetCommand {
     Track {
-        installation_id: InstallationId,
+        owner: TargetOwner,
         repository_id: RepositoryId,
         repository: RepositoryName,
         branch: Branch,

@@ -6,7 +6,7 @@ use crate::clock::Timestamp;
 use crate::ids::{SyncId, TargetId};
 
 use super::aggregate::{ConnectorTarget, InFlightSync, TargetStatus};
-use super::command::TargetCommand;
+use super::command::{TargetCommand, TargetOwner};
 use super::error::TargetError;
 use super::event::TargetEvent;
 
@@ -45,7 +45,7 @@ impl ConnectorTarget {
         use TargetEvent as E;
         Ok(match command {
             C::Track {
-                installation_id,
+                owner,
                 repository_id,
                 repository,
                 branch,
@@ -59,9 +59,14 @@ impl ConnectorTarget {
                 ) {
                     return Err(TargetError::AlreadyTracked);
                 }
+                let (installation_id, connection_id) = match owner {
+                    TargetOwner::Installation(installation) => (Some(installation), None),
+                    TargetOwner::Connection(connection) => (None, Some(connection)),
+                };
                 vec![E::TargetTracked {
-                    target_id: TargetId::for_branch(installation_id, repository_id, &branch),
+                    target_id: owner.target_id(repository_id, &branch),
                     installation_id,
+                    connection_id,
                     repository_id,
                     repository,
                     branch,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
-    TargetId,
+    Branch, CommitSha, ConnectionId, InstallationId, RepositoryId, RepositoryName, SourceLocation,
+    SyncId, TargetId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +109,8 @@ pub enum RemovalReason {
     InstallationDeleted,
     InstallationDisconnected,
     RepositoryDeleted,
+    /// The repository connection it belongs to was disconnected.
+    ConnectionDisconnected,
     Operator,
 }
 
@@ -116,7 +118,13 @@ pub enum RemovalReason {
 pub enum TargetEvent {
     TargetTracked {
         target_id: TargetId,
-        installation_id: InstallationId,
+        /// The App installation it belongs to; absent for a repository connection's target
+        /// (every event stored before connections had targets has one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        installation_id: Option<InstallationId>,
+        /// The repository connection it belongs to, instead of an installation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        connection_id: Option<ConnectionId>,
         repository_id: RepositoryId,
         repository: RepositoryName,
         branch: Branch,

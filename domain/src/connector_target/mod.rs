@@ -1,5 +1,7 @@
-//! `ConnectorTarget`: one tracked branch of one repository (id = UUIDv5 of installation,
-//! repository id and branch). It decides when a sync is requested:
+//! `ConnectorTarget`: one tracked branch of one repository, owned by an App installation (id =
+//! UUIDv5 of installation, repository id and branch) or by a repository connection (UUIDv5 of
+//! connection and branch; see `TargetOwner`). It decides when a sync is requested, the same way
+//! whoever owns it:
 //!
 //! - **Dedupe**: a push never requests a head already requested or queued since the target was
 //!   tracked, whatever became of that sync (in flight, completed, partial or failed); failed
@@ -29,7 +31,7 @@ mod services;
 mod tests;
 
 pub use aggregate::{ConnectorTarget, FollowUp, InFlightSync, TargetStatus};
-pub use command::{Push, TargetCommand};
+pub use command::{Push, TargetCommand, TargetOwner};
 pub use error::TargetError;
 pub use event::{
     DisableReason, FileFailure, PathFilters, RemovalReason, SyncReason, SyncStatus, TargetEvent,

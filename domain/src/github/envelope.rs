@@ -95,11 +95,12 @@ impl EventName {
     }
 
     /// What the connector does with this event from a repository connection's webhook, which
-    /// speaks for its repository only. Its pushes are recorded, not acted on (they request no
-    /// sync yet), so they answer like any other recorded event.
+    /// speaks for its repository only: its pushes, runs and pull requests.
     pub fn connection_disposition(&self) -> Disposition {
         match self.0.as_str() {
             "ping"
+            | "push"
+            | "gitlab_push_hook"
             | "workflow_run"
             | "pull_request"
             | "gitlab_pipeline_hook"
@@ -291,6 +292,8 @@ mod tests {
         let of = |name: &str| EventName::parse(name).unwrap().connection_disposition();
         for acted in [
             "ping",
+            "push",
+            "gitlab_push_hook",
             "workflow_run",
             "pull_request",
             "gitlab_pipeline_hook",
@@ -298,14 +301,8 @@ mod tests {
         ] {
             assert_eq!(of(acted), Disposition::ActedOn, "{acted}");
         }
-        // App events are not its to send; its pushes request no sync yet.
-        for recorded in [
-            "installation",
-            "repository",
-            "push",
-            "gitlab_push_hook",
-            "star",
-        ] {
+        // App events are not its to send.
+        for recorded in ["installation", "repository", "star"] {
             assert_eq!(of(recorded), Disposition::Recorded, "{recorded}");
         }
     }

@@ -202,6 +202,17 @@ pub struct PullRequestBranch {
     pub sha: String,
 }
 
+/// GitLab's Push Hook (`X-Gitlab-Event: Push Hook`): `before` is all zeros for a new branch,
+/// `after` all zeros for a deleted one; GitLab does not say whether a push was forced.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GitlabPushEvent {
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub before: String,
+    pub after: String,
+    pub project: GitlabProject,
+}
+
 /// GitLab's Pipeline Hook (`X-Gitlab-Event: Pipeline Hook`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct GitlabPipelineEvent {

@@ -326,6 +326,8 @@ impl RepositoryConnection {
                 hook_id,
                 adopted,
                 repository_id,
+                repository_path,
+                clone_url,
             } => {
                 // A webhook made while a disconnect was asked is recorded, so that the
                 // deletion removes it.
@@ -339,6 +341,8 @@ impl RepositoryConnection {
                     hook_id,
                     adopted,
                     repository_id,
+                    repository_path,
+                    clone_url,
                     at,
                 }]
             }

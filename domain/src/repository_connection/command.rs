@@ -62,6 +62,10 @@ pub enum ConnectionCommand {
         hook_id: u64,
         adopted: bool,
         repository_id: u64,
+        /// GitLab's `path_with_namespace` of the project.
+        repository_path: Option<String>,
+        /// GitLab's git-over-HTTPS URL of the project.
+        clone_url: Option<String>,
     },
     RecordWebhookFailed {
         attempt: u32,

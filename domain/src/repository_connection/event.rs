@@ -170,6 +170,14 @@ pub enum ConnectionEvent {
         adopted: bool,
         /// The provider's numeric id of the repository (stable across renames).
         repository_id: u64,
+        /// The provider's name of it then: GitLab's `path_with_namespace` (absent in events
+        /// stored before GitLab projects were synced, and for GitHub).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository_path: Option<String>,
+        /// Where git reads it over HTTPS, on the GitLab of `HOOKLOG_GITLAB_API_URL` (GitLab
+        /// only; absent when that URL does not end in `/api/v4`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        clone_url: Option<String>,
         at: Timestamp,
     },
     /// Creating the webhook failed; an operator may retry.

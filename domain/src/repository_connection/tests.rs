@@ -72,6 +72,8 @@ fn created(attempt: u32) -> ConnectionEvent {
         hook_id: 42,
         adopted: false,
         repository_id: 9,
+        repository_path: None,
+        clone_url: None,
         at: t(5),
     }
 }
@@ -130,6 +132,8 @@ fn the_attempt_in_flight_is_reported_once() {
             hook_id: 42,
             adopted: false,
             repository_id: 9,
+            repository_path: None,
+            clone_url: None,
         })
         .then_expect_events(vec![created(1)]);
     let active = state(vec![connected(), created(1)]);
@@ -151,6 +155,8 @@ fn the_attempt_in_flight_is_reported_once() {
             hook_id: 1,
             adopted: false,
             repository_id: 9,
+            repository_path: None,
+            clone_url: None,
         },
         t(6),
     ));
@@ -194,7 +200,9 @@ fn a_failed_creation_is_retried_only_when_asked_and_only_once() {
                 attempt: 2,
                 hook_id: 3,
                 adopted: true,
-                repository_id: 9
+                repository_id: 9,
+                repository_path: None,
+                clone_url: None,
             },
             t(6)
         )
@@ -294,6 +302,8 @@ fn a_webhook_made_while_disconnecting_is_recorded_so_it_is_deleted() {
             hook_id: 42,
             adopted: false,
             repository_id: 9,
+            repository_path: None,
+            clone_url: None,
         })
         .then_expect_events(vec![created(1)]);
     let mut with_hook = events;

@@ -46,8 +46,11 @@ pub(crate) struct Counts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct TargetRow {
     pub target_id: String,
-    pub instance_id: String,
-    pub installation_id: i64,
+    /// The App instance and installation it belongs to; `None` for a repository connection's.
+    pub instance_id: Option<String>,
+    pub installation_id: Option<i64>,
+    /// The repository connection it belongs to; `None` for a target of the App.
+    pub connection_id: Option<String>,
     pub repository_id: i64,
     pub repository: String,
     pub branch: String,
@@ -82,7 +85,8 @@ pub(crate) struct FailureEntry {
 pub(crate) struct SyncRunRow {
     pub sync_id: String,
     pub target_id: String,
-    pub installation_id: i64,
+    /// `None` for a sync of a repository connection's target.
+    pub installation_id: Option<i64>,
     pub repository: String,
     pub branch: String,
     pub head_sha: String,

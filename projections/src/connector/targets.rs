@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use hooklog_domain::connector_target::TargetEvent;
+use hooklog_domain::ids::InstanceId;
 
 use super::rows::{millis_between, name_of, Counts, FailureEntry, SyncRunRow, TargetRow};
 use super::{Envelope, Rows};
@@ -39,6 +40,7 @@ pub(super) fn apply(
     let at = target_at(event).to_string();
     if let E::TargetTracked {
         installation_id,
+        connection_id,
         repository_id,
         repository,
         branch,
@@ -56,8 +58,9 @@ pub(super) fn apply(
             id.clone(),
             TargetRow {
                 target_id: id.clone(),
-                instance_id: format!("github-installation-{}", installation_id.0),
-                installation_id: installation_id.0 as i64,
+                instance_id: installation_id.map(|i| InstanceId(i).to_string()),
+                installation_id: installation_id.map(|i| i.0 as i64),
+                connection_id: connection_id.map(|c| c.to_string()),
                 repository_id: repository_id.0 as i64,
                 repository: repository.to_string(),
                 branch: branch.to_string(),

@@ -75,8 +75,11 @@ pub struct InstanceView {
 #[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct TargetView {
     pub target_id: Uuid,
-    pub instance_id: String,
-    pub installation_id: i64,
+    /// The App instance and installation it belongs to; null for a repository connection's.
+    pub instance_id: Option<String>,
+    pub installation_id: Option<i64>,
+    /// The repository connection it belongs to; null for a target of the App.
+    pub connection_id: Option<Uuid>,
     pub repository_id: i64,
     pub repository: String,
     pub branch: String,
@@ -117,7 +120,8 @@ pub struct TargetView {
 pub struct SyncRunView {
     pub sync_id: Uuid,
     pub target_id: Uuid,
-    pub installation_id: i64,
+    /// Null for a sync of a repository connection's target.
+    pub installation_id: Option<i64>,
     pub repository: String,
     pub branch: String,
     pub head_sha: String,

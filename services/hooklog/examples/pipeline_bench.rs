@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_instance::InstanceCommand;
-use hooklog_domain::connector_target::TargetCommand;
+use hooklog_domain::connector_target::{TargetCommand, TargetOwner};
 use hooklog_domain::github::{Signature, WebhookSecret};
 use hooklog_domain::ids::{
     Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
@@ -60,7 +60,7 @@ async fn main() {
             .await
             .unwrap();
         let track = TargetCommand::Track {
-            installation_id: installation,
+            owner: TargetOwner::Installation(installation),
             repository_id: RepositoryId(REPOSITORY),
             repository: repository.clone(),
             branch: branch.clone(),

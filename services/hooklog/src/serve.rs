@@ -251,7 +251,7 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
         tasks.spawn(async move { Ok(projector.await?) });
     }
     if let (true, Some(bus)) = (roles.contains(&Role::Syncer), &bus) {
-        let sources = hooklog_syncer::config::sources(&settings)
+        let sources = hooklog_syncer::config::sources(&settings, vault.clone())
             .map_err(anyhow::Error::msg)
             .context("cannot set up the syncer's sources")?;
         let config = SyncerConfig::from_settings(&settings);

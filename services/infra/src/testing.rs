@@ -39,30 +39,41 @@ pub fn octokit_example(
     event: &str,
     pick: impl Fn(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
-    octokit_examples()
-        .into_iter()
+    vendored_examples()
+        .iter()
         .find(|(name, example)| name == event && pick(example))
-        .map(|(_, example)| example)
+        .map(|(_, example)| example.clone())
         .unwrap_or_else(|| panic!("no {event} example in the vendored examples"))
 }
 
 /// Every example payload of the vendored `@octokit/webhooks-examples`, with its event name, in
 /// the file's order.
 pub fn octokit_examples() -> Vec<(String, serde_json::Value)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
-    let all: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(&path).expect("the vendored examples"))
-            .expect("JSON");
-    all.iter()
-        .flat_map(|event| {
-            let name = event["name"].as_str().expect("event name").to_owned();
-            let payloads = event["examples"].as_array().expect("examples").clone();
-            payloads
-                .into_iter()
-                .map(move |payload| (name.clone(), payload))
-        })
-        .collect()
+    vendored_examples().to_vec()
+}
+
+/// The examples, read and parsed once per test process: the file is several megabytes, and a
+/// test that builds a hundred payloads would otherwise spend seconds parsing it (long enough for
+/// the server to close the client's idle kept-alive connections under it).
+fn vendored_examples() -> &'static [(String, serde_json::Value)] {
+    static EXAMPLES: std::sync::OnceLock<Vec<(String, serde_json::Value)>> =
+        std::sync::OnceLock::new();
+    EXAMPLES.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../ingress/tests/fixtures/octokit-webhooks-examples/api.github.com.json");
+        let all: Vec<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&path).expect("the vendored examples"))
+                .expect("JSON");
+        all.iter()
+            .flat_map(|event| {
+                let name = event["name"].as_str().expect("event name").to_owned();
+                let payloads = event["examples"].as_array().expect("examples").clone();
+                payloads
+                    .into_iter()
+                    .map(move |payload| (name.clone(), payload))
+            })
+            .collect()
+    })
 }
 
 /// The test PostgreSQL server, without a database: `TEST_POSTGRES_URL` or the local one.

@@ -1,10 +1,12 @@
 //! The process manager (role `process-manager`): every cross-aggregate step of hooklog runs
-//! here, never inside a request. It consumes the `ConnectorInstance` and `ConnectorTarget`
-//! subjects of `HOOKLOG_EVENTS` through its own durable consumer (`hooklog-process-manager`:
-//! JetStream keeps its checkpoint, the last event acked) and runs the steps each event asks for
-//! (`hooklog_write::reactions`: a deleted or disconnected installation removes its targets, a
-//! removed repository disables them, renames follow, an auto-tracked target is tracked and given
-//! its push, a tracked target is attached, a removed one detached).
+//! here, never inside a request. It consumes the `ConnectorInstance`, `ConnectorTarget` and
+//! `RepositoryConnection` subjects of `HOOKLOG_EVENTS` through its own durable consumer
+//! (`hooklog-process-manager`: JetStream keeps its checkpoint, the last event acked) and runs the
+//! steps each event asks for (`hooklog_write::reactions`: a deleted or disconnected installation
+//! removes its targets, a removed repository disables them, renames follow, an auto-tracked
+//! target is tracked and given its push, a tracked target is attached, a removed one detached, a
+//! GitHub repository connection's branch is tracked once its webhook exists and removed when it
+//! disconnects).
 //!
 //! Why nothing is lost or done twice:
 //! - **An event is acked only after all its steps committed** (or were refused, a decision).
@@ -39,6 +41,7 @@ use hooklog_domain::connector_instance::InstanceEvent;
 use hooklog_domain::connector_target::TargetEvent;
 use hooklog_domain::ids::{InstanceId, TargetId};
 use hooklog_domain::metadata::keys;
+use hooklog_domain::repository_connection::{ConnectionEvent, ConnectionId};
 use hooklog_infra::metrics::{PROCESS_MANAGER_EVENTS, PROCESS_MANAGER_STEPS};
 use hooklog_infra::nats::durable::{self, Delivered};
 use hooklog_infra::postgres::Lease;
@@ -97,6 +100,7 @@ impl ProcessManagerConfig {
             filter_subjects: vec![
                 format!("{EVENTS_SUBJECT_PREFIX}.ConnectorInstance.>"),
                 format!("{EVENTS_SUBJECT_PREFIX}.ConnectorTarget.>"),
+                format!("{EVENTS_SUBJECT_PREFIX}.RepositoryConnection.>"),
             ],
             ..Default::default()
         }
@@ -191,8 +195,11 @@ async fn rewind(
         return Ok(()); // not created yet: it starts at the beginning
     };
     let wanted = config.consumer_config(info.config.deliver_policy);
-    if info.config.max_ack_pending != wanted.max_ack_pending {
-        // Made by an earlier hooklog (one event at a time) or another batch size.
+    if info.config.max_ack_pending != wanted.max_ack_pending
+        || info.config.filter_subjects != wanted.filter_subjects
+    {
+        // Made by an earlier hooklog (one event at a time, fewer aggregate types) or another
+        // batch size.
         stream
             .update_consumer(wanted)
             .await
@@ -317,6 +324,13 @@ async fn react(
             let event: TargetEvent = serde_json::from_slice(payload)
                 .map_err(|e| Unhandled::Unreadable(format!("{aggregate_type} payload: {e}")))?;
             Committed::target(bus, id, event).await?
+        }
+        "RepositoryConnection" => {
+            let id = ConnectionId::parse(&aggregate_id)
+                .map_err(|e| Unhandled::Unreadable(e.to_string()))?;
+            let event: ConnectionEvent = serde_json::from_slice(payload)
+                .map_err(|e| Unhandled::Unreadable(format!("{aggregate_type} payload: {e}")))?;
+            Committed::connection(bus, id, event).await?
         }
         other => {
             return Err(Unhandled::Unreadable(format!(

@@ -16,13 +16,13 @@
 
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_domain::repository_connection::{
-    Connection, ConnectionCommand, ConnectionId, ConnectionStatus, RepositoryConnection,
+    Connection, ConnectionCommand, ConnectionId, ConnectionStatus, Provider, RepositoryConnection,
 };
 use hooklog_write::vault::{SecretKind, Vault};
 use hooklog_write::CommandBus;
 use secrecy::SecretString;
 
-use crate::provider::{HookApi, ProviderError};
+use crate::provider::{HookApi, ProviderError, RepositoryFacts};
 
 /// What a pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -145,12 +145,20 @@ async fn create(
     }
     .await;
     let (command, created) = match outcome {
-        Ok((hook_id, adopted, repository_id)) => (
+        Ok((hook_id, adopted, facts)) => (
             ConnectionCommand::RecordWebhookCreated {
                 attempt,
                 hook_id,
                 adopted,
-                repository_id,
+                repository_id: facts.id,
+                clone_url: match connection.provider {
+                    Provider::Gitlab => facts
+                        .path_with_namespace
+                        .as_deref()
+                        .and_then(|path| api.gitlab_clone_url(path)),
+                    Provider::Github => None,
+                },
+                repository_path: facts.path_with_namespace,
             },
             Some(adopted),
         ),
@@ -173,30 +181,31 @@ async fn create(
 }
 
 /// Finds the webhook for the connection's URL and gives it the connection's secret, or creates
-/// it: `(hook id, adopted, repository id)`.
+/// it: `(hook id, adopted, the repository)`.
 async fn ensure_hook(
     api: &HookApi,
     connection: &Connection,
     token: &SecretString,
     secret: &SecretString,
-) -> Result<(u64, bool, u64), ProviderError> {
+) -> Result<(u64, bool, RepositoryFacts), ProviderError> {
     let (provider, repository, url) = (
         connection.provider,
         &connection.repository,
         &connection.hook_url,
     );
-    let repository_id = api.repository_id(provider, repository, token).await?;
+    let facts = api.repository(provider, repository, token).await?;
+    let known = &facts;
     let adopt = |hook_id| async move {
         api.update(provider, repository, token, hook_id, url, secret)
             .await
-            .map(|()| (hook_id, true, repository_id))
+            .map(|()| (hook_id, true, known.clone()))
     };
     let existing = api.hooks(provider, repository, token).await?;
     if let Some(hook) = existing.iter().find(|h| &h.url == url) {
         return adopt(hook.id).await;
     }
     match api.create(provider, repository, token, url, secret).await {
-        Ok(hook_id) => Ok((hook_id, false, repository_id)),
+        Ok(hook_id) => Ok((hook_id, false, facts.clone())),
         // GitHub's answer to a second webhook for one URL: another creation won the race.
         Err(ProviderError::Status { status: 422, .. }) => {
             let existing = api.hooks(provider, repository, token).await?;
@@ -205,7 +214,7 @@ async fn ensure_hook(
                 None => api
                     .create(provider, repository, token, url, secret)
                     .await
-                    .map(|id| (id, false, repository_id)),
+                    .map(|id| (id, false, facts.clone())),
             }
         }
         Err(err) => Err(err),

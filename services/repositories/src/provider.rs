@@ -81,6 +81,18 @@ struct Identified {
     id: u64,
 }
 
+/// A repository as its provider answers "get a repository" (GitHub) or "get a single project"
+/// (GitLab), in part.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RepositoryFacts {
+    /// The numeric id, stable across renames.
+    pub id: u64,
+    /// GitLab's `path_with_namespace` (`group/subgroup/name`); GitHub answers `full_name`,
+    /// which is not read.
+    #[serde(default)]
+    pub path_with_namespace: Option<String>,
+}
+
 /// The providers' APIs, by base URL.
 #[derive(Debug, Clone)]
 pub struct HookApi {
@@ -188,16 +200,26 @@ impl HookApi {
         Ok((status, value, next))
     }
 
-    /// The provider's numeric id of the repository (what stays when it is renamed).
-    pub async fn repository_id(
+    /// The repository's numeric id (what stays when it is renamed) and, on GitLab, its path.
+    pub async fn repository(
         &self,
         provider: Provider,
         repository: &ProviderRepository,
         token: &SecretString,
-    ) -> Result<u64, ProviderError> {
+    ) -> Result<RepositoryFacts, ProviderError> {
         let path = Self::repository_path(provider, repository);
         let (_, value, _) = self.call(provider, Method::GET, &path, token, None).await?;
-        decode::<Identified>(provider, value, "the repository").map(|r| r.id)
+        decode::<RepositoryFacts>(provider, value, "the repository")
+    }
+
+    /// Where git reads the GitLab project `path` over HTTPS: on the GitLab of the configured API
+    /// (`HOOKLOG_GITLAB_API_URL` without its `/api/v4`), never where an answer says, so the
+    /// token the syncer sends goes only to that host. `None` when the API URL does not end in
+    /// `/api/v4` or the path is not a project path.
+    pub fn gitlab_clone_url(&self, path: &str) -> Option<String> {
+        let web = self.gitlab.strip_suffix("/api/v4")?;
+        let path = hooklog_domain::ids::RepositoryName::parse_project_path(path).ok()?;
+        Some(format!("{web}/{}.git", path.as_str()))
     }
 
     /// Every webhook of the repository.

@@ -91,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
     ] {
         let target = TargetId(uuid::Uuid::new_v4());
         let repo_ref = RepoRef {
-            installation_id: InstallationId(1),
+            owner: hooklog_syncer::source::TargetOwner::Installation(InstallationId(1)),
             repository_id: RepositoryId(1),
             repository: RepositoryName::parse("octo/bench")?,
             source: source.as_deref().map(SourceLocation::parse).transpose()?,

@@ -134,10 +134,14 @@ pub fn github_app_config(settings: &Settings) -> Result<GithubAppConfig, std::io
     })
 }
 
-/// The sources of every target: the GitHub App from the settings, and git repositories
-/// mirrored under the git cache directory, read only when `HOOKLOG_SYNCER_ALLOWED_SOURCES`
-/// covers them.
-pub fn sources(settings: &Settings) -> Result<crate::source::Sources, String> {
+/// The sources of every target: GitHub from the settings (as the App, or with a repository
+/// connection's token from `vault`), and git repositories mirrored under the git cache
+/// directory, read only when `HOOKLOG_SYNCER_ALLOWED_SOURCES` covers them (a GitLab
+/// connection's project: when it is on the GitLab of `HOOKLOG_GITLAB_API_URL`).
+pub fn sources(
+    settings: &Settings,
+    vault: Option<hooklog_write::vault::Vault>,
+) -> Result<crate::source::Sources, String> {
     use std::sync::Arc;
 
     use crate::source::github::GithubApp;
@@ -145,13 +149,18 @@ pub fn sources(settings: &Settings) -> Result<crate::source::Sources, String> {
 
     let github = github_app_config(settings)
         .map_err(|err| format!("cannot read HOOKLOG_GITHUB_APP_PRIVATE_KEY_FILE: {err}"))?;
-    let github = GithubApp::new(github).map_err(|err| err.to_string())?;
+    let github = GithubApp::new(github)
+        .map_err(|err| err.to_string())?
+        .with_vault(vault.clone());
     Ok(crate::source::Sources {
         github: Arc::new(github),
-        local: Arc::new(LocalGit::new(
-            git_cache_dir(settings),
-            settings.syncer_allowed_sources.clone(),
-        )),
+        local: Arc::new(
+            LocalGit::new(
+                git_cache_dir(settings),
+                settings.syncer_allowed_sources.clone(),
+            )
+            .with_connections(vault, &settings.gitlab_api_url),
+        ),
     })
 }
 

@@ -175,7 +175,7 @@ fn job_of(state: &ConnectorTarget, target: TargetId, sync_id: SyncId) -> Option<
         sync_id,
         head_sha: in_flight.head_sha.clone(),
         repo: RepoRef {
-            installation_id: state.installation_id()?,
+            owner: state.owner()?,
             repository_id: state.repository_id()?,
             repository: state.repository()?.clone(),
             source: state.source().cloned(),

@@ -17,10 +17,10 @@
 //! It reads the `targets` and `sync_runs` read models to find candidates; every action goes
 //! through the target aggregate, which refuses what is no longer true.
 
-use hooklog_domain::connector_target::{SyncReason, TargetCommand, TargetError};
+use hooklog_domain::connector_target::{SyncReason, TargetCommand, TargetError, TargetOwner};
 use hooklog_domain::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
-    TargetId,
+    Branch, CommitSha, ConnectionId, InstallationId, RepositoryId, RepositoryName, SourceLocation,
+    SyncId, TargetId,
 };
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::metrics::RECONCILE_ACTIONS;
@@ -200,7 +200,8 @@ async fn steps(
         return Ok(pass);
     }
     let idle: Vec<TargetRow> = sqlx::query_as(
-        "SELECT target_id, installation_id, repository_id, repository, branch, source, \
+        "SELECT target_id, installation_id, connection_id, repository_id, repository, branch, \
+           source, \
            last_synced_sha \
          FROM targets WHERE status = 'idle' AND auto_sync ORDER BY position",
     )
@@ -266,7 +267,8 @@ fn log_refusal(target: TargetId, err: &TargetError) {
 #[derive(sqlx::FromRow)]
 struct TargetRow {
     target_id: uuid::Uuid,
-    installation_id: i64,
+    installation_id: Option<i64>,
+    connection_id: Option<uuid::Uuid>,
     repository_id: i64,
     repository: String,
     branch: String,
@@ -277,7 +279,13 @@ struct TargetRow {
 impl TargetRow {
     fn parse(&self) -> Option<(TargetId, RepoRef, Branch)> {
         let repo = RepoRef {
-            installation_id: InstallationId(u64::try_from(self.installation_id).ok()?),
+            owner: match (self.installation_id, self.connection_id) {
+                (Some(installation), _) => {
+                    TargetOwner::Installation(InstallationId(u64::try_from(installation).ok()?))
+                }
+                (None, Some(connection)) => TargetOwner::Connection(ConnectionId(connection)),
+                (None, None) => return None,
+            },
             repository_id: RepositoryId(u64::try_from(self.repository_id).ok()?),
             // Stored values, decoded as the events are: the sources check them again by
             // today's rules before anything is fetched.

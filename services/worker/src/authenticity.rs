@@ -44,26 +44,35 @@ impl ConnectionKeys {
             if keys.contains_key(&connection) {
                 continue;
             }
-            let secret = match vault {
-                None => Err(Failure::Poison(format!(
-                    "the delivery came from repository connection {connection}, and \
-                     HOOKLOG_SECRETS_KEY is not set: its signature cannot be checked; not acted on"
-                ))),
-                Some(vault) => match vault.get(&connection, SecretKind::WebhookSecret).await {
-                    Ok(Some(secret)) => Ok(vec![WebhookSecret::new(secret.expose_secret())]),
-                    Ok(None) => Err(Failure::Poison(format!(
-                        "repository connection {connection} has no webhook secret in the vault \
-                         (never connected, or disconnected since): not acted on"
-                    ))),
-                    Err(hooklog_write::vault::VaultError::Database(err)) => {
-                        Err(Failure::Retry(err.to_string()))
-                    }
-                    Err(err) => Err(Failure::Poison(format!("{err}: not acted on"))),
-                },
-            };
+            let secret = Self::secrets_of(vault, &connection).await;
             keys.insert(connection, secret);
         }
         Self { keys }
+    }
+
+    /// The secrets one connection's deliveries are checked with, from the vault: a `Retry`
+    /// when the vault cannot be read now, a `Poison` when it never will (no key, no secret).
+    pub async fn secrets_of(
+        vault: Option<&Vault>,
+        connection: &str,
+    ) -> Result<Vec<WebhookSecret>, Failure> {
+        match vault {
+            None => Err(Failure::Poison(format!(
+                "the delivery came from repository connection {connection}, and \
+                 HOOKLOG_SECRETS_KEY is not set: its signature cannot be checked; not acted on"
+            ))),
+            Some(vault) => match vault.get(connection, SecretKind::WebhookSecret).await {
+                Ok(Some(secret)) => Ok(vec![WebhookSecret::new(secret.expose_secret())]),
+                Ok(None) => Err(Failure::Poison(format!(
+                    "repository connection {connection} has no webhook secret in the vault \
+                     (never connected, or disconnected since): not acted on"
+                ))),
+                Err(hooklog_write::vault::VaultError::Database(err)) => {
+                    Err(Failure::Retry(err.to_string()))
+                }
+                Err(err) => Err(Failure::Poison(format!("{err}: not acted on"))),
+            },
+        }
     }
 
     /// The secrets `connection`'s deliveries are checked with, or why there are none.

@@ -147,7 +147,7 @@ pub enum Parsed {
     /// An event hooklog records and does not act on.
     Other(String),
     /// A delivery of a repository connection's webhook (see [`Parsed::for_connection`]).
-    Connection(ConnectionDelivery),
+    Connection(Box<ConnectionDelivery>),
 }
 
 /// What a repository connection's webhook sent, as far as the worker reads it.
@@ -162,6 +162,9 @@ pub struct ConnectionDelivery {
     pub command: Option<(ConnectionId, ConnectionCommand)>,
     /// Why a delivery the connection acts on asks nothing (a run not completed yet).
     pub nothing: Option<String>,
+    /// A push to a branch (GitHub's, or GitLab's Push Hook): the connection's target of that
+    /// branch and the push (its delivery id is the delivery's, set when it runs).
+    pub push: Option<(TargetId, Branch, Push)>,
 }
 
 impl Parsed {
@@ -194,9 +197,39 @@ impl Parsed {
             hook_id: None,
             command: None,
             nothing: None,
+            push: None,
         };
         match event {
             "ping" => parsed.hook_id = gh::parse::<gh::PingEvent>(event, ct, body)?.hook_id,
+            "push" | "gitlab_push_hook" => {
+                let (git_ref, before, after, forced, deleted) = if event == "push" {
+                    let e: gh::PushEvent = gh::parse(event, ct, body)?;
+                    (e.git_ref, e.before, e.after, e.forced, e.deleted)
+                } else {
+                    let e: gh::GitlabPushEvent = gh::parse(event, ct, body)?;
+                    let deleted = e.after.bytes().all(|b| b == b'0');
+                    (e.git_ref, e.before, e.after, false, deleted)
+                };
+                match git_ref.strip_prefix("refs/heads/") {
+                    Some(branch) => {
+                        let branch = Branch::parse(branch)?;
+                        let push = Push {
+                            head_sha: CommitSha::parse(&after)?,
+                            before_sha: CommitSha::parse(&before)?,
+                            forced,
+                            deleted,
+                            delivery_id: String::new(),
+                        };
+                        let target = TargetId::for_connection(id, &branch);
+                        parsed.push = Some((target, branch, push));
+                    }
+                    None => {
+                        parsed.nothing = Some(format!(
+                            "{git_ref} is not a branch; targets follow branches"
+                        ))
+                    }
+                }
+            }
             "workflow_run" => {
                 let e: gh::WorkflowRunEvent = gh::parse(event, ct, body)?;
                 match (e.action.as_str(), &e.workflow_run.head_branch) {
@@ -327,7 +360,7 @@ impl Parsed {
             }
             _ => {}
         }
-        Ok(Self::Connection(parsed))
+        Ok(Self::Connection(Box::new(parsed)))
     }
 
     /// The aggregates that running this may send commands to (a push: its branch's target,
@@ -444,9 +477,13 @@ pub async fn run<C: Commands>(
         Parsed::Other(other) => Ok(Outcome::ignored(format!(
             "`{other}` deliveries are recorded, not acted on"
         ))),
-        Parsed::Connection(mut c) => match c.command.take() {
-            Some((id, command)) => on.connection(id, &c.event, command, meta).await,
-            None => Ok(connection_outcome(c)),
+        Parsed::Connection(mut c) => match (c.command.take(), c.push.take()) {
+            (Some((id, command)), _) => on.connection(id, &c.event, command, meta).await,
+            (None, Some((target, branch, push))) => {
+                on.connection_push(&c.connection, target, branch, push, meta)
+                    .await
+            }
+            (None, None) => Ok(connection_outcome(*c)),
         },
     }
 }
@@ -466,9 +503,9 @@ fn timestamp(field: &str, value: &str) -> Result<Timestamp, Failure> {
     Timestamp::parse_rfc3339(value).map_err(|err| Failure::Poison(format!("{field}: {err}")))
 }
 
-/// What a repository connection's delivery that asks nothing of it comes to. Its pushes are
-/// recorded on the stream; turning them into syncs is not done yet, and says so. Anything but
-/// its pings, pushes, workflow runs and pull requests is not its webhook's to send.
+/// What a repository connection's delivery that asks nothing of it comes to: a ping, a push of
+/// a tag, a run not completed. Anything but its
+/// pings, pushes, workflow runs and pull requests is not its webhook's to send.
 fn connection_outcome(c: ConnectionDelivery) -> Outcome {
     match c.event.as_str() {
         "ping" => Outcome::processed(format!(
@@ -476,20 +513,15 @@ fn connection_outcome(c: ConnectionDelivery) -> Outcome {
             c.connection,
             c.hook_id.map_or("unknown".to_owned(), |id| id.to_string())
         )),
-        "gitlab_push_hook" => Outcome::ignored(format!(
-            "GitLab push of repository connection {}: recorded on the stream; repository \
-             connections' pushes do not request syncs yet",
-            c.connection
-        )),
         "workflow_run" | "gitlab_pipeline_hook" => Outcome::ignored(format!(
             "workflow run of repository connection {}: {}",
             c.connection,
             c.nothing.unwrap_or_default()
         )),
-        "push" => Outcome::ignored(format!(
-            "push of repository connection {}: recorded on the stream; repository connections' \
-             pushes do not request syncs yet",
-            c.connection
+        "push" | "gitlab_push_hook" => Outcome::ignored(format!(
+            "push of repository connection {}: {}",
+            c.connection,
+            c.nothing.unwrap_or_default()
         )),
         other => Outcome::ignored(format!(
             "`{other}` from repository connection {}: a repository webhook speaks for its \
@@ -696,6 +728,37 @@ impl<C: Commands> On<'_, C> {
             Err(err) => Ok(Outcome::ignored(format!(
                 "`{event}` of repository connection {id}: {err}"
             ))),
+        }
+    }
+
+    /// A repository connection's push: to its target of the branch, under the same rules as the
+    /// App's pushes. A branch other than the connected one has no target.
+    async fn connection_push(
+        &self,
+        connection: &str,
+        target: TargetId,
+        branch: Branch,
+        mut push: Push,
+        meta: &CommandMetadata,
+    ) -> Result<Outcome, Failure> {
+        push.delivery_id = meta.delivery_id.clone().unwrap_or_default();
+        let label =
+            format!("branch {branch} of repository connection {connection} (target {target})");
+        match settle(
+            self.commands
+                .target(target, TargetCommand::RecordPush(push), meta)
+                .await,
+        )? {
+            Ok(_) => Ok(Outcome::processed(format!("push to {label}")).sent(
+                ConnectorTarget::TYPE,
+                target,
+                "RecordPush",
+            )),
+            Err(TargetError::NotTracked) => Ok(Outcome::ignored(format!(
+                "no target tracks {label}: only the connected branch is synced, once its webhook \
+                 is created"
+            ))),
+            Err(err) => Ok(Outcome::ignored(format!("{label}: {err}"))),
         }
     }
 

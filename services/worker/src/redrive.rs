@@ -4,8 +4,10 @@
 //! stream sequence, exactly as stored, and goes the worker's whole way again:
 //! - the dead letter is reopened first (`DeliveryRedriven`, with who asked), so the next
 //!   decision is an event of its own, and only a dead letter can be reopened;
-//! - the digest and signature are checked again (`crate::authenticity`), then the payload is
-//!   run with the delivery's own metadata, so commands it already sent are not sent twice;
+//! - the digest and signature are checked again (`crate::authenticity`; a repository
+//!   connection's delivery with that connection's secret, which must open from the vault before
+//!   the dead letter is reopened), then the payload is run with the delivery's own metadata (a
+//!   connection's read as its webhook's), so commands it already sent are not sent twice;
 //! - what comes of it is decided as any delivery is: processed, ignored, or dead letter again,
 //!   with the new reason. A redrive that stops half way (the store unavailable) leaves the
 //!   delivery reopened and undecided; redriving it again finishes it.
@@ -18,8 +20,10 @@ use hooklog_domain::delivery::{
 use hooklog_domain::github::WebhookSecret;
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_infra::streams::{delivery_headers, DELIVERIES_STREAM};
+use hooklog_write::vault::Vault;
 use hooklog_write::CommandError;
 
+use crate::authenticity::ConnectionKeys;
 use crate::process::{Delivery, Failure, OutcomeKind, Processor};
 
 /// What a redrive decided.
@@ -41,13 +45,22 @@ pub enum RedriveError {
     /// NATS or the store: try again (the delivery stays reopened until then).
     #[error("{0}")]
     Unavailable(String),
+    /// An App delivery, and no App webhook secret to check it with.
+    #[error(
+        "a redriven delivery is checked again with the webhook secret: set \
+         HOOKLOG_GITHUB_WEBHOOK_SECRET on the admin role too"
+    )]
+    NoWebhookSecret,
 }
 
-/// Redrives the dead letter stored at `stream_sequence`, as `by` (`operator:<name>`).
+/// Redrives the dead letter stored at `stream_sequence`, as `by` (`operator:<name>`). The App's
+/// deliveries are checked with `secrets`; a repository connection's with its own secret from
+/// `vault`, which must open before anything is reopened.
 pub async fn redrive(
     processor: &Processor,
     js: &jetstream::Context,
     secrets: &[WebhookSecret],
+    vault: Option<&Vault>,
     stream_sequence: u64,
     by: &CommandMetadata,
 ) -> Result<Redriven, RedriveError> {
@@ -78,6 +91,21 @@ pub async fn redrive(
         position: position.clone(),
         decision,
     };
+    let connection = header(delivery_headers::CONNECTION_ID);
+    let connection_secrets = match &connection {
+        None if secrets.is_empty() => return Err(RedriveError::NoWebhookSecret),
+        None => None,
+        Some(connection) => match ConnectionKeys::secrets_of(vault, connection).await {
+            Ok(secrets) => Some(secrets),
+            Err(Failure::Retry(reason)) => return Err(RedriveError::Unavailable(reason)),
+            Err(Failure::Poison(reason)) => {
+                return Err(RedriveError::Refused(format!(
+                    "delivery {delivery_id} cannot be checked again: {reason}"
+                )))
+            }
+        },
+    };
+    let secrets = connection_secrets.as_deref().unwrap_or(secrets);
     let bus = processor.bus();
     let actor = by
         .to_map()
@@ -112,12 +140,6 @@ pub async fn redrive(
             ))
         }
     }
-    if let Some(connection) = header(delivery_headers::CONNECTION_ID) {
-        return Err(RedriveError::Refused(format!(
-            "delivery {delivery_id} came from repository connection {connection}; only the \
-             App's dead letters are redriven"
-        )));
-    }
     let meta = CommandMetadata::from_delivery(&delivery_id);
     let ran = match crate::authenticity::check_stored(
         Some(&message.headers),
@@ -136,7 +158,11 @@ pub async fn redrive(
                 content_type: content_type.as_deref(),
                 body: &message.payload,
             };
-            match crate::process::Parsed::parse(delivery) {
+            let parsed = match &connection {
+                None => crate::process::Parsed::parse(delivery),
+                Some(connection) => crate::process::Parsed::for_connection(connection, delivery),
+            };
+            match parsed {
                 Ok(parsed) => processor.process(&delivery_id, parsed).await,
                 Err(failure) => Err(failure),
             }

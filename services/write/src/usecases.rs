@@ -5,7 +5,7 @@
 
 use hooklog_domain::connector_instance::{InstanceCommand, InstanceStatus};
 use hooklog_domain::connector_target::{
-    PathFilters, RemovalReason, TargetCommand, TargetError, TargetStatus,
+    PathFilters, RemovalReason, TargetCommand, TargetError, TargetOwner, TargetStatus,
 };
 use hooklog_domain::ids::{
     Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
@@ -91,7 +91,7 @@ pub async fn track(
         ));
     }
     let command = TargetCommand::Track {
-        installation_id: installation,
+        owner: TargetOwner::Installation(installation),
         repository_id,
         repository,
         branch,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_instance::InstanceCommand;
-use hooklog_domain::connector_target::{Push, TargetCommand, TargetError};
+use hooklog_domain::connector_target::{Push, TargetCommand, TargetError, TargetOwner};
 use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
@@ -50,7 +50,7 @@ async fn tracked(bus: &CommandBus) -> TargetId {
     let branch = Branch::parse("main").unwrap();
     let target = TargetId::for_branch(INSTALLATION, REPOSITORY, &branch);
     let track = TargetCommand::Track {
-        installation_id: INSTALLATION,
+        owner: TargetOwner::Installation(INSTALLATION),
         repository_id: REPOSITORY,
         repository: RepositoryName::parse("octo/repo").unwrap(),
         branch,
@@ -273,7 +273,7 @@ async fn a_rolled_back_unit_leaves_nothing_and_the_rest_of_the_batch_commits() {
         .target(
             target,
             TargetCommand::Track {
-                installation_id: INSTALLATION,
+                owner: TargetOwner::Installation(INSTALLATION),
                 repository_id: REPOSITORY,
                 repository: RepositoryName::parse("octo/repo").unwrap(),
                 branch: Branch::parse("main").unwrap(),

@@ -12,6 +12,77 @@ fn tracking_a_branch_tracks_it_under_the_id_derived_from_installation_repository
 }
 
 #[test]
+fn a_repository_connections_target_is_named_after_the_connection_and_branch_and_has_no_installation(
+) {
+    let connection = crate::ids::ConnectionId(uuid::Uuid::from_u128(0xc0));
+    let id = TargetId::for_connection(connection, &main_branch());
+    assert_ne!(id, target_id(), "an App target's id is another name");
+    assert_ne!(
+        id,
+        TargetId::for_connection(
+            crate::ids::ConnectionId(uuid::Uuid::from_u128(0xc1)),
+            &main_branch()
+        )
+    );
+    let track = C::Track {
+        owner: TargetOwner::Connection(connection),
+        repository_id: RepositoryId(42),
+        repository: repository("octo/docs"),
+        branch: main_branch(),
+        auto_sync: true,
+        source: None,
+        path_filters: PathFilters::default(),
+    };
+    let tracked = E::TargetTracked {
+        target_id: id,
+        installation_id: None,
+        connection_id: Some(connection),
+        repository_id: RepositoryId(42),
+        repository: repository("octo/docs"),
+        branch: main_branch(),
+        auto_sync: true,
+        source: None,
+        path_filters: PathFilters::default(),
+        at: at(),
+    };
+    given(vec![])
+        .when(track)
+        .then_expect_events(vec![tracked.clone()]);
+    // The same rules as an App target's: a push requests its head once.
+    let requested = E::SyncRequested {
+        sync_id: SyncId::nth(id, 1),
+        head_sha: sha(1),
+        before_sha: Some(sha(9)),
+        delivery_id: Some(delivery(1)),
+        reason: SyncReason::Push,
+        forced: false,
+        at: at(),
+    };
+    given(vec![tracked.clone()])
+        .when(pushed(1))
+        .then_expect_events(vec![requested.clone()]);
+    given(vec![tracked, requested])
+        .when(pushed(1))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_target_tracked_before_connections_existed_decodes_with_its_installation() {
+    let stored = serde_json::json!({"TargetTracked": {
+        "target_id": target_id(), "installation_id": 7, "repository_id": 42,
+        "repository": "octo/docs", "branch": "main", "auto_sync": true,
+        "at": at(),
+    }});
+    let event: TargetEvent = serde_json::from_value(stored).unwrap();
+    assert_eq!(event, tracked(true));
+    let written = serde_json::to_value(tracked(true)).unwrap();
+    assert!(
+        written["TargetTracked"].get("connection_id").is_none(),
+        "{written}"
+    );
+}
+
+#[test]
 fn tracking_a_target_already_tracked_or_disabled_is_refused() {
     given(vec![tracked(true)])
         .when(track(true))

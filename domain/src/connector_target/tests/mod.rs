@@ -62,7 +62,7 @@ fn delivery(head: u8) -> String {
 
 fn track(auto_sync: bool) -> TargetCommand {
     C::Track {
-        installation_id: InstallationId(7),
+        owner: TargetOwner::Installation(InstallationId(7)),
         repository_id: RepositoryId(42),
         repository: repository("octo/docs"),
         branch: main_branch(),
@@ -75,7 +75,8 @@ fn track(auto_sync: bool) -> TargetCommand {
 fn tracked(auto_sync: bool) -> TargetEvent {
     E::TargetTracked {
         target_id: target_id(),
-        installation_id: InstallationId(7),
+        installation_id: Some(InstallationId(7)),
+        connection_id: None,
         repository_id: RepositoryId(42),
         repository: repository("octo/docs"),
         branch: main_branch(),

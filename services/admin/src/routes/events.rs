@@ -329,8 +329,8 @@ pub struct RedriveView {
 }
 
 /// Runs the dead letter stored at `stream_sequence` through the worker again: it is reopened
-/// (`DeliveryRedriven`, with who asked), its signature checked again, its payload run, and
-/// decided anew.
+/// (`DeliveryRedriven`, with who asked), its signature checked again (a repository
+/// connection's with its own secret from the vault), its payload run, and decided anew.
 #[utoipa::path(post, path = "/v1/admin/dead-letters/{stream_sequence}/redrive", tag = "deliveries",
     params(("stream_sequence" = u64, Path, description = "The dead letter's GITHUB_DELIVERIES sequence")),
     responses(
@@ -345,19 +345,12 @@ pub async fn redrive(
     ApiPath(stream_sequence): ApiPath<u64>,
 ) -> Result<Json<RedriveView>, ApiError> {
     use hooklog_worker::redrive::{self, RedriveError};
-    if state.webhook_secrets.is_empty() {
-        return Err(ApiError::NotConfigured {
-            code: "webhook_secret_not_configured",
-            message: "a redriven delivery is checked again with the webhook secret: set \
-                      HOOKLOG_GITHUB_WEBHOOK_SECRET on the admin role too"
-                .to_owned(),
-        });
-    }
     let processor = hooklog_worker::Processor::new(state.bus.clone());
     match redrive::redrive(
         &processor,
         &state.js,
         &state.webhook_secrets,
+        state.vault.as_ref(),
         stream_sequence,
         &request.meta,
     )
@@ -374,5 +367,9 @@ pub async fn redrive(
         )),
         Err(RedriveError::Refused(reason)) => Err(ApiError::conflict("not_a_dead_letter", reason)),
         Err(RedriveError::Unavailable(reason)) => Err(ApiError::Unavailable(reason)),
+        Err(err @ RedriveError::NoWebhookSecret) => Err(ApiError::NotConfigured {
+            code: "webhook_secret_not_configured",
+            message: err.to_string(),
+        }),
     }
 }

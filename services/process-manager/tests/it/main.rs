@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_instance::InstanceCommand;
-use hooklog_domain::connector_target::{PathFilters, TargetCommand};
+use hooklog_domain::connector_target::{PathFilters, TargetCommand, TargetOwner};
 use hooklog_domain::ids::{
     Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
@@ -72,7 +72,7 @@ impl World {
             let branch = Branch::parse(&format!("b-{i}")).unwrap();
             let target = TargetId::for_branch(INSTALLATION, RepositoryId(5), &branch);
             let command = TargetCommand::Track {
-                installation_id: INSTALLATION,
+                owner: TargetOwner::Installation(INSTALLATION),
                 repository_id: RepositoryId(5),
                 repository: RepositoryName::parse("octo/docs").unwrap(),
                 branch,

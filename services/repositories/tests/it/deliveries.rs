@@ -135,6 +135,81 @@ async fn a_message_put_on_the_stream_with_a_connection_id_but_not_its_signature_
     assert!(body.contains("not acted on"), "{body}");
 }
 
+/// Redrives the dead letter at `sequence` as an operator, with the connections' secrets from
+/// `vault` and no App secret.
+async fn redrive(
+    world: &World,
+    vault: Option<&hooklog_write::vault::Vault>,
+    sequence: u64,
+) -> Result<hooklog_worker::redrive::Redriven, hooklog_worker::redrive::RedriveError> {
+    hooklog_worker::redrive::redrive(
+        &hooklog_worker::Processor::new(world.bus.clone()),
+        &world.backends.js,
+        &[],
+        vault,
+        sequence,
+        &World::meta(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_connections_dead_letter_is_redriven_with_its_own_secret_and_read_as_its_webhooks() {
+    use hooklog_worker::redrive::RedriveError;
+    let world = World::start().await;
+    let id = world.connect("github", REPO, TOKEN).await.connection;
+    world.pass().await;
+    world.directory_says(id, true).await;
+    let hook = world.hosts.github_hooks(REPO)[0].id;
+    // A pull request in a state no pull request has: a dead letter.
+    let mut body =
+        hooklog_infra::testing::octokit_example("pull_request", |e| e["action"] == "opened");
+    body["repository"]["id"] = serde_json::json!(REPO_ID);
+    body["pull_request"]["state"] = serde_json::json!("draft");
+    let (_, guid) = world
+        .hosts
+        .send_github(
+            REPO,
+            hook,
+            "pull_request",
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
+    let (event, decided) = world.decided(&guid).await;
+    assert_eq!(event, "DeliveryDeadLettered", "{decided}");
+    let decided: serde_json::Value = serde_json::from_str(&decided).unwrap();
+    let sequence = decided["DeliveryDeadLettered"]["stream_sequence"]
+        .as_u64()
+        .unwrap();
+    let events = || async {
+        world
+            .bus
+            .delivery_events(&hooklog_domain::delivery::DeliveryKey::for_delivery(&guid))
+            .await
+            .unwrap()
+            .len()
+    };
+
+    // Without the vault its signature cannot be checked: refused, and not reopened.
+    let refused = redrive(&world, None, sequence).await.unwrap_err();
+    assert!(matches!(refused, RedriveError::Refused(_)), "{refused:?}");
+    assert!(
+        refused.to_string().contains("HOOKLOG_SECRETS_KEY"),
+        "{refused}"
+    );
+    assert_eq!(events().await, 1, "reopened though refused");
+
+    // With it, checked with the connection's secret and read as its webhook's delivery (the
+    // App's reading would merely record a `pull_request`): the same poison, decided again.
+    let again = redrive(&world, Some(&world.vault), sequence).await.unwrap();
+    assert_eq!(again.outcome.as_str(), "dead_letter", "{again:?}");
+    assert!(
+        again.detail.contains("neither open nor closed"),
+        "{again:?}"
+    );
+    assert_eq!(events().await, 3, "reopened, then decided again");
+}
+
 /// A real `workflow_run.completed` example, made the run `number` of workflow 161335 on
 /// `main` of the connection's repository, with `conclusion`.
 fn workflow_run(number: u64, conclusion: &str) -> Vec<u8> {
@@ -194,8 +269,9 @@ async fn incidents_are(world: &World, expected: &[(&str, i64)]) -> Vec<serde_jso
 #[tokio::test]
 async fn a_failing_workflow_run_opens_an_incident_and_a_later_success_resolves_it() {
     let world = World::start().await;
-    world.connect("github", REPO, TOKEN).await;
+    let id = world.connect("github", REPO, TOKEN).await.connection;
     world.pass().await;
+    world.directory_says(id, true).await;
     let hook = world.hosts.github_hooks(REPO)[0].id;
     let send = |body: Vec<u8>| world.hosts.send_github(REPO, hook, "workflow_run", body);
 
@@ -240,8 +316,9 @@ async fn a_failing_workflow_run_opens_an_incident_and_a_later_success_resolves_i
 #[tokio::test]
 async fn pull_requests_are_kept_as_their_latest_change_left_them() {
     let world = World::start().await;
-    world.connect("github", REPO, TOKEN).await;
+    let id = world.connect("github", REPO, TOKEN).await.connection;
     world.pass().await;
+    world.directory_says(id, true).await;
     let hook = world.hosts.github_hooks(REPO)[0].id;
     let pr = |action: &str, state: &str, merged: bool, minute: u32| {
         let mut body =
@@ -420,7 +497,8 @@ async fn a_gitlab_hook_is_taken_with_its_token_only_and_its_failed_pipelines_are
         assert!(text.contains("Hooklog-Signature-256"), "{text}");
     }
 
-    // A push is recorded and decided, saying it requests no sync yet.
+    // A push is acted on: here no process manager tracked the branch, so no target takes it
+    // (`syncs` has the whole path).
     let push = serde_json::to_vec(&serde_json::json!({
         "object_kind": "push", "ref": "refs/heads/main",
         "before": "0".repeat(40), "after": "a".repeat(40),
@@ -431,8 +509,8 @@ async fn a_gitlab_hook_is_taken_with_its_token_only_and_its_failed_pipelines_are
         .hosts
         .send_gitlab(PROJECT, hook, "Push Hook", push)
         .await;
-    assert_eq!(code, 200, "recorded, not acted on");
+    assert_eq!(code, 202);
     let (event, body) = world.decided(&sent.idempotency_key).await;
     assert_eq!(event, "DeliveryIgnored", "{body}");
-    assert!(body.contains("do not request syncs yet"), "{body}");
+    assert!(body.contains("no target tracks branch main"), "{body}");
 }

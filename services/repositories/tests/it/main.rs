@@ -4,4 +4,5 @@
 mod connections;
 mod deliveries;
 mod support;
+mod syncs;
 mod vault;

@@ -2,8 +2,9 @@
 //! tree of a commit, for the blobs that changed, and (for the reconcile loop) for a branch's
 //! head; it never knows whether GitHub or a git repository answered.
 //!
-//! - `github`: the GitHub App (App JWT, installation tokens, trees and blobs REST API, commit
-//!   tarballs for many blobs at once).
+//! - `github`: GitHub's REST API (trees, blobs, commit tarballs for many blobs at once) as an
+//!   installation of the App (App JWT, installation tokens) or, for a repository connection's
+//!   target, with the connection's token from the vault.
 //! - `local`: a git repository path or URL, read with the `git` command.
 //! - `Sources` picks one per target: the target's `source` when it has one, else GitHub.
 
@@ -15,14 +16,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hooklog_domain::ids::{
-    Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation,
-};
+pub use hooklog_domain::connector_target::TargetOwner;
+use hooklog_domain::ids::{Branch, CommitSha, RepositoryId, RepositoryName, SourceLocation};
 
 /// The repository a target reads, as its aggregate knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoRef {
-    pub installation_id: InstallationId,
+    /// Whose access reads it from GitHub: an App installation's tokens, or a repository
+    /// connection's own token.
+    pub owner: TargetOwner,
     pub repository_id: RepositoryId,
     /// `OWNER/NAME`, as of the target's last rename.
     pub repository: RepositoryName,

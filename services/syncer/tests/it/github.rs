@@ -100,7 +100,7 @@ impl World {
 
 pub fn repo_ref() -> RepoRef {
     RepoRef {
-        installation_id: InstallationId(7),
+        owner: hooklog_syncer::source::TargetOwner::Installation(InstallationId(7)),
         repository_id: RepositoryId(99),
         repository: RepositoryName::parse("octo-org/plugins").unwrap(),
         source: None,

@@ -16,7 +16,7 @@ use crate::support::allowed_sources;
 
 fn repo_ref(source: &str) -> RepoRef {
     RepoRef {
-        installation_id: InstallationId(1),
+        owner: hooklog_syncer::source::TargetOwner::Installation(InstallationId(1)),
         repository_id: RepositoryId(1),
         repository: RepositoryName::parse("local/test").unwrap(),
         source: Some(SourceLocation::parse(source).unwrap()),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use hooklog_domain::clock::SystemClock;
-use hooklog_domain::connector_target::{Push, TargetCommand};
+use hooklog_domain::connector_target::{Push, TargetCommand, TargetOwner};
 use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, RepositoryId, RepositoryName, SourceLocation, SyncId,
     TargetId,
@@ -105,7 +105,7 @@ impl Harness {
             &branch,
         );
         let track = TargetCommand::Track {
-            installation_id: InstallationId(INSTALLATION),
+            owner: TargetOwner::Installation(InstallationId(INSTALLATION)),
             repository_id: RepositoryId(REPOSITORY),
             repository: RepositoryName::parse(REPO).unwrap(),
             branch,

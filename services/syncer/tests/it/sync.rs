@@ -206,7 +206,7 @@ async fn a_sync_interrupted_after_its_commit_is_reported_once_with_its_first_fig
         sync_id: sync,
         head_sha: head.clone(),
         repo: hooklog_syncer::source::RepoRef {
-            installation_id: state.installation_id().unwrap(),
+            owner: state.owner().unwrap(),
             repository_id: state.repository_id().unwrap(),
             repository: state.repository().unwrap().clone(),
             source: state.source().cloned(),

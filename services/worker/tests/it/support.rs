@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use hooklog_domain::clock::SystemClock;
 use hooklog_domain::connector_instance::InstanceCommand;
-use hooklog_domain::connector_target::TargetCommand;
+use hooklog_domain::connector_target::{TargetCommand, TargetOwner};
 use hooklog_domain::ids::{
     Branch, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
 };
@@ -308,7 +308,7 @@ impl Harness {
             .await
             .unwrap();
         let track = TargetCommand::Track {
-            installation_id: installation,
+            owner: TargetOwner::Installation(installation),
             repository_id: repo,
             repository: name,
             branch: branch.clone(),

@@ -8,8 +8,10 @@
 //! | `RepositoriesRemoved` | `Disable` the repositories' targets (`Remove` when the repositories were deleted) |
 //! | `RepositoryRenamed` / `AccountRenamed` | each target follows the new full name |
 //! | `TargetAttached` by auto-track | `Track` the target, then `RecordPush` the push that asked for it |
-//! | `TargetTracked` | the instance attaches it (`AttachTarget`; nothing when attached) |
-//! | `TargetRemoved` | the instance detaches it (`DetachTarget`; nothing when detached) |
+//! | `TargetTracked` under an installation | the instance attaches it (`AttachTarget`; nothing when attached) |
+//! | `TargetRemoved` under an installation | the instance detaches it (`DetachTarget`; nothing when detached) |
+//! | `WebhookCreated` of a connection taking deliveries | `Track` the connection's branch (auto-sync on; a GitLab project read with git; refused when tracked) |
+//! | `DisconnectRequested` | `Remove` the connection's target |
 //!
 //! Each step of one event runs under its own idempotency key (`event:<event id>/<step>`), so a
 //! crash anywhere is finished by running the event's steps again, and steps already done change
@@ -20,8 +22,13 @@ mod run;
 pub use run::{run, Reacted, ReactionError};
 
 use hooklog_domain::connector_instance::{InstanceCommand, InstanceEvent};
-use hooklog_domain::connector_target::{DisableReason, RemovalReason, TargetCommand, TargetEvent};
-use hooklog_domain::ids::{InstallationId, InstanceId, TargetId};
+use hooklog_domain::connector_target::{
+    DisableReason, RemovalReason, TargetCommand, TargetEvent, TargetOwner,
+};
+use hooklog_domain::ids::{
+    InstallationId, InstanceId, RepositoryId, RepositoryName, SourceLocation, TargetId,
+};
+use hooklog_domain::repository_connection::{Connection, ConnectionEvent, ConnectionId, Provider};
 
 /// A command the process manager sends to another aggregate.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +43,9 @@ pub enum Committed {
     Instance(InstanceId, InstanceEvent),
     /// `installation`: the target's, when it is known (from its own history).
     Target(TargetId, Option<InstallationId>, TargetEvent),
+    /// `connection`: what the connection was given at connect, when its steps need it (from its
+    /// own history).
+    Connection(ConnectionId, Option<Connection>, ConnectionEvent),
 }
 
 /// The steps `event` asks for, in order; empty for events that touch nothing else.
@@ -44,6 +54,9 @@ pub fn steps(event: &Committed) -> Vec<Step> {
         Committed::Instance(_, event) => instance_steps(event),
         Committed::Target(target, installation, event) => {
             target_steps(*target, *installation, event)
+        }
+        Committed::Connection(id, connection, event) => {
+            connection_steps(*id, connection.as_ref(), event)
         }
     }
 }
@@ -115,7 +128,7 @@ fn instance_steps(event: &InstanceEvent) -> Vec<Step> {
             Step::Target(
                 target.target_id,
                 TargetCommand::Track {
-                    installation_id: *installation_id,
+                    owner: TargetOwner::Installation(*installation_id),
                     repository_id: target.repository_id,
                     repository: target.repository.clone(),
                     branch: target.branch.clone(),
@@ -138,7 +151,7 @@ fn target_steps(
     use TargetEvent as E;
     match event {
         E::TargetTracked {
-            installation_id,
+            installation_id: Some(installation_id),
             repository_id,
             repository,
             branch,
@@ -159,6 +172,67 @@ fn target_steps(
             )],
             None => vec![],
         },
+        _ => vec![],
+    }
+}
+
+/// A connection's branch is tracked once its webhook exists (the repository's id, and a GitLab
+/// project's path and git URL, are known then); the target goes when the connection stops
+/// taking deliveries. A GitHub connection's target reads GitHub's API; a GitLab one's reads the
+/// project with git (its `source`).
+fn connection_steps(
+    id: ConnectionId,
+    connection: Option<&Connection>,
+    event: &ConnectionEvent,
+) -> Vec<Step> {
+    use ConnectionEvent as E;
+    let Some(connection) = connection else {
+        return vec![];
+    };
+    let target = TargetId::for_connection(id, &connection.branch);
+    match event {
+        E::WebhookCreated {
+            repository_id,
+            repository_path,
+            clone_url,
+            ..
+        } => {
+            let read = match connection.provider {
+                Provider::Github => RepositoryName::parse(connection.repository.as_str())
+                    .ok()
+                    .map(|name| (name, None)),
+                Provider::Gitlab => {
+                    let name = repository_path
+                        .as_deref()
+                        .and_then(|path| RepositoryName::parse_project_path(path).ok());
+                    let source = clone_url
+                        .as_deref()
+                        .and_then(|url| SourceLocation::parse(url).ok());
+                    name.zip(source).map(|(name, source)| (name, Some(source)))
+                }
+            };
+            let Some((repository, source)) = read else {
+                return vec![];
+            };
+            vec![Step::Target(
+                target,
+                TargetCommand::Track {
+                    owner: TargetOwner::Connection(id),
+                    repository_id: RepositoryId(*repository_id),
+                    repository,
+                    branch: connection.branch.clone(),
+                    auto_sync: true,
+                    source,
+                    path_filters: Default::default(),
+                },
+            )]
+        }
+        E::DisconnectRequested { .. } => vec![Step::Target(
+            target,
+            TargetCommand::Remove {
+                reason: RemovalReason::ConnectionDisconnected,
+            },
+        )],
         _ => vec![],
     }
 }

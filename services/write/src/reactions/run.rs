@@ -7,6 +7,7 @@
 use hooklog_domain::connector_target::TargetEvent;
 use hooklog_domain::ids::TargetId;
 use hooklog_domain::metadata::CommandMetadata;
+use hooklog_domain::repository_connection::{ConnectionEvent, ConnectionId};
 
 use super::{compensation, steps, Committed, Step};
 use crate::bus::CommandBus;
@@ -61,6 +62,33 @@ impl Committed {
             _ => None,
         };
         Ok(Self::Target(target, installation, event))
+    }
+}
+
+impl Committed {
+    /// A connection's event, with what the connection was given at connect when the event's
+    /// steps need it, read from the connection's history. A webhook recorded once a disconnect
+    /// was asked (so that it is deleted too) comes without it: it tracks nothing.
+    pub async fn connection(
+        bus: &CommandBus,
+        id: ConnectionId,
+        event: ConnectionEvent,
+    ) -> Result<Self, ReactionError> {
+        let connection = match event {
+            ConnectionEvent::WebhookCreated { .. } => {
+                let state = bus.load_connection(id).await.map_err(failure)?;
+                let taking = state.status().accepts_deliveries();
+                state.connection().cloned().filter(|_| taking)
+            }
+            ConnectionEvent::DisconnectRequested { .. } => bus
+                .load_connection(id)
+                .await
+                .map_err(failure)?
+                .connection()
+                .cloned(),
+            _ => None,
+        };
+        Ok(Self::Connection(id, connection, event))
     }
 }
 

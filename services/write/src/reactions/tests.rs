@@ -7,7 +7,7 @@ use hooklog_domain::connector_instance::{
     AttachedTarget, InstanceCommand, InstanceError, InstanceEvent,
 };
 use hooklog_domain::connector_target::{
-    DisableReason, PathFilters, Push, RemovalReason, TargetCommand, TargetEvent,
+    DisableReason, PathFilters, Push, RemovalReason, TargetCommand, TargetEvent, TargetOwner,
 };
 use hooklog_domain::ids::{
     Branch, CommitSha, InstallationId, InstanceId, RepositoryId, RepositoryName, TargetId,
@@ -148,7 +148,7 @@ fn an_auto_tracked_target_is_tracked_then_given_the_push_that_asked_for_it() {
             Step::Target(
                 target("main"),
                 TargetCommand::Track {
-                    installation_id: INSTALLATION,
+                    owner: TargetOwner::Installation(INSTALLATION),
                     repository_id: RepositoryId(42),
                     repository: RepositoryName::parse("octo/docs").unwrap(),
                     branch: Branch::parse("main").unwrap(),
@@ -178,7 +178,8 @@ fn a_target_attached_by_an_operator_needs_nothing_more() {
 fn a_tracked_target_is_attached_to_its_installation_and_a_removed_one_detached() {
     let tracked = TargetEvent::TargetTracked {
         target_id: target("main"),
-        installation_id: INSTALLATION,
+        installation_id: Some(INSTALLATION),
+        connection_id: None,
         repository_id: RepositoryId(42),
         repository: RepositoryName::parse("octo/docs").unwrap(),
         branch: Branch::parse("main").unwrap(),
@@ -214,6 +215,156 @@ fn a_tracked_target_is_attached_to_its_installation_and_a_removed_one_detached()
             }
         )]
     );
+}
+
+fn connection(provider: Provider) -> Connection {
+    let repository = match provider {
+        Provider::Github => "octo/docs",
+        Provider::Gitlab => "group/sub/docs",
+    };
+    Connection {
+        id: ConnectionId(uuid::Uuid::from_u128(0xc0)),
+        provider,
+        repository: hooklog_domain::repository_connection::ProviderRepository::parse(
+            provider, repository,
+        )
+        .unwrap(),
+        branch: Branch::parse("main").unwrap(),
+        hook_url: "https://hooks.example.com/v1/webhooks/repositories/c0".to_owned(),
+        secret_id: "s".to_owned(),
+    }
+}
+
+fn connection_steps_of(provider: Provider, event: ConnectionEvent) -> Vec<Step> {
+    let connection = connection(provider);
+    steps(&Committed::Connection(
+        connection.id,
+        Some(connection),
+        event,
+    ))
+}
+
+#[test]
+fn a_github_connections_webhook_tracks_its_branch_and_its_disconnect_removes_the_target() {
+    let id = connection(Provider::Github).id;
+    let target = TargetId::for_connection(id, &Branch::parse("main").unwrap());
+    let created = ConnectionEvent::WebhookCreated {
+        attempt: 1,
+        hook_id: 9,
+        adopted: false,
+        repository_id: 42,
+        repository_path: None,
+        clone_url: None,
+        at: at(),
+    };
+    assert_eq!(
+        connection_steps_of(Provider::Github, created),
+        vec![Step::Target(
+            target,
+            TargetCommand::Track {
+                owner: TargetOwner::Connection(id),
+                repository_id: RepositoryId(42),
+                repository: RepositoryName::parse("octo/docs").unwrap(),
+                branch: Branch::parse("main").unwrap(),
+                auto_sync: true,
+                source: None,
+                path_filters: PathFilters::default(),
+            }
+        )]
+    );
+    assert_eq!(
+        connection_steps_of(
+            Provider::Github,
+            ConnectionEvent::DisconnectRequested { at: at() }
+        ),
+        vec![Step::Target(
+            target,
+            TargetCommand::Remove {
+                reason: RemovalReason::ConnectionDisconnected
+            }
+        )]
+    );
+    // Its target has no installation to attach to or detach from.
+    let tracked = TargetEvent::TargetTracked {
+        target_id: target,
+        installation_id: None,
+        connection_id: Some(id),
+        repository_id: RepositoryId(42),
+        repository: RepositoryName::parse("octo/docs").unwrap(),
+        branch: Branch::parse("main").unwrap(),
+        auto_sync: true,
+        source: None,
+        path_filters: PathFilters::default(),
+        at: at(),
+    };
+    assert_eq!(steps(&Committed::Target(target, None, tracked)), vec![]);
+}
+
+#[test]
+fn a_gitlab_connections_webhook_tracks_its_project_read_with_git_and_other_events_ask_nothing() {
+    let id = connection(Provider::Gitlab).id;
+    let target = TargetId::for_connection(id, &Branch::parse("main").unwrap());
+    let created = |path: Option<&str>, clone_url: Option<&str>| ConnectionEvent::WebhookCreated {
+        attempt: 1,
+        hook_id: 9,
+        adopted: true,
+        repository_id: 42,
+        repository_path: path.map(str::to_owned),
+        clone_url: clone_url.map(str::to_owned),
+        at: at(),
+    };
+    let url = "https://gitlab.example.com/group/sub/docs.git";
+    assert_eq!(
+        connection_steps_of(Provider::Gitlab, created(Some("group/sub/docs"), Some(url))),
+        vec![Step::Target(
+            target,
+            TargetCommand::Track {
+                owner: TargetOwner::Connection(id),
+                repository_id: RepositoryId(42),
+                repository: RepositoryName::parse_project_path("group/sub/docs").unwrap(),
+                branch: Branch::parse("main").unwrap(),
+                auto_sync: true,
+                source: Some(hooklog_domain::ids::SourceLocation::parse(url).unwrap()),
+                path_filters: PathFilters::default(),
+            }
+        )]
+    );
+    // Without the project's path or git URL (an API URL not ending in /api/v4), or with a URL
+    // that carries credentials, nothing is tracked.
+    for (path, url) in [
+        (None, Some(url)),
+        (Some("group/sub/docs"), None),
+        (
+            Some("group/sub/docs"),
+            Some("https://user:pw@gitlab.example.com/g/d.git"),
+        ),
+    ] {
+        assert_eq!(
+            connection_steps_of(Provider::Gitlab, created(path, url)),
+            vec![]
+        );
+    }
+    assert_eq!(
+        connection_steps_of(
+            Provider::Gitlab,
+            ConnectionEvent::DisconnectRequested { at: at() }
+        ),
+        vec![Step::Target(
+            target,
+            TargetCommand::Remove {
+                reason: RemovalReason::ConnectionDisconnected
+            }
+        )]
+    );
+    let failed = ConnectionEvent::WebhookFailed {
+        attempt: 1,
+        reason: "403".to_owned(),
+        at: at(),
+    };
+    assert_eq!(connection_steps_of(Provider::Github, failed), vec![]);
+    // Without what the connection was given (a webhook recorded while disconnecting), nothing.
+    let created = created(Some("group/sub/docs"), Some(url));
+    assert_eq!(steps(&Committed::Connection(id, None, created)), vec![]);
 }
 
 #[test]

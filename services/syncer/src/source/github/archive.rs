@@ -84,7 +84,7 @@ impl GithubApp {
     ) -> Result<impl Read + Send + 'static, SourceError> {
         let what = format!("the archive of commit {commit} of {}", repo.repository);
         let path = format!("{base}/tarball/{}", object_sha(commit.as_str())?);
-        match self.call(repo.installation_id, &path, Body::Stream).await? {
+        match self.call(repo.owner, &path, Body::Stream).await? {
             Reply::Open(response) if response.status() == StatusCode::OK => {
                 let body = response
                     .bytes_stream()

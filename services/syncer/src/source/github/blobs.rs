@@ -32,7 +32,7 @@ impl GithubApp {
         // One token before fanning out: with bad credentials that is one refused exchange, not
         // one per blob.
         let ready = match repo_path(repo) {
-            Ok(base) => self.token(repo.installation_id).await.map(|_| base),
+            Ok(base) => self.credential(repo.owner).await.map(|_| base),
             Err(err) => Err(err),
         };
         let base = match ready {
@@ -74,7 +74,7 @@ impl GithubApp {
     ) -> Result<Bytes, SourceError> {
         let what = format!("blob {sha} of {}", repo.repository);
         let path = format!("{base}/git/blobs/{}", object_sha(sha)?);
-        let answer = self.get(repo.installation_id, &path).await?;
+        let answer = self.get(repo.owner, &path).await?;
         match answer.status {
             StatusCode::OK => decode(answer.json(&what)?, &what),
             StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY => Err(SourceError::NotFound(

@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hooklog_domain::ids::{Branch, CommitSha, InstallationId};
+use hooklog_domain::connector_target::TargetOwner;
+use hooklog_domain::ids::{Branch, CommitSha, ConnectionId, InstallationId};
+use hooklog_write::vault::{SecretKind, Vault};
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -95,6 +97,8 @@ pub struct GithubApp {
     app: Option<App>,
     concurrency: usize,
     tarball_threshold: usize,
+    /// Repository connections' tokens; `None` when no secrets key is set.
+    vault: Option<Vault>,
 }
 
 #[derive(Debug)]
@@ -120,7 +124,43 @@ impl GithubApp {
             app,
             concurrency: config.blob_concurrency.max(1),
             tarball_threshold: config.tarball_threshold,
+            vault: None,
         })
+    }
+
+    /// Reads repository connections' targets with their tokens from `vault`.
+    pub fn with_vault(mut self, vault: Option<Vault>) -> Self {
+        self.vault = vault;
+        self
+    }
+
+    /// The token `owner` reads with: an installation token (exchanged and cached), or a
+    /// repository connection's own token, opened from the vault for each call so a rotated or
+    /// removed token takes effect at once.
+    async fn credential(&self, owner: TargetOwner) -> Result<SecretString, SourceError> {
+        match owner {
+            TargetOwner::Installation(installation) => self.token(installation).await,
+            TargetOwner::Connection(connection) => self.connection_token(connection).await,
+        }
+    }
+
+    async fn connection_token(&self, id: ConnectionId) -> Result<SecretString, SourceError> {
+        let vault = self.vault.as_ref().ok_or_else(|| {
+            SourceError::Invalid(format!(
+                "repository connection {id}'s token is sealed in the vault, and                  HOOKLOG_SECRETS_KEY is not set"
+            ))
+        })?;
+        match vault.get(&id.to_string(), SecretKind::Token).await {
+            Ok(Some(token)) => Ok(token),
+            Ok(None) => Err(SourceError::Auth(format!(
+                "repository connection {id} has no token in the vault (disconnected?)"
+            ))),
+            // The database was away: a later attempt may open it.
+            Err(err @ hooklog_write::vault::VaultError::Database(_)) => {
+                Err(SourceError::Unavailable(err.to_string()))
+            }
+            Err(err) => Err(SourceError::Auth(err.to_string())),
+        }
     }
 
     fn app(&self) -> Result<&App, SourceError> {
@@ -156,7 +196,9 @@ impl GithubApp {
         let mut read = std::collections::HashSet::new();
         let mut path = Some("/installation/repositories?per_page=100".to_owned());
         while let Some(current) = path.take() {
-            let answer = self.get(installation, &current).await?;
+            let answer = self
+                .get(TargetOwner::Installation(installation), &current)
+                .await?;
             if answer.status != StatusCode::OK {
                 return Err(answer.error(&what));
             }
@@ -189,29 +231,30 @@ impl GithubApp {
         Ok(repositories)
     }
 
-    /// `GET path` as `installation`, the body read in full.
-    async fn get(&self, installation: InstallationId, path: &str) -> Result<Answer, SourceError> {
-        self.call(installation, path, Body::Read)
+    /// `GET path` as `owner`, the body read in full.
+    async fn get(&self, owner: TargetOwner, path: &str) -> Result<Answer, SourceError> {
+        self.call(owner, path, Body::Read)
             .await?
             .into_answer()
             .await
     }
 
-    /// `GET path` as `installation`, a success's body read or left open as `body` says. A 401
-    /// means the cached token was revoked or expired early: it is dropped and the call made once
-    /// more with a new one.
-    async fn call(
-        &self,
-        installation: InstallationId,
-        path: &str,
-        body: Body,
-    ) -> Result<Reply, SourceError> {
-        let token = self.token(installation).await?;
+    /// `GET path` as `owner`, a success's body read or left open as `body` says. A 401 to an
+    /// installation means the cached token was revoked or expired early: it is dropped and the
+    /// call made once more with a new one.
+    async fn call(&self, owner: TargetOwner, path: &str, body: Body) -> Result<Reply, SourceError> {
+        let token = self.credential(owner).await?;
         let reply = self
             .http
             .exchange(Method::GET, path, &bearer(&token)?, body)
             .await?;
-        if !matches!(&reply, Reply::Read(answer) if answer.status == StatusCode::UNAUTHORIZED) {
+        let refused =
+            matches!(&reply, Reply::Read(answer) if answer.status == StatusCode::UNAUTHORIZED);
+        // A connection's token is the admin's: refused, it stays refused until they replace it.
+        let TargetOwner::Installation(installation) = owner else {
+            return Ok(reply);
+        };
+        if !refused {
             return Ok(reply);
         }
         tracing::warn!(
@@ -272,7 +315,7 @@ impl RepoSource for GithubApp {
             path::repo_path(repo)?,
             path::segment(branch.as_str())
         );
-        let answer = self.get(repo.installation_id, &path).await?;
+        let answer = self.get(repo.owner, &path).await?;
         match answer.status {
             StatusCode::OK => {
                 let sha = answer.json::<BranchAnswer>(&what)?.commit.sha;

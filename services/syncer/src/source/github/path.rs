@@ -58,7 +58,7 @@ mod tests {
     fn a_stored_repository_named_dot_or_dot_dot_never_reaches_a_path() {
         for stored in ["octo/..", "../plugins", "octo/."] {
             let repo = RepoRef {
-                installation_id: InstallationId(1),
+                owner: crate::source::TargetOwner::Installation(InstallationId(1)),
                 repository_id: RepositoryId(1),
                 repository: RepositoryName::from_stored(stored).unwrap(),
                 source: None,

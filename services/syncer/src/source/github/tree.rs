@@ -99,7 +99,7 @@ impl GithubApp {
     ) -> Result<TreeAnswer, SourceError> {
         let query = if recursive { "?recursive=1" } else { "" };
         let path = format!("{base}/git/trees/{}{query}", object_sha(sha)?);
-        let answer = self.get(repo.installation_id, &path).await?;
+        let answer = self.get(repo.owner, &path).await?;
         match answer.status {
             StatusCode::OK => answer.json(what),
             // 409: the repository is empty; 422: GitHub could not resolve the SHA.

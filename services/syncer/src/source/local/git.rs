@@ -6,6 +6,11 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hooklog_domain::ids::ConnectionId;
+use hooklog_write::vault::{SecretKind, VaultError};
+use secrecy::ExposeSecret;
 use tokio::process::Command;
 
 use super::{LocalGit, Location, SourceError};
@@ -42,6 +47,10 @@ impl LocalGit {
         for var in REPOSITORY_ENV {
             cmd.env_remove(var);
         }
+        // Configuration given through the environment is hooklog's alone (`run_as`).
+        for var in ["GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS"] {
+            cmd.env_remove(var);
+        }
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ALLOW_PROTOCOL", ALLOWED_PROTOCOLS)
             .env("LC_ALL", "C")
@@ -58,6 +67,65 @@ impl LocalGit {
         S: AsRef<OsStr>,
     {
         self.command(dir)
+            .args(args)
+            .output()
+            .await
+            .map_err(spawn_error)
+    }
+}
+
+impl LocalGit {
+    /// Runs git as `run` does, sending repository connection `auth`'s token (when given) as an
+    /// `Authorization` header to the connections' origin only. The header is handed to git in
+    /// its environment, so no argument, URL or config file holds it.
+    pub(super) async fn run_as<I, S>(
+        &self,
+        auth: Option<ConnectionId>,
+        dir: Option<&Path>,
+        args: I,
+    ) -> Result<Output, SourceError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let Some(connection) = auth else {
+            return self.run(dir, args).await;
+        };
+        let connections = self.connections.as_ref().ok_or_else(|| {
+            SourceError::Invalid(format!(
+                "repository connection {connection}'s token is in the vault, and \
+                 HOOKLOG_SECRETS_KEY is not set"
+            ))
+        })?;
+        let token = match connections
+            .vault
+            .get(&connection.to_string(), SecretKind::Token)
+            .await
+        {
+            Ok(Some(token)) => token,
+            Ok(None) => {
+                return Err(SourceError::Auth(format!(
+                    "repository connection {connection} has no token in the vault \
+                     (disconnected?)"
+                )))
+            }
+            Err(err @ VaultError::Database(_)) => {
+                return Err(SourceError::Unavailable(err.to_string()))
+            }
+            Err(err) => return Err(SourceError::Auth(err.to_string())),
+        };
+        // GitLab takes a token over git-over-HTTPS as the password of any user name.
+        let basic = STANDARD.encode(format!("oauth2:{}", token.expose_secret()));
+        self.command(dir)
+            .env("GIT_CONFIG_COUNT", "1")
+            .env(
+                "GIT_CONFIG_KEY_0",
+                format!("http.{}/.extraHeader", connections.origin),
+            )
+            .env(
+                "GIT_CONFIG_VALUE_0",
+                format!("Authorization: Basic {basic}"),
+            )
             .args(args)
             .output()
             .await

@@ -16,7 +16,13 @@ impl LocalGit {
 
     /// Clones the mirror when it is not there yet; `true` when it was cloned just now.
     pub(super) async fn ensure_mirror(&self, loc: &Location) -> Result<bool, SourceError> {
-        let Location::Mirror { url, dir, shown } = loc else {
+        let Location::Mirror {
+            url,
+            dir,
+            shown,
+            auth,
+        } = loc
+        else {
             return Ok(false);
         };
         if tokio::fs::try_exists(dir).await.unwrap_or(false) {
@@ -41,7 +47,7 @@ impl LocalGit {
         tracing::info!(source = %shown, mirror = %dir.display(), "cloning a git source");
         let mut args: Vec<OsString> = ["clone", "--bare", "--quiet", "--"].map(Into::into).into();
         args.extend([OsString::from(url), partial.clone().into_os_string()]);
-        let out = self.run(None, args).await?;
+        let out = self.run_as(*auth, None, args).await?;
         if !out.status.success() {
             return Err(remote_error(shown, "clone", &out.stderr));
         }
@@ -50,7 +56,10 @@ impl LocalGit {
     }
 
     pub(super) async fn fetch(&self, loc: &Location) -> Result<(), SourceError> {
-        let Location::Mirror { dir, shown, .. } = loc else {
+        let Location::Mirror {
+            dir, shown, auth, ..
+        } = loc
+        else {
             return Ok(());
         };
         let lock = self.lock(dir);
@@ -58,7 +67,7 @@ impl LocalGit {
         tracing::debug!(source = %shown, "fetching a git source");
         let refspec = "+refs/heads/*:refs/heads/*";
         let args = ["fetch", "--quiet", "--prune", "origin", refspec];
-        let out = self.run(Some(dir), args).await?;
+        let out = self.run_as(*auth, Some(dir), args).await?;
         if out.status.success() {
             Ok(())
         } else {

@@ -14,6 +14,15 @@
 //! `LC_ALL=C` (so its messages can be classified), and without inherited `GIT_DIR`-style
 //! variables. URLs are logged and reported with their credentials redacted.
 //!
+//! A repository connection's GitLab project (a target owned by the connection, its source the
+//! project's HTTPS URL) is read the same way, with two differences. Its URL is not checked
+//! against `HOOKLOG_SYNCER_ALLOWED_SOURCES` but must be on the GitLab of
+//! `HOOKLOG_GITLAB_API_URL` (same scheme, host and port), since that is where its token may go.
+//! And its clones and fetches send the connection's token, opened from the vault for each one,
+//! as an `Authorization` header scoped to that origin (`http.<origin>/.extraHeader`), given to
+//! git in its environment (`GIT_CONFIG_COUNT`): never in a URL, an argument, the mirror's config
+//! or a log.
+//!
 //! - `git`: running git safely, classifying its failures, redacting credentials;
 //! - `mirror`: the bare mirrors of URL sources (naming, clone, fetch);
 //! - `cat_file`: reading many blobs through one `git cat-file --batch`.
@@ -29,12 +38,13 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hooklog_domain::ids::{Branch, CommitSha};
+use hooklog_domain::ids::{Branch, CommitSha, ConnectionId};
 use hooklog_domain::source::AllowedSources;
+use hooklog_write::vault::Vault;
 
 use self::git::{read_error, redact};
 use self::mirror::mirror_name;
-use super::{RepoRef, RepoSource, SourceError, TreeEntry};
+use super::{RepoRef, RepoSource, SourceError, TargetOwner, TreeEntry};
 
 /// Reads targets' git repositories with the `git` command.
 #[derive(Debug)]
@@ -45,6 +55,15 @@ pub struct LocalGit {
     program: OsString,
     /// One clone or fetch at a time per mirror directory.
     locks: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>,
+    /// Repository connections' tokens, and the one origin (`scheme://host[:port]`) they are
+    /// sent to: the GitLab of `HOOKLOG_GITLAB_API_URL`.
+    connections: Option<Connections>,
+}
+
+#[derive(Debug)]
+struct Connections {
+    vault: Vault,
+    origin: String,
 }
 
 /// Where a target's repository is read, and how to name it in errors and logs.
@@ -57,6 +76,8 @@ enum Location {
         url: String,
         dir: PathBuf,
         shown: String,
+        /// The repository connection whose token its clones and fetches send.
+        auth: Option<ConnectionId>,
     },
 }
 
@@ -83,16 +104,49 @@ impl LocalGit {
             allowed,
             program: "git".into(),
             locks: Mutex::new(HashMap::new()),
+            connections: None,
         }
+    }
+
+    /// Reads repository connections' GitLab projects too: on the GitLab of `gitlab_api_url`
+    /// (`HOOKLOG_GITLAB_API_URL`), with their tokens from `vault`.
+    pub fn with_connections(mut self, vault: Option<Vault>, gitlab_api_url: &str) -> Self {
+        self.connections = vault.and_then(|vault| {
+            let origin = origin(gitlab_api_url)?;
+            Some(Connections { vault, origin })
+        });
+        self
     }
 
     fn locate(&self, repo: &RepoRef) -> Result<Location, SourceError> {
         let source = repo.source.as_ref().ok_or_else(|| {
             SourceError::Invalid(format!("{} has no git source to read", repo.repository))
         })?;
-        self.allowed
-            .check(source)
-            .map_err(|refused| SourceError::Invalid(refused.to_string()))?;
+        let auth = match repo.owner {
+            TargetOwner::Installation(_) => {
+                self.allowed
+                    .check(source)
+                    .map_err(|refused| SourceError::Invalid(refused.to_string()))?;
+                None
+            }
+            TargetOwner::Connection(connection) => {
+                let connections = self.connections.as_ref().ok_or_else(|| {
+                    SourceError::Invalid(format!(
+                        "repository connection {connection} is read with its token from the \
+                         vault, and HOOKLOG_SECRETS_KEY is not set"
+                    ))
+                })?;
+                if origin(source.as_str()).as_deref() != Some(connections.origin.as_str()) {
+                    return Err(SourceError::Invalid(format!(
+                        "{} is not on the GitLab of HOOKLOG_GITLAB_API_URL ({}), the one place \
+                         repository connection {connection}'s token is sent",
+                        redact(source.as_str()),
+                        connections.origin
+                    )));
+                }
+                Some(connection)
+            }
+        };
         let shown = redact(source.as_str());
         Ok(
             if source.is_remote() || source.as_str().starts_with("file://") {
@@ -101,6 +155,7 @@ impl LocalGit {
                     url: source.as_str().to_owned(),
                     dir,
                     shown,
+                    auth,
                 }
             } else {
                 Location::InPlace {
@@ -197,6 +252,17 @@ impl RepoSource for LocalGit {
     }
 }
 
+/// `scheme://authority` of an http(s) URL, lowercased; `None` for anything else.
+fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let ok = matches!(scheme.as_str(), "http" | "https")
+        && !authority.is_empty()
+        && !authority.contains('@');
+    ok.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
 /// Parses `git ls-tree -r -l -z`: `<mode> <type> <sha> <size>\t<path>\0`, keeping blobs
 /// (submodules are `commit` entries), in path order.
 fn parse_tree(out: &[u8], shown: &str) -> Result<Vec<TreeEntry>, SourceError> {
@@ -230,6 +296,28 @@ fn parse_tree(out: &[u8], shown: &str) -> Result<Vec<TreeEntry>, SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connections_origin_is_the_scheme_and_authority_of_an_http_url_only() {
+        let gitlab = origin("https://GitLab.example.com/api/v4");
+        assert_eq!(gitlab.as_deref(), Some("https://gitlab.example.com"));
+        assert_eq!(origin("https://gitlab.example.com/group/p.git"), gitlab);
+        for other in [
+            "https://gitlab.example.com.evil.org/group/p.git",
+            "https://gitlab.example.com:8443/group/p.git",
+            "http://gitlab.example.com/group/p.git",
+        ] {
+            assert_ne!(origin(other), gitlab, "{other}");
+        }
+        for none in [
+            "ssh://gitlab.example.com/group/p.git",
+            "file:///srv/git/p.git",
+            "https://user@gitlab.example.com/p.git",
+            "/srv/git/p",
+        ] {
+            assert_eq!(origin(none), None, "{none}");
+        }
+    }
 
     #[test]
     fn ls_tree_output_keeps_blobs_in_path_order() {

@@ -100,6 +100,9 @@ struct Record {
     installations: HashMap<u64, installations::FakeInstallation>,
     installation_lookups: usize,
     repository_listings: usize,
+    /// Tokens that read the repository as a person or a fine-grained token does (no
+    /// installation), and how many requests each made.
+    repository_tokens: HashMap<String, usize>,
 }
 
 struct Armed {
@@ -253,6 +256,30 @@ impl FakeGithub {
     }
 
     /// Forgets every token issued, as GitHub does when a token is revoked.
+    /// Lets `token` read the repository without an installation, as a personal or
+    /// fine-grained token of someone who can read it does.
+    pub fn add_repository_token(&self, token: &str) {
+        self.shared
+            .record()
+            .repository_tokens
+            .insert(token.to_owned(), 0);
+    }
+
+    /// Refuses `token` from now on, as GitHub refuses a revoked token (401).
+    pub fn revoke_repository_token(&self, token: &str) {
+        self.shared.record().repository_tokens.remove(token);
+    }
+
+    /// How many requests `token` (added by `add_repository_token`) made.
+    pub fn repository_token_uses(&self, token: &str) -> usize {
+        self.shared
+            .record()
+            .repository_tokens
+            .get(token)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn revoke_tokens(&self) {
         self.shared.record().tokens.clear();
     }
@@ -396,6 +423,21 @@ async fn installation_token(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let personal = presented_token(request.headers()).is_some_and(|token| {
+        let mut record = shared.record();
+        let uses = record.repository_tokens.get_mut(token);
+        uses.map(|uses| *uses += 1).is_some()
+    });
+    if personal {
+        // Not an installation: it reads repositories, and `/installation/...` is not its.
+        if request.uri().path().starts_with("/installation/") {
+            return message(
+                StatusCode::FORBIDDEN,
+                "Resource not accessible by personal access token",
+            );
+        }
+        return next.run(request).await;
+    }
     let Some(installation) = shared.token_installation(request.headers()) else {
         return message(StatusCode::UNAUTHORIZED, "Bad credentials");
     };

@@ -39,6 +39,9 @@
 //!   behind the `webhook_signing_token` flag) is not faked: GitLab's webhook docs do not
 //!   describe it yet.
 //!
+//! - GitLab's git over HTTPS (`git_http`): a project's repository served by `git
+//!   http-backend` behind GitLab's Basic auth (a token as the password of any user name).
+//!
 //! Tests register repositories and projects with the tokens that administer their hooks; any
 //! other token is refused as each provider refuses it (GitHub 401, then 404 to hide the
 //! repository; GitLab 401, then `404 Project Not Found`), and a token added with
@@ -47,6 +50,7 @@
 //! start-up, access, faults and inspection; `github` and `gitlab` each provider's endpoints,
 //! shapes and deliveries.
 
+mod git_http;
 mod github;
 mod gitlab;
 
@@ -66,6 +70,7 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+pub use self::git_http::GitRequest;
 pub use self::gitlab::GitlabSent;
 use Provider::{Github, Gitlab};
 
@@ -103,6 +108,7 @@ struct Record {
     read_only: HashSet<String>,
     faults: Vec<Armed>,
     requests: Vec<(String, String)>,
+    git_requests: Vec<GitRequest>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +125,8 @@ struct Repo {
     id: u64,
     tokens: HashSet<String>,
     hooks: Vec<Hook>,
+    /// The work tree a GitLab project's git-over-HTTPS serves (`git_http`).
+    git_dir: Option<std::path::PathBuf>,
 }
 
 /// A hook of either provider, with the fields only one of them has.
@@ -201,12 +209,18 @@ impl FakeRepoHosts {
             app = app.route(&format!("/api/v4/projects/{{id}}{depth}"), any(gitlab::api));
         }
         let app = app
-            .fallback(|request: Request| async move {
-                match request.uri().path().starts_with("/api/v4/") {
-                    true => gitlab::message(StatusCode::NOT_FOUND, "404 Not Found"),
-                    false => github::message(StatusCode::NOT_FOUND, "Not Found"),
-                }
-            })
+            .fallback(
+                |State(shared): State<Arc<Shared>>, request: Request| async move {
+                    let path = request.uri().path();
+                    if git_http::is_git(path) {
+                        return git_http::serve(shared, request).await;
+                    }
+                    match path.starts_with("/api/v4/") {
+                        true => gitlab::message(StatusCode::NOT_FOUND, "404 Not Found"),
+                        false => github::message(StatusCode::NOT_FOUND, "Not Found"),
+                    }
+                },
+            )
             .layer(middleware::from_fn_with_state(shared.clone(), faults))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -239,6 +253,23 @@ impl FakeRepoHosts {
         self.register(Gitlab, path_with_namespace, id, token);
     }
 
+    /// Serves the work tree `dir` as the registered GitLab project's repository, over git's
+    /// smart HTTP at `url()/<path_with_namespace>.git`, to the project's tokens (`git_http`).
+    pub fn serve_gitlab_repository(&self, path_with_namespace: &str, dir: std::path::PathBuf) {
+        let mut record = self.shared.record();
+        let repo = record
+            .repos
+            .iter_mut()
+            .find(|r| r.provider == Gitlab && r.name.eq_ignore_ascii_case(path_with_namespace))
+            .expect("the project is registered");
+        repo.git_dir = Some(dir);
+    }
+
+    /// Every git request made of the fake GitLab, oldest first.
+    pub fn git_requests(&self) -> Vec<GitRequest> {
+        self.shared.record().git_requests.clone()
+    }
+
     fn register(&self, provider: Provider, name: &str, id: u64, token: &str) {
         let mut record = self.shared.record();
         let same = |r: &Repo| r.provider == provider && r.name.eq_ignore_ascii_case(name);
@@ -250,6 +281,7 @@ impl FakeRepoHosts {
                 id,
                 tokens,
                 hooks,
+                git_dir: None,
             });
         }
         let repo = record
