@@ -382,6 +382,7 @@ impl EventFeed {
         for (n, arrives) in [(1u64, true), (2, false)] {
             let guid = format!("lost-{installation}-{n}");
             let seen = GithubAttempt {
+                connection_id: None,
                 github_id: installation * 1000 + n,
                 event: "push".into(),
                 action: None,

@@ -7,9 +7,15 @@ use crate::clock::Timestamp;
 
 use super::command::Requester;
 
-/// One attempt in the App's delivery log (`GET /app/hook/deliveries`), as GitHub lists it.
+/// One attempt in a webhook's delivery log, as GitHub lists it: the App's
+/// (`GET /app/hook/deliveries`) or a repository connection's webhook's
+/// (`GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GithubAttempt {
+    /// The repository connection whose webhook's log listed it; absent for the App's log (and
+    /// in every event stored before connections' logs were read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<crate::repository_connection::ConnectionId>,
     /// GitHub's id of this attempt (what `POST /app/hook/deliveries/{id}/attempts` takes).
     pub github_id: u64,
     /// `X-GitHub-Event`.

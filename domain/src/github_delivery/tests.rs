@@ -39,6 +39,7 @@ fn given_at(now: u64, events: Vec<GithubDeliveryEvent>) -> AggregateTestExecutor
 
 fn seen() -> GithubAttempt {
     GithubAttempt {
+        connection_id: None,
         github_id: 9001,
         event: "push".to_owned(),
         action: None,
@@ -97,6 +98,7 @@ fn a_missing_delivery_is_recorded_once() {
         .when(C::RecordMissing {
             guid: GUID.to_owned(),
             seen: GithubAttempt {
+                connection_id: None,
                 github_id: 9002,
                 ..seen()
             },

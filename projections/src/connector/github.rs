@@ -15,6 +15,8 @@ pub(crate) struct GithubDeliveryRow {
     pub action: Option<String>,
     pub installation_id: Option<i64>,
     pub repository_id: Option<i64>,
+    /// The repository connection whose webhook's log listed it; `None`: the App's.
+    pub connection_id: Option<String>,
     pub delivered_at: String,
     pub github_status: String,
     pub github_status_code: i32,
@@ -48,6 +50,7 @@ pub(super) fn apply(
                 action: seen.action.clone(),
                 installation_id: seen.installation_id.map(|id| id as i64),
                 repository_id: seen.repository_id.map(|id| id as i64),
+                connection_id: seen.connection_id.map(|id| id.to_string()),
                 delivered_at: seen.delivered_at.to_string(),
                 github_status: seen.status.clone(),
                 github_status_code: i32::from(seen.status_code),

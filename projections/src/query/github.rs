@@ -27,6 +27,8 @@ pub struct GithubDeliveryView {
     pub action: Option<String>,
     pub installation_id: Option<i64>,
     pub repository_id: Option<i64>,
+    /// The repository connection whose webhook's log listed it; null: the App's.
+    pub connection_id: Option<uuid::Uuid>,
     /// When GitHub attempted it.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -120,10 +122,12 @@ pub async fn github_delivery(
     )
 }
 
-/// The GUIDs not arrived (missing, requested or unrecoverable), oldest found first.
+/// The GUIDs of the App's log not arrived (missing, requested or unrecoverable), oldest found
+/// first. (A repository connection's are asked for by the repositories role.)
 pub async fn open_github_deliveries(pool: &PgPool) -> Result<Vec<String>, QueryError> {
     Ok(sqlx::query_scalar(
-        "SELECT guid FROM github_deliveries WHERE status = ANY($1) ORDER BY position",
+        "SELECT guid FROM github_deliveries WHERE status = ANY($1) AND connection_id IS NULL \
+         ORDER BY position",
     )
     .bind(GITHUB_DELIVERY_OPEN)
     .fetch_all(pool)

@@ -81,6 +81,8 @@ pub struct InstanceFilter {
 pub struct TargetFilter {
     /// An instance id (`github-installation-<n>`).
     pub instance: Option<String>,
+    /// A repository connection's id: its target.
+    pub connection: Option<uuid::Uuid>,
     pub status: Option<String>,
 }
 
@@ -176,12 +178,14 @@ pub async fn targets(
     let (after, limit) = page.bounds()?;
     let rows = sqlx::query_as::<_, TargetView>(
         "SELECT * FROM targets WHERE ($1::text IS NULL OR instance_id = $1) \
-         AND ($2::text IS NULL OR status = $2) AND position > $3 ORDER BY position LIMIT $4",
+         AND ($2::text IS NULL OR status = $2) AND ($5::uuid IS NULL OR connection_id = $5) \
+         AND position > $3 ORDER BY position LIMIT $4",
     )
     .bind(&filter.instance)
     .bind(&filter.status)
     .bind(after)
     .bind(limit + 1)
+    .bind(filter.connection)
     .fetch_all(pool)
     .await?;
     Ok(Page::of(rows, limit, |t| t.position))

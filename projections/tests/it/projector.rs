@@ -186,6 +186,7 @@ async fn lists_page_with_cursors_without_skipping_or_repeating() {
         &env.pool,
         &TargetFilter {
             instance: None,
+            connection: None,
             status: Some("sleeping".into()),
         },
         &PageRequest::default(),

@@ -311,7 +311,17 @@ pub async fn run(settings: Settings, args: ServeArgs) -> anyhow::Result<ExitCode
     if let (true, Some(pool), Some(bus), Some(vault)) =
         (roles.contains(&Role::Repositories), &db, &bus, &vault)
     {
-        let config = hooklog_repositories::RepositoriesConfig::from_settings(&settings);
+        let mut config = hooklog_repositories::RepositoriesConfig::from_settings(&settings);
+        // Connections' webhook logs are reconciled with the stream like the App's, by the
+        // GitHub reconciler's policy (its App id, the checkpoint key of the App's log, unused).
+        config.redelivery = Some(hooklog_repositories::Redelivery {
+            js: js.clone(),
+            policy: hooklog_reconciler::ReconcilerConfig::from_settings(0, &settings),
+            github: hooklog_syncer::source::github::GithubAppConfig {
+                api_url: settings.github_api_url.clone(),
+                ..Default::default()
+            },
+        });
         let api =
             hooklog_repositories::HookApi::new(&config.github_api_url, &config.gitlab_api_url)
                 .context("cannot set up the providers' HTTP client")?;

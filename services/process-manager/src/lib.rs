@@ -23,6 +23,10 @@
 //!   (never `nak`ed, which would let newer events overtake it). While an event's steps run (a
 //!   disconnect of many targets) the message is kept in progress, and before each batch the
 //!   holder checks that its lease still holds.
+//! - **New aggregate types are read from the start**: a consumer made by an earlier hooklog
+//!   that consumed fewer subjects is recreated from the first event, so the events of the new
+//!   types committed before the upgrade are handled too; events handled already run again,
+//!   harmlessly, by their steps' keys.
 //! - **A takeover resumes in order**: events a previous holder had in hand and never acked (it was
 //!   killed) would come back only after `ack_wait`, behind newer ones; so the new holder rewinds
 //!   the consumer to just after its ack floor (deletes and recreates it from there), and those
@@ -195,11 +199,28 @@ async fn rewind(
         return Ok(()); // not created yet: it starts at the beginning
     };
     let wanted = config.consumer_config(info.config.deliver_policy);
-    if info.config.max_ack_pending != wanted.max_ack_pending
-        || info.config.filter_subjects != wanted.filter_subjects
-    {
-        // Made by an earlier hooklog (one event at a time, fewer aggregate types) or another
-        // batch size.
+    if info.config.filter_subjects != wanted.filter_subjects {
+        // Made by an earlier hooklog that consumed fewer aggregate types: the events of the new
+        // ones already behind its position would never be handed out. Start again from the
+        // first event; the steps already taken have their keys and change nothing.
+        tracing::info!(
+            from = ?info.config.filter_subjects,
+            to = ?wanted.filter_subjects,
+            "the process manager consumes more aggregate types now; reading the events again \
+             from the start"
+        );
+        stream
+            .delete_consumer(&config.durable_name)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream
+            .create_consumer(config.consumer_config(DeliverPolicy::All))
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    if info.config.max_ack_pending != wanted.max_ack_pending {
+        // Made by an earlier hooklog (one event at a time) or another batch size.
         stream
             .update_consumer(wanted)
             .await

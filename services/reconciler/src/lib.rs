@@ -29,6 +29,7 @@
 //!   to its bound; beyond it the pass stops and the next one goes on from the checkpoint.
 #![forbid(unsafe_code)]
 
+pub mod hook;
 pub mod log;
 mod pass;
 pub mod redeliver;
@@ -45,7 +46,8 @@ use hooklog_write::{CommandBus, CommandError};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-pub use pass::{run_pass, PassReport};
+pub use hook::HookLog;
+pub use pass::{run_pass, run_pass_over, PassReport};
 
 /// The advisory lock only the working reconciler holds (`hooklog` + 5 in ASCII; the relay has
 /// 1, the process manager 2, the syncer's reconcile pass 3, the sealer 4).

@@ -1,13 +1,17 @@
-//! The App's webhook delivery log as GitHub serves it: `GET /app/hook/deliveries`, newest
+//! A webhook's delivery log as GitHub serves it (`GET /app/hook/deliveries`, or a repository
+//! webhook's `GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries`, in the same shape): newest
 //! first, `per_page` up to 100, the next page's `cursor` in the `Link` header.
 
 use hooklog_domain::clock::Timestamp;
 use hooklog_domain::github_delivery::GithubAttempt;
+use hooklog_domain::repository_connection::ConnectionId;
 use hooklog_syncer::source::github::AppClient;
 use hooklog_syncer::source::SourceError;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+
+use crate::hook::HookLog;
 
 /// The largest page GitHub serves.
 pub const PER_PAGE: u32 = 100;
@@ -43,9 +47,15 @@ impl LogItem {
             })
     }
 
-    /// The attempt, delivered at `delivered_at` (its [`LogItem::delivered_at`]).
-    pub fn attempt(&self, delivered_at: Timestamp) -> GithubAttempt {
+    /// The attempt, delivered at `delivered_at` (its [`LogItem::delivered_at`]), listed by the
+    /// webhook of `connection` (`None`: the App's).
+    pub fn attempt(
+        &self,
+        delivered_at: Timestamp,
+        connection: Option<ConnectionId>,
+    ) -> GithubAttempt {
         GithubAttempt {
+            connection_id: connection,
             github_id: self.id,
             event: self.event.clone(),
             action: self.action.clone(),
@@ -66,27 +76,24 @@ pub struct Page {
     pub next: Option<String>,
 }
 
-/// The first page's path.
-pub fn first_page() -> String {
-    format!("/app/hook/deliveries?per_page={PER_PAGE}")
-}
-
-/// Reads the page at `path` (the first page's, or a `next` from the previous page).
-pub async fn page(client: &AppClient, path: &str) -> Result<Page, SourceError> {
-    let what = "the App's webhook delivery log";
+/// Reads the page at `path` (the first page's, or a `next` from the previous page) of `hook`'s
+/// log.
+pub async fn page(client: &AppClient, path: &str, hook: &HookLog) -> Result<Page, SourceError> {
+    let what = hook.what();
     let answer = client.get(path).await?;
     match answer.status {
         200 => Ok(Page {
-            items: answer.json(what)?,
+            items: answer.json(&what)?,
             next: answer.next,
         }),
-        401 => Err(SourceError::Auth(format!(
-            "GitHub refused the App JWT for {what} ({}: {}); check HOOKLOG_GITHUB_APP_ID and \
-             the App's private key",
-            answer.status, answer.message
+        401 | 403 => Err(SourceError::Auth(format!(
+            "GitHub refused the credentials for {what} ({}: {}); {}",
+            answer.status,
+            answer.message,
+            hook.credentials()
         ))),
         404 => Err(SourceError::NotFound(format!(
-            "{what} (404: {}); the App has no webhook configured",
+            "{what} (404: {}); the webhook is gone",
             answer.message
         ))),
         status => Err(SourceError::Invalid(format!(

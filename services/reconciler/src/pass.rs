@@ -1,6 +1,7 @@
-//! One reconcile pass: page GitHub's log back to the checkpoint (never past the redelivery
-//! window), record each GUID the stream lacks, take the step each open GUID is due (ask, give
-//! up, or record its arrival), then move the checkpoint up to what was judged.
+//! One reconcile pass over one webhook's log (the App's, or a repository connection's): page
+//! GitHub's log back to the checkpoint (never past the redelivery window), record each GUID the
+//! stream lacks, take the step each open GUID of that log is due (ask, give up, or record its
+//! arrival), then move the log's checkpoint up to what was judged.
 
 use std::collections::BTreeMap;
 
@@ -14,8 +15,8 @@ use hooklog_infra::streams::DELIVERIES_STREAM;
 use hooklog_syncer::source::github::AppClient;
 use hooklog_write::CommandBus;
 use sqlx::PgPool;
-use time::OffsetDateTime;
 
+use crate::hook::HookLog;
 use crate::log::{self, LogItem};
 use crate::redeliver::{self, Asked};
 use crate::{ReconcileError, ReconcilerConfig, ARRIVED, FOUND, UNRECOVERABLE};
@@ -43,13 +44,29 @@ pub struct PassReport {
     pub checked_until: Option<Timestamp>,
 }
 
-/// Runs one pass for the App `config.app_id`. The caller holds the lease.
+/// Runs one pass over the App `config.app_id`'s log. The caller holds the lease.
 pub async fn run_pass(
     config: &ReconcilerConfig,
     pool: &PgPool,
     bus: &CommandBus,
     js: &jetstream::Context,
     client: &AppClient,
+) -> Result<PassReport, ReconcileError> {
+    let app = HookLog::App {
+        app_id: config.app_id,
+    };
+    run_pass_over(config, pool, bus, js, client, &app).await
+}
+
+/// Runs one pass over `hook`'s log, read and asked with `client` (the App's, or one with the
+/// connection's token). The caller keeps passes over one log from running at once.
+pub async fn run_pass_over(
+    config: &ReconcilerConfig,
+    pool: &PgPool,
+    bus: &CommandBus,
+    js: &jetstream::Context,
+    client: &AppClient,
+    hook: &HookLog,
 ) -> Result<PassReport, ReconcileError> {
     let now = Timestamp(std::time::SystemTime::now());
     let correlation = uuid::Uuid::new_v4().to_string();
@@ -64,14 +81,15 @@ pub async fn run_pass(
 
     // Judged again from a little before the checkpoint: GitHub stamps whole seconds by its own
     // clock. Judging an attempt twice is harmless (stored or already recorded: nothing happens).
-    let checkpoint = load_checkpoint(pool, config.app_id)
+    let checkpoint = hook
+        .checkpoint(pool)
         .await?
         .map(|c| Timestamp(c.0 - OVERLAP));
     let floor = checkpoint.map_or(horizon, |c| c.max(horizon));
     let mut seen: BTreeMap<String, GithubAttempt> = BTreeMap::new();
-    let mut path = Some(log::first_page());
+    let mut path = Some(hook.first_page()?);
     while let Some(current) = path.take() {
-        let page = log::page(client, &current)
+        let page = log::page(client, &current, hook)
             .await
             .map_err(ReconcileError::Github)?;
         report.pages += 1;
@@ -86,7 +104,7 @@ pub async fn run_pass(
                 continue;
             }
             report.judged += 1;
-            keep_earliest(&mut seen, item, at);
+            keep_earliest(&mut seen, item, at, hook.connection());
         }
         if !reached_floor {
             path = page.next;
@@ -95,7 +113,7 @@ pub async fn run_pass(
 
     // GUIDs the stream lacks, and open ones from earlier passes.
     let mut candidates: Vec<String> = seen.keys().cloned().collect();
-    candidates.extend(open_guids(pool).await?);
+    candidates.extend(hook.open_guids(pool).await?);
     candidates.sort();
     candidates.dedup();
     let stored = stored(pool, &candidates).await?;
@@ -161,7 +179,7 @@ pub async fn run_pass(
                     github_id,
                     by: Requester::Reconciler,
                 };
-                let asked = redeliver::ask(bus, client, ask, config.policy, &meta).await?;
+                let asked = redeliver::ask(bus, client, hook, ask, config.policy, &meta).await?;
                 match asked {
                     Asked::Accepted => report.asked += 1,
                     Asked::Refused { .. } => {
@@ -188,19 +206,24 @@ pub async fn run_pass(
 
     // Everything delivered before `settle_before` down to the floor was judged.
     let checked_until = settle_before;
-    save_checkpoint(pool, config.app_id, checked_until).await?;
+    hook.save_checkpoint(pool, checked_until).await?;
     report.checked_until = Some(checked_until);
     Ok(report)
 }
 
 /// A GUID is judged by its first attempt in the log (the original delivery, whose age is what
 /// GitHub's window counts).
-fn keep_earliest(seen: &mut BTreeMap<String, GithubAttempt>, item: &LogItem, at: Timestamp) {
+fn keep_earliest(
+    seen: &mut BTreeMap<String, GithubAttempt>,
+    item: &LogItem,
+    at: Timestamp,
+    connection: Option<hooklog_domain::repository_connection::ConnectionId>,
+) {
     let earlier = seen
         .get(&item.guid)
         .is_none_or(|known| at < known.delivered_at);
     if earlier {
-        seen.insert(item.guid.clone(), item.attempt(at));
+        seen.insert(item.guid.clone(), item.attempt(at, connection));
     }
 }
 
@@ -259,37 +282,4 @@ async fn stored(pool: &PgPool, guids: &[String]) -> Result<BTreeMap<String, u64>
         .into_iter()
         .map(|(guid, sequence)| (guid, sequence as u64))
         .collect())
-}
-
-/// GUIDs recorded missing or asked for and not settled yet (from the read model).
-async fn open_guids(pool: &PgPool) -> Result<Vec<String>, ReconcileError> {
-    Ok(sqlx::query_scalar(
-        "SELECT guid FROM github_deliveries WHERE status IN ('missing', 'requested') ORDER BY guid",
-    )
-    .fetch_all(pool)
-    .await?)
-}
-
-async fn load_checkpoint(pool: &PgPool, app_id: u64) -> Result<Option<Timestamp>, ReconcileError> {
-    let at: Option<OffsetDateTime> = sqlx::query_scalar(
-        "SELECT checked_until FROM github_reconcile_checkpoints WHERE app_id = $1",
-    )
-    .bind(app_id as i64)
-    .fetch_optional(pool)
-    .await?;
-    Ok(at.map(|at| Timestamp(at.into())))
-}
-
-async fn save_checkpoint(pool: &PgPool, app_id: u64, at: Timestamp) -> Result<(), ReconcileError> {
-    sqlx::query(
-        "INSERT INTO github_reconcile_checkpoints (app_id, checked_until, updated_at) \
-         VALUES ($1, $2, now()) ON CONFLICT (app_id) DO UPDATE \
-         SET checked_until = GREATEST(github_reconcile_checkpoints.checked_until, \
-         EXCLUDED.checked_until), updated_at = now()",
-    )
-    .bind(app_id as i64)
-    .bind(OffsetDateTime::from(at.0))
-    .execute(pool)
-    .await?;
-    Ok(())
 }

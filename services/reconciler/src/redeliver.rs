@@ -13,6 +13,7 @@ use hooklog_domain::metadata::CommandMetadata;
 use hooklog_syncer::source::github::AppClient;
 use hooklog_write::{CommandBus, CommandError};
 
+use crate::hook::HookLog;
 use crate::{ReconcileError, ASKED, REFUSED};
 
 /// What became of an ask.
@@ -81,10 +82,11 @@ pub struct Ask<'a> {
     pub by: Requester,
 }
 
-/// Asks GitHub for `ask`, if it is due under `policy` when it commits.
+/// Asks `hook`'s GitHub webhook for `ask`, if it is due under `policy` when it commits.
 pub async fn ask(
     bus: &CommandBus,
     client: &AppClient,
+    hook: &HookLog,
     ask: Ask<'_>,
     policy: RedeliveryPolicy,
     meta: &CommandMetadata,
@@ -109,7 +111,7 @@ pub async fn ask(
         Err(err) => return Err(ReconcileError::write(guid, err)),
     }
     metrics::counter!(ASKED).increment(1);
-    let path = format!("/app/hook/deliveries/{github_id}/attempts");
+    let path = hook.attempts_path(github_id)?;
     let (asked, command) = match client.post(&path).await {
         Ok(answer) if (200..300).contains(&answer.status) => {
             tracing::info!(guid, attempt, github_id, "asked GitHub for a redelivery");
@@ -182,6 +184,12 @@ pub async fn by_operator(
         .load_github_delivery(guid)
         .await
         .map_err(|err| ReconcileError::write(guid, err))?;
+    if let Some(connection) = state.seen().and_then(|seen| seen.connection_id) {
+        return Err(OperatorError::Refused(format!(
+            "GitHub delivery {guid} is one of repository connection {connection}'s webhook, \
+             which the repositories role asks to redeliver"
+        )));
+    }
     match state.status() {
         GithubDeliveryStatus::Unknown => return Err(OperatorError::NotFound(guid.to_owned())),
         GithubDeliveryStatus::Arrived => {
@@ -200,7 +208,9 @@ pub async fn by_operator(
                 github_id,
                 by: Requester::Operator,
             };
-            Ok(self::ask(bus, client, ask, policy, meta).await?)
+            // The path of an ask names no App: any id reads it.
+            let app = HookLog::App { app_id: 0 };
+            Ok(self::ask(bus, client, &app, ask, policy, meta).await?)
         }
         Step::GiveUp(reason) => Err(OperatorError::Refused(format!(
             "GitHub delivery {guid} cannot be redelivered: {reason}"

@@ -6,13 +6,22 @@
 //! hooklog database on the same public URL): reported, never deleted, since no connection owns
 //! them.
 //!
+//! A GitHub webhook's log also goes through the GitHub reconciler's pass (when the role is given
+//! a `Redelivery`): each delivery the log has and the stream lacks is recorded missing on its
+//! `GithubDelivery` and GitHub is asked, with the connection's token, to redeliver it, under
+//! the same settle time, window, attempts and arrival timeout as the App's; the log has its own
+//! checkpoint, and the pass takes steps only for the GUIDs it listed.
+//!
 //! A check that cannot read the provider records why (`error`) and keeps the connection as it
 //! is: health is information, not a state of the aggregate.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use hooklog_domain::ids::RepositoryName;
 use hooklog_domain::repository_connection::{ConnectionId, Provider, RepositoryConnection};
+use hooklog_reconciler::HookLog;
+use hooklog_syncer::source::github::AppClient;
 use hooklog_write::vault::{SecretKind, Vault};
 use hooklog_write::CommandBus;
 use serde_json::json;
@@ -29,15 +38,24 @@ struct Found {
     error: Option<String>,
 }
 
+/// What a health check is given besides the connection.
+pub(crate) struct Health<'a> {
+    /// The connections not disconnected.
+    pub live: &'a HashSet<ConnectionId>,
+    /// A connection's health is read again once it is this old.
+    pub interval: Duration,
+    pub redelivery: Option<&'a crate::Redelivery>,
+}
+
 pub(crate) async fn check(
     bus: &CommandBus,
     vault: &Vault,
     api: &HookApi,
     state: &RepositoryConnection,
-    live: &HashSet<ConnectionId>,
-    interval: Duration,
+    health: &Health<'_>,
     report: &mut PassReport,
 ) -> Result<(), PassError> {
+    let (live, interval) = (health.live, health.interval);
     let (Some(connection), Some(hook_id)) = (state.connection(), state.hook_id()) else {
         return Ok(());
     };
@@ -65,6 +83,24 @@ pub(crate) async fn check(
                         found.attempts = attempts;
                     }
                     Err(err) => found.error = Some(err.to_string()),
+                }
+                if let (true, Some(redelivery)) = (found.log_read, health.redelivery) {
+                    let log = HookLog::Repository {
+                        connection: connection.id,
+                        repository: RepositoryName::from_stored(repository.as_str())
+                            .map_err(|e| PassError::Store(e.to_string()))?,
+                        hook_id,
+                    };
+                    match redeliver(bus, redelivery, &log, token.clone()).await {
+                        Ok(pass) => {
+                            report.missing += pass.found;
+                            report.redeliveries += pass.asked;
+                        }
+                        Err(err) => {
+                            tracing::warn!(connection = %connection.id, error = %err, "the webhook's missing deliveries could not be asked for");
+                            found.error.get_or_insert(format!("redelivery: {err}"));
+                        }
+                    }
                 }
             }
             // Ours: under the same path as this connection's URL, for another connection.
@@ -124,4 +160,26 @@ pub(crate) async fn check(
     report.checked += 1;
     report.orphans += found.orphans.len();
     Ok(())
+}
+
+/// The GitHub reconciler's pass over `log` (a connection's webhook), read and asked with the
+/// connection's `token`: what the log has and the stream lacks is recorded missing and
+/// redelivered, under the reconciler's policy, as for the App's log.
+async fn redeliver(
+    bus: &CommandBus,
+    redelivery: &crate::Redelivery,
+    log: &HookLog,
+    token: secrecy::SecretString,
+) -> Result<hooklog_reconciler::PassReport, String> {
+    let client = AppClient::with_token(&redelivery.github, token).map_err(|e| e.to_string())?;
+    hooklog_reconciler::run_pass_over(
+        &redelivery.policy,
+        bus.pool(),
+        bus,
+        &redelivery.js,
+        &client,
+        log,
+    )
+    .await
+    .map_err(|e| e.to_string())
 }

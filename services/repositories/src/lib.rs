@@ -7,7 +7,8 @@
 //!   `disconnected`, or `delete_failed` again until a pass succeeds.
 //!
 //! [`directory`] keeps the ingress's connection secrets in step the same way; each pass also
-//! reads active connections' webhook health (`health`).
+//! reads active connections' webhook health (`health`), and has GitHub redeliver what a
+//! webhook's log has and the stream lacks, by the GitHub reconciler's own pass over that log.
 //!
 //! A pass runs every `HOOKLOG_REPOSITORIES_INTERVAL`, and at once whenever a
 //! `RepositoryConnection` event is published on `HOOKLOG_EVENTS` (the relay's publish is the
@@ -47,6 +48,19 @@ pub struct RepositoriesConfig {
     pub lock_retry: Duration,
     /// How often each active connection's webhook health is read from the provider.
     pub health_interval: Duration,
+    /// Asking GitHub to redeliver what a webhook's log has and the stream lacks; `None`: the
+    /// logs are read for health only.
+    pub redelivery: Option<Redelivery>,
+}
+
+/// What asking GitHub for a connection's redeliveries needs: the stream (to know what is
+/// stored), the GitHub reconciler's policy (settle time, window, attempts; its App id is not
+/// used), and GitHub's API (`HOOKLOG_GITHUB_API_URL`, retries, rate-limit wait).
+#[derive(Debug, Clone)]
+pub struct Redelivery {
+    pub js: async_nats::jetstream::Context,
+    pub policy: hooklog_reconciler::ReconcilerConfig,
+    pub github: hooklog_syncer::source::github::GithubAppConfig,
 }
 
 impl RepositoriesConfig {
@@ -57,6 +71,7 @@ impl RepositoriesConfig {
             gitlab_api_url: settings.gitlab_api_url.clone(),
             lock_retry: Duration::from_secs(5),
             health_interval: settings.repositories_health_interval,
+            redelivery: None,
         }
     }
 }
@@ -127,7 +142,7 @@ async fn lead(
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            result = run_pass(bus, vault, api, config.health_interval) => match result {
+            result = run_pass(bus, vault, api, config.health_interval, config.redelivery.as_ref()) => match result {
                 Ok(report) if report != PassReport::default() => tracing::info!(
                     created = report.created,
                     adopted = report.adopted,
@@ -136,6 +151,8 @@ async fn lead(
                     delete_failed = report.delete_failed,
                     checked = report.checked,
                     orphans = report.orphans,
+                    missing = report.missing,
+                    redeliveries = report.redeliveries,
                     "repositories pass done"
                 ),
                 Ok(_) => {}

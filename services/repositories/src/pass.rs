@@ -36,6 +36,10 @@ pub struct PassReport {
     pub checked: usize,
     /// Webhooks found posting under hooklog's path for no live connection.
     pub orphans: usize,
+    /// Deliveries a webhook's log has and the stream lacked, found for the first time.
+    pub missing: usize,
+    /// Redeliveries GitHub accepted.
+    pub redeliveries: usize,
 }
 
 /// Why a pass stopped early (the next one starts over).
@@ -60,6 +64,7 @@ pub async fn run_pass(
     vault: &Vault,
     api: &HookApi,
     health_interval: std::time::Duration,
+    redelivery: Option<&crate::Redelivery>,
 ) -> Result<PassReport, PassError> {
     let mut report = PassReport::default();
     let states = bus
@@ -73,8 +78,12 @@ pub async fn run_pass(
         .collect();
     for (_, state) in &states {
         if state.status() == ConnectionStatus::Active {
-            crate::health::check(bus, vault, api, state, &live, health_interval, &mut report)
-                .await?;
+            let health = crate::health::Health {
+                live: &live,
+                interval: health_interval,
+                redelivery,
+            };
+            crate::health::check(bus, vault, api, state, &health, &mut report).await?;
         }
     }
     for (_, state) in states {

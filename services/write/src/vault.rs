@@ -39,6 +39,13 @@ pub enum SecretKind {
 }
 
 impl SecretKind {
+    /// The kind a row names; `None` for a kind this hooklog does not know.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::WebhookSecret, Self::Token]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::WebhookSecret => "webhook_secret",
@@ -71,6 +78,11 @@ pub enum VaultError {
         kind: &'static str,
         key_id: String,
     },
+    #[error(
+        "the vault holds a {kind:?} of {owner}, a kind of secret this hooklog does not know \
+         (written by a newer one?)"
+    )]
+    UnknownKind { owner: String, kind: String },
     #[error("the secrets vault cannot be read or written: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -145,6 +157,7 @@ impl VaultKeys {
 }
 
 /// A secret as a row holds it.
+#[derive(sqlx::FromRow)]
 struct Sealed {
     key_id: String,
     nonce: Vec<u8>,
@@ -256,25 +269,15 @@ impl Vault {
         owner: &str,
         kind: SecretKind,
     ) -> Result<Option<SecretString>, VaultError> {
-        let row: Option<(String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        let row: Option<Sealed> = sqlx::query_as(
             "SELECT key_id, nonce, ciphertext FROM vault_secrets WHERE owner = $1 AND kind = $2",
         )
         .bind(owner)
         .bind(kind.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|(key_id, nonce, ciphertext)| {
-            self.open(
-                owner,
-                kind,
-                &Sealed {
-                    key_id,
-                    nonce,
-                    ciphertext,
-                },
-            )
-        })
-        .transpose()
+        row.map(|sealed| self.open(owner, kind, &sealed))
+            .transpose()
     }
 
     /// Every owner's `kind`, by owner, each opened on its own: a row that does not open is
@@ -284,7 +287,13 @@ impl Vault {
         &self,
         kind: SecretKind,
     ) -> Result<Vec<(String, Result<SecretString, VaultError>)>, VaultError> {
-        let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        #[derive(sqlx::FromRow)]
+        struct Owned {
+            owner: String,
+            #[sqlx(flatten)]
+            sealed: Sealed,
+        }
+        let rows: Vec<Owned> = sqlx::query_as(
             "SELECT owner, key_id, nonce, ciphertext FROM vault_secrets WHERE kind = $1 \
              ORDER BY owner",
         )
@@ -293,17 +302,9 @@ impl Vault {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(owner, key_id, nonce, ciphertext)| {
-                let secret = self.open(
-                    &owner,
-                    kind,
-                    &Sealed {
-                        key_id,
-                        nonce,
-                        ciphertext,
-                    },
-                );
-                (owner, secret)
+            .map(|row| {
+                let secret = self.open(&row.owner, kind, &row.sealed);
+                (row.owner, secret)
             })
             .collect())
     }
@@ -333,12 +334,12 @@ impl Vault {
         .await?;
         let mut resealed = 0;
         for (owner, kind_name) in stale {
-            let kind = match kind_name.as_str() {
-                "webhook_secret" => SecretKind::WebhookSecret,
-                _ => SecretKind::Token,
-            };
+            let kind = SecretKind::parse(&kind_name).ok_or_else(|| VaultError::UnknownKind {
+                owner: owner.clone(),
+                kind: kind_name.clone(),
+            })?;
             let mut tx = self.pool.begin().await?;
-            let row: Option<(String, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+            let row: Option<Sealed> = sqlx::query_as(
                 "SELECT key_id, nonce, ciphertext FROM vault_secrets \
                  WHERE owner = $1 AND kind = $2 FOR UPDATE",
             )
@@ -346,21 +347,10 @@ impl Vault {
             .bind(&kind_name)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((key_id, nonce, ciphertext)) = row else {
+            let Some(row) = row.filter(|row| row.key_id != current_id) else {
                 continue;
             };
-            if key_id == current_id {
-                continue;
-            }
-            let secret = self.open(
-                &owner,
-                kind,
-                &Sealed {
-                    key_id,
-                    nonce,
-                    ciphertext,
-                },
-            )?;
+            let secret = self.open(&owner, kind, &row)?;
             let sealed = seal(&self.keys.current, &owner, kind, &secret);
             sqlx::query(
                 "UPDATE vault_secrets SET key_id = $3, nonce = $4, ciphertext = $5, \

@@ -28,6 +28,8 @@ use crate::state::AdminState;
 pub struct ListTargets {
     /// Only the targets of this instance (`github-installation-<n>` or the number).
     pub instance: Option<String>,
+    /// Only the target of this repository connection (its id).
+    pub connection: Option<String>,
     /// `idle`, `queued`, `running`, `failed`, `disabled` or `removed`.
     pub status: Option<String>,
     /// From the previous page's `next_cursor`.
@@ -124,9 +126,18 @@ pub async fn list(
         ),
         None => None,
     };
+    let connection = match q.connection {
+        Some(raw) => Some(
+            hooklog_domain::repository_connection::ConnectionId::parse(&raw)
+                .map_err(|err| ApiError::bad_request("bad_filter", format!("connection: {err}")))?
+                .0,
+        ),
+        None => None,
+    };
     state.reach(query::CONNECTOR, q.min_position).await?;
     let filter = TargetFilter {
         instance,
+        connection,
         status: q.status,
     };
     let page = query::targets(&state.db, &filter, &params::page(q.cursor, q.limit)).await?;

@@ -26,6 +26,7 @@ fn meta(id: &str) -> CommandMetadata {
 /// What GitHub's log said of attempt `github_id`, delivered at `delivered_at`.
 fn seen(github_id: u64, event: &str, installation: u64, delivered_at: SystemTime) -> GithubAttempt {
     GithubAttempt {
+        connection_id: None,
         github_id,
         event: event.to_owned(),
         action: None,

@@ -30,6 +30,7 @@ async fn malformed_ids_filters_cursors_and_bodies_get_a_4xx_with_a_stable_code()
         ("unknown status", app.get("/v1/admin/syncs?status=sleeping").await, 400, "bad_filter"),
         ("bad target filter", app.get("/v1/admin/syncs?target=nope").await, 400, "bad_filter"),
         ("bad instance filter", app.get("/v1/admin/targets?instance=nope").await, 400, "bad_filter"),
+        ("bad connection filter", app.get("/v1/admin/targets?connection=nope").await, 400, "bad_filter"),
         ("bad time", app.get("/v1/admin/deliveries?since=yesterday").await, 400, "bad_filter"),
         ("unknown aggregate type", app.get("/v1/admin/aggregates/Repository/x/events").await, 400, "bad_aggregate_type"),
         ("unknown aggregate", app.get(&format!("/v1/admin/aggregates/ConnectorTarget/{UNKNOWN_TARGET}/events")).await, 404, "aggregate_not_found"),

@@ -305,3 +305,65 @@ async fn a_new_holder_handles_first_and_in_order_the_events_a_killed_one_left_un
     let tracked: Vec<String> = targets.iter().map(ToString::to_string).collect();
     assert_eq!(attached, tracked, "attached in the order they were tracked");
 }
+
+#[tokio::test]
+async fn a_consumer_made_before_connections_were_consumed_is_read_again_from_the_start() {
+    use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+    use hooklog_domain::repository_connection::{
+        ConnectionCommand, ConnectionId, Provider, ProviderRepository,
+    };
+    use hooklog_infra::streams::{EVENTS_STREAM, EVENTS_SUBJECT_PREFIX};
+
+    let world = World::start().await;
+    // A GitHub repository connection whose webhook was created while an earlier hooklog's
+    // process manager consumed instances and targets only.
+    let id = ConnectionId(uuid::Uuid::new_v4());
+    let meta = CommandMetadata::from_operator("test", "connect");
+    let branch = Branch::parse("main").unwrap();
+    let connect = ConnectionCommand::Connect {
+        connection_id: id,
+        provider: Provider::Github,
+        repository: ProviderRepository::parse(Provider::Github, "octo/docs").unwrap(),
+        branch: branch.clone(),
+        hook_url: format!("https://hooks.example.com/v1/webhooks/repositories/{id}"),
+        secret_id: "s".to_owned(),
+    };
+    world.bus.connection(id, connect, &meta).await.unwrap();
+    let created = ConnectionCommand::RecordWebhookCreated {
+        attempt: 1,
+        hook_id: 7,
+        adopted: false,
+        repository_id: 5,
+        repository_path: None,
+        clone_url: None,
+    };
+    world.bus.connection(id, created, &meta).await.unwrap();
+    world.quiet_outbox().await;
+    let stream = world.backends.js.get_stream(EVENTS_STREAM).await.unwrap();
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some("hooklog-process-manager".to_owned()),
+            deliver_policy: DeliverPolicy::New,
+            ack_policy: AckPolicy::Explicit,
+            filter_subjects: vec![
+                format!("{EVENTS_SUBJECT_PREFIX}.ConnectorInstance.>"),
+                format!("{EVENTS_SUBJECT_PREFIX}.ConnectorTarget.>"),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let stop = CancellationToken::new();
+    let manager = world.spawn_manager(stop.clone());
+    world
+        .until_count("ConnectorTarget", "TargetTracked", 1)
+        .await;
+    let target = TargetId::for_connection(id, &branch);
+    let state = world.bus.load_target(target).await.unwrap();
+    assert_eq!(state.connection_id(), Some(id));
+    world.quiet().await;
+    assert_eq!(world.count("ConnectorTarget", "TargetTracked").await, 1);
+    stop.cancel();
+    manager.await.unwrap();
+}

@@ -3,6 +3,7 @@
 
 mod connections;
 mod deliveries;
+mod redeliveries;
 mod support;
 mod syncs;
 mod vault;

@@ -146,7 +146,7 @@ impl World {
 
     /// A pass that reads the health of every active connection not checked for `interval`.
     pub async fn pass_with(&self, health_interval: Duration) -> PassReport {
-        hooklog_repositories::run_pass(&self.bus, &self.vault, &self.api, health_interval)
+        hooklog_repositories::run_pass(&self.bus, &self.vault, &self.api, health_interval, None)
             .await
             .expect("the pass runs")
     }

@@ -164,6 +164,28 @@ async fn a_github_connections_pushes_sync_its_branch_with_its_token_until_it_dis
         syncing.runs(id).await.is_empty(),
         "nothing synced before a push"
     );
+    // The targets' read model finds it by its connection, and only it.
+    let by_connection = |connection| hooklog_projections::query::TargetFilter {
+        connection: Some(connection),
+        ..Default::default()
+    };
+    let page = hooklog_projections::query::targets(
+        &world.backends.pool,
+        &by_connection(id.0),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].connection_id, Some(id.0));
+    let none = hooklog_projections::query::targets(
+        &world.backends.pool,
+        &by_connection(uuid::Uuid::new_v4()),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert!(none.items.is_empty());
 
     // A push of the branch requests a sync of its head, read with the connection's token.
     let hook = world.hosts.github_hooks(REPO)[0].id;

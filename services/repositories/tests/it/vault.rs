@@ -168,3 +168,49 @@ async fn a_secret_that_does_not_open_leaves_out_its_connection_alone() {
     assert!(matches!(all[0], (ref o, Err(VaultError::Corrupt { .. })) if o == "a"));
     assert!(matches!(all[1], (ref o, Ok(ref s)) if o == "b" && s.expose_secret() == "secret-b"));
 }
+
+#[tokio::test]
+async fn a_kind_of_secret_this_hooklog_does_not_know_stops_a_rotation_naming_it() {
+    let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
+    let pool = backends.pool.clone();
+    let old = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(1),
+            previous: None,
+        },
+    );
+    old.put(
+        "c1",
+        SecretKind::Token,
+        &SecretString::from("token-one".to_owned()),
+    )
+    .await
+    .unwrap();
+    // A row a newer hooklog wrote, of a kind this one has no name for.
+    sqlx::query(
+        "INSERT INTO vault_secrets (owner, kind, key_id, nonce, ciphertext) \
+         SELECT owner, 'signing_key', key_id, nonce, ciphertext FROM vault_secrets",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let rotating = Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(2),
+            previous: Some(key(1)),
+        },
+    );
+    match rotating.rotate().await {
+        Err(err @ VaultError::UnknownKind { .. }) => {
+            assert!(err.to_string().contains("\"signing_key\" of c1"), "{err}")
+        }
+        other => panic!("expected an unknown kind, got {other:?}"),
+    }
+    assert_eq!(SecretKind::parse("token"), Some(SecretKind::Token));
+    assert_eq!(
+        SecretKind::parse("webhook_secret"),
+        Some(SecretKind::WebhookSecret)
+    );
+}

@@ -4,6 +4,10 @@
 //! callback checks the id GitHub sent it). Same HTTP helper as the repository calls: rate limits waited out up to the
 //! configured bound, logs without headers or bodies.
 //!
+//! The same client also speaks as a repository connection, with the connection's own token
+//! (`AppClient::with_token`): what the repositories role reads and asks of a repository
+//! webhook's delivery log, in the same shapes.
+//!
 //! Reads are retried on server and network errors; a `POST` never is: GitHub may have acted on
 //! a request whose answer was lost, and a redelivery asked twice is a delivery sent twice.
 
@@ -16,12 +20,20 @@ use super::jwt::AppKey;
 use super::{GithubAppConfig, NOT_CONFIGURED};
 use crate::source::SourceError;
 
-/// A client of the App's own endpoints.
+/// A client of the App's own endpoints (or of a repository's, with a connection's token).
 #[derive(Debug)]
 pub struct AppClient {
     reads: Http,
     writes: Http,
-    key: AppKey,
+    credential: Credential,
+}
+
+#[derive(Debug)]
+enum Credential {
+    /// A fresh App JWT for each request.
+    App(AppKey),
+    /// A repository connection's token (its `Debug` shows nothing of it).
+    Token(secrecy::SecretString),
 }
 
 /// What GitHub answered: any status that is not a rate limit or (for reads) a server error.
@@ -125,7 +137,20 @@ impl AppClient {
         Ok(Self {
             reads: Http::new(&config.api_url, config.retries, config.max_rate_limit_wait)?,
             writes: Http::new(&config.api_url, 0, config.max_rate_limit_wait)?,
-            key: AppKey::new(app_id, pem)?,
+            credential: Credential::App(AppKey::new(app_id, pem)?),
+        })
+    }
+
+    /// A client that calls GitHub's API at `config.api_url` with `token` (a repository
+    /// connection's), under the same retry and rate-limit policy as the App's.
+    pub fn with_token(
+        config: &GithubAppConfig,
+        token: secrecy::SecretString,
+    ) -> Result<Self, SourceError> {
+        Ok(Self {
+            reads: Http::new(&config.api_url, config.retries, config.max_rate_limit_wait)?,
+            writes: Http::new(&config.api_url, 0, config.max_rate_limit_wait)?,
+            credential: Credential::Token(token),
         })
     }
 
@@ -145,8 +170,13 @@ impl AppClient {
         method: Method,
         path: &str,
     ) -> Result<AppAnswer, SourceError> {
-        let jwt = self.key.sign(OffsetDateTime::now_utc())?;
-        let answer = http.send(method, path, &bearer(&jwt)?).await?;
+        let answer = match &self.credential {
+            Credential::App(key) => {
+                let jwt = key.sign(OffsetDateTime::now_utc())?;
+                http.send(method, path, &bearer(&jwt)?).await?
+            }
+            Credential::Token(token) => http.send(method, path, &bearer(token)?).await?,
+        };
         let next = answer
             .next
             .as_deref()

@@ -19,7 +19,7 @@ use sha1::Sha1;
 
 use super::Provider::Github;
 use super::{bearer, depth, json_object, now, paged, strings};
-use super::{Answer, FakeRepoHosts, Hook, PageQuery, Refusal, Repo, Shared};
+use super::{Answer, FakeRepoHosts, Hook, PageQuery, Refusal, Refused, Repo, Shared};
 
 const DOCS: &str = "https://docs.github.com/rest/repos/webhooks";
 
@@ -70,10 +70,34 @@ pub(super) async fn api(
             ("PATCH", 6) => update(repo, hook_id, &shared.url, &body),
             ("DELETE", 6) if repo.remove(hook_id) => Ok(StatusCode::NO_CONTENT.into_response()),
             ("GET", 7) => deliveries(repo, hook_id, &query, &shared.url),
+            ("POST", 9) => {
+                let delivery_id = params.get(3).map(String::as_str).unwrap_or_default();
+                redeliver(repo, hook_id, delivery_id).map(|request| {
+                    let (shared, full_name) = (shared.clone(), full_name.clone());
+                    let hook_id = hook_id.parse().expect("a hook that was found");
+                    tokio::spawn(async move {
+                        shared.attempt(&full_name, hook_id, request, true).await;
+                    });
+                    (StatusCode::ACCEPTED, Json(json!({}))).into_response()
+                })
+            }
             _ => Err(not_found().into()),
         },
     };
     served.unwrap_or_else(|refused| *refused.0)
+}
+
+/// "Redeliver a delivery for a repository webhook"
+/// (`POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts`): `202`,
+/// then the delivery's request is sent again as it was, byte for byte. An unknown hook or
+/// delivery is `404`.
+fn redeliver(repo: &mut Repo, hook_id: &str, delivery_id: &str) -> Result<Arc<Sent>, Refused> {
+    let hook = repo.hook(hook_id).ok_or_else(not_found)?;
+    let delivery = delivery_id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| hook.deliveries.iter().find(|d| d.id == id));
+    Ok(delivery.ok_or_else(not_found)?.request.clone())
 }
 
 fn refuse(refusal: Refusal) -> Response {
@@ -356,7 +380,32 @@ impl FakeRepoHosts {
             Arc::new(sign(hook, repository_id, event, body))
         };
         let guid = sent.guid.clone();
-        (self.attempt(full_name, hook_id, sent, false).await, guid)
+        (
+            self.shared.attempt(full_name, hook_id, sent, false).await,
+            guid,
+        )
+    }
+
+    /// A delivery GitHub attempted and hooklog never stored: logged as GitHub logs an answer
+    /// that was not HTTP (`status_code` 502, as from a proxy in front of a receiver that was
+    /// down), nothing sent. Its GUID.
+    pub fn lose_github(&self, full_name: &str, hook_id: u64, event: &str, body: Vec<u8>) -> String {
+        let id = self.shared.next_id();
+        let mut record = self.shared.record();
+        let repository_id = record.repo(Github, full_name).id;
+        let hook = record.hook(Github, full_name, hook_id);
+        let request = Arc::new(sign(hook, repository_id, event, body));
+        let guid = request.guid.clone();
+        hook.deliveries.push(Delivery {
+            id,
+            delivered_at: now(),
+            redelivery: false,
+            duration: 0.1,
+            status: "Invalid HTTP Response: 502".to_owned(),
+            status_code: 502,
+            request,
+        });
+        guid
     }
 
     /// Redelivers the last delivery `guid` of hook `hook_id` to the hook's URL as GitHub does:
@@ -372,9 +421,12 @@ impl FakeRepoHosts {
                 .find(|d| d.request.guid == guid);
             delivery.expect("a delivery of that GUID").request.clone()
         };
-        self.attempt(full_name, hook_id, sent, true).await
+        self.shared.attempt(full_name, hook_id, sent, true).await
     }
+}
 
+impl Shared {
+    /// Sends `request` to hook `hook_id`'s URL and logs the attempt; the status code.
     async fn attempt(
         &self,
         full_name: &str,
@@ -382,19 +434,12 @@ impl FakeRepoHosts {
         request: Arc<Sent>,
         redelivery: bool,
     ) -> u16 {
-        let url = self
-            .shared
-            .record()
-            .hook(Github, full_name, hook_id)
-            .url
-            .clone();
+        let url = self.record().hook(Github, full_name, hook_id).url.clone();
         let delivered_at = now();
-        let sent = self
-            .shared
-            .post(&url, &request.headers, request.body.clone());
+        let sent = self.post(&url, &request.headers, request.body.clone());
         let (status_code, status, duration) = sent.await;
-        let id = self.shared.next_id();
-        let mut record = self.shared.record();
+        let id = self.next_id();
+        let mut record = self.record();
         let hook = record.hook(Github, full_name, hook_id);
         hook.last_response = json!({ "code": status_code, "status": "active", "message": status });
         hook.deliveries.push(Delivery {

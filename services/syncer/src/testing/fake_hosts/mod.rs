@@ -199,6 +199,7 @@ impl FakeRepoHosts {
             "/hooks",
             "/hooks/{hook_id}",
             "/hooks/{hook_id}/deliveries",
+            "/hooks/{hook_id}/deliveries/{delivery_id}/attempts",
         ] {
             app = app.route(
                 &format!("/repos/{{owner}}/{{repo}}{depth}"),
