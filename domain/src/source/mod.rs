@@ -88,6 +88,20 @@ impl SourceLocation {
             .ok_or_else(|| IdError::Source(value.to_owned()))
     }
 
+    /// `scheme://host[:port]` (the host lowercased) of an `http(s)` URL without a user name:
+    /// where a credential for it may be sent. `None` for anything else.
+    pub fn http_origin(&self) -> Option<String> {
+        match Anatomy::of(&self.0) {
+            Anatomy::Url {
+                scheme: scheme @ ("http" | "https"),
+                userinfo: None,
+                host,
+                ..
+            } if !host.is_empty() => Some(format!("{scheme}://{}", host.to_ascii_lowercase())),
+            _ => None,
+        }
+    }
+
     /// A URL git fetches from, rather than a path on this machine.
     pub fn is_remote(&self) -> bool {
         !matches!(

@@ -306,3 +306,27 @@ fn stored_sources_still_decode_but_are_checked_again_by_todays_rules() {
         serde_json::json!("/srv/git/a")
     );
 }
+
+#[test]
+fn an_http_origin_is_the_scheme_and_host_of_an_http_url_without_a_user_only() {
+    let origin = |value: &str| SourceLocation::from_stored(value).unwrap().http_origin();
+    let gitlab = origin("https://GitLab.example.com/api/v4");
+    assert_eq!(gitlab.as_deref(), Some("https://gitlab.example.com"));
+    assert_eq!(origin("https://gitlab.example.com/group/p.git"), gitlab);
+    for other in [
+        "https://gitlab.example.com.evil.org/group/p.git",
+        "https://gitlab.example.com:8443/group/p.git",
+        "http://gitlab.example.com/group/p.git",
+    ] {
+        assert_ne!(origin(other), gitlab, "{other}");
+    }
+    for none in [
+        "ssh://gitlab.example.com/group/p.git",
+        "file:///srv/git/p.git",
+        "https://user@gitlab.example.com/p.git",
+        "/srv/git/p",
+        "git@gitlab.example.com:group/p.git",
+    ] {
+        assert_eq!(origin(none), None, "{none}");
+    }
+}

@@ -209,15 +209,7 @@ async fn rewind(
             "the process manager consumes more aggregate types now; reading the events again \
              from the start"
         );
-        stream
-            .delete_consumer(&config.durable_name)
-            .await
-            .map_err(|e| e.to_string())?;
-        stream
-            .create_consumer(config.consumer_config(DeliverPolicy::All))
-            .await
-            .map_err(|e| e.to_string())?;
-        return Ok(());
+        return recreate(config, &stream, DeliverPolicy::All).await;
     }
     if info.config.max_ack_pending != wanted.max_ack_pending {
         // Made by an earlier hooklog (one event at a time) or another batch size.
@@ -235,14 +227,24 @@ async fn rewind(
         ack_floor = floor,
         "a previous process manager left events unacked; resuming right after its ack floor"
     );
+    let from = DeliverPolicy::ByStartSequence {
+        start_sequence: floor + 1,
+    };
+    recreate(config, &stream, from).await
+}
+
+/// Deletes the consumer and creates it again, delivering `from`.
+async fn recreate(
+    config: &ProcessManagerConfig,
+    stream: &jetstream::stream::Stream,
+    from: DeliverPolicy,
+) -> Result<(), String> {
     stream
         .delete_consumer(&config.durable_name)
         .await
         .map_err(|e| e.to_string())?;
     stream
-        .create_consumer(config.consumer_config(DeliverPolicy::ByStartSequence {
-            start_sequence: floor + 1,
-        }))
+        .create_consumer(config.consumer_config(from))
         .await
         .map_err(|e| e.to_string())?;
     Ok(())

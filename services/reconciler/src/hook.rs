@@ -9,6 +9,8 @@ use hooklog_domain::repository_connection::ConnectionId;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use hooklog_syncer::source::github::repository_path;
+
 use crate::log::PER_PAGE;
 use crate::ReconcileError;
 
@@ -43,18 +45,8 @@ impl HookLog {
                 hook_id,
                 ..
             } => {
-                // Checked again before it goes into a path, as the syncer does.
-                let name = RepositoryName::parse(repository.as_str()).map_err(|err| {
-                    ReconcileError::Github(hooklog_syncer::source::SourceError::Invalid(
-                        err.to_string(),
-                    ))
-                })?;
-                let (owner, repo) = name.as_str().split_once('/').unwrap_or_default();
-                Ok(format!(
-                    "/repos/{}/{}/hooks/{hook_id}",
-                    segment(owner),
-                    segment(repo)
-                ))
+                let repository = repository_path(repository).map_err(ReconcileError::Github)?;
+                Ok(format!("{repository}/hooks/{hook_id}"))
             }
         }
     }
@@ -166,19 +158,6 @@ impl HookLog {
         .fetch_all(pool)
         .await?)
     }
-}
-
-/// `value` with everything but RFC 3986's unreserved characters percent-encoded.
-fn segment(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use hooklog_domain::repository_connection::{Provider, ProviderRepository};
+use hooklog_syncer::source::github::path_segment;
 use reqwest::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, LINK};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -116,7 +117,7 @@ impl HookApi {
 
     /// The API path of the repository, each segment encoded.
     fn repository_path(provider: Provider, repository: &ProviderRepository) -> String {
-        let encoded: Vec<String> = repository.as_str().split('/').map(encode).collect();
+        let encoded: Vec<String> = repository.as_str().split('/').map(path_segment).collect();
         match provider {
             Provider::Github => format!("/repos/{}", encoded.join("/")),
             // GitLab takes a project's path as one URL-encoded segment.
@@ -354,19 +355,6 @@ impl HookApi {
             Err(err) => Err(err),
         }
     }
-}
-
-/// Percent-encodes one path segment (everything but unreserved characters).
-fn encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(

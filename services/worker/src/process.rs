@@ -561,26 +561,40 @@ impl<C: Commands> On<'_, C> {
         };
         let target = TargetId::for_branch(installation, repo.id, &branch);
         let label = format!("{}@{branch} (target {target})", repo.full_name);
-        match settle(
-            self.commands
-                .target(target, TargetCommand::RecordPush(push.clone()), meta)
-                .await,
-        )? {
-            Ok(_) => Ok(Outcome::processed(format!("push to {label}")).sent(
+        if let Some(done) = self.record_push(target, push.clone(), &label, meta).await? {
+            return Ok(done);
+        }
+        let default_branch = e.repository.default_branch.as_deref();
+        if push.deleted || default_branch != Some(branch.as_str()) {
+            return Ok(Outcome::ignored(format!("no target tracks {label}")));
+        }
+        self.auto_track(installation, repo, branch, push, meta)
+            .await
+    }
+
+    /// Sends `push` to `target` (`label` in the outcome): processed when taken, ignored with
+    /// the reason when refused; `None` when no target is tracked there (the caller's to say
+    /// what that means).
+    async fn record_push(
+        &self,
+        target: TargetId,
+        push: Push,
+        label: &str,
+        meta: &CommandMetadata,
+    ) -> Result<Option<Outcome>, Failure> {
+        let sent = self
+            .commands
+            .target(target, TargetCommand::RecordPush(push), meta)
+            .await;
+        Ok(match settle(sent)? {
+            Ok(_) => Some(Outcome::processed(format!("push to {label}")).sent(
                 ConnectorTarget::TYPE,
                 target,
                 "RecordPush",
             )),
-            Err(TargetError::NotTracked) => {
-                let default_branch = e.repository.default_branch.as_deref();
-                if push.deleted || default_branch != Some(branch.as_str()) {
-                    return Ok(Outcome::ignored(format!("no target tracks {label}")));
-                }
-                self.auto_track(installation, repo, branch, push, meta)
-                    .await
-            }
-            Err(err) => Ok(Outcome::ignored(format!("{label}: {err}"))),
-        }
+            Err(TargetError::NotTracked) => None,
+            Err(err) => Some(Outcome::ignored(format!("{label}: {err}"))),
+        })
     }
 
     /// A push to the default branch of a repository no target follows: the instance decides
@@ -744,22 +758,13 @@ impl<C: Commands> On<'_, C> {
         push.delivery_id = meta.delivery_id.clone().unwrap_or_default();
         let label =
             format!("branch {branch} of repository connection {connection} (target {target})");
-        match settle(
-            self.commands
-                .target(target, TargetCommand::RecordPush(push), meta)
-                .await,
-        )? {
-            Ok(_) => Ok(Outcome::processed(format!("push to {label}")).sent(
-                ConnectorTarget::TYPE,
-                target,
-                "RecordPush",
-            )),
-            Err(TargetError::NotTracked) => Ok(Outcome::ignored(format!(
+        let done = self.record_push(target, push, &label, meta).await?;
+        Ok(done.unwrap_or_else(|| {
+            Outcome::ignored(format!(
                 "no target tracks {label}: only the connected branch is synced, once its webhook \
                  is created"
-            ))),
-            Err(err) => Ok(Outcome::ignored(format!("{label}: {err}"))),
-        }
+            ))
+        }))
     }
 
     async fn instance(

@@ -6,17 +6,22 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::support::key;
 
+/// A vault over `pool` sealing under key `current`, opening under `previous` too.
+fn vault(pool: &sqlx::PgPool, current: u8, previous: Option<u8>) -> Vault {
+    Vault::new(
+        pool.clone(),
+        VaultKeys {
+            current: key(current),
+            previous: previous.map(key),
+        },
+    )
+}
+
 #[tokio::test]
 async fn rotation_reseals_under_the_new_key_and_the_old_key_alone_no_longer_opens() {
     let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
     let pool = backends.pool.clone();
-    let old = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(1),
-            previous: None,
-        },
-    );
+    let old = vault(&pool, 1, None);
     old.put(
         "c1",
         SecretKind::Token,
@@ -32,24 +37,12 @@ async fn rotation_reseals_under_the_new_key_and_the_old_key_alone_no_longer_open
     .await
     .unwrap();
 
-    let new_only = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(2),
-            previous: None,
-        },
-    );
+    let new_only = vault(&pool, 2, None);
     match new_only.get("c1", SecretKind::Token).await {
         Err(VaultError::UnknownKey { key_id, .. }) => assert_eq!(key_id, key(1).id()),
         other => panic!("expected an unknown key, got {other:?}"),
     }
-    let rotating = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(2),
-            previous: Some(key(1)),
-        },
-    );
+    let rotating = vault(&pool, 2, Some(1));
     assert_eq!(
         rotating
             .get("c1", SecretKind::Token)
@@ -90,13 +83,7 @@ async fn rotation_reseals_under_the_new_key_and_the_old_key_alone_no_longer_open
 async fn a_row_moved_to_another_owner_or_kind_or_altered_does_not_open() {
     let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
     let pool = backends.pool.clone();
-    let vault = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(3),
-            previous: None,
-        },
-    );
+    let vault = vault(&pool, 3, None);
     vault
         .put(
             "c1",
@@ -142,13 +129,7 @@ async fn a_row_moved_to_another_owner_or_kind_or_altered_does_not_open() {
 async fn a_secret_that_does_not_open_leaves_out_its_connection_alone() {
     let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
     let pool = backends.pool.clone();
-    let vault = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(4),
-            previous: None,
-        },
-    );
+    let vault = vault(&pool, 4, None);
     for owner in ["a", "b"] {
         vault
             .put(
@@ -173,13 +154,7 @@ async fn a_secret_that_does_not_open_leaves_out_its_connection_alone() {
 async fn a_kind_of_secret_this_hooklog_does_not_know_stops_a_rotation_naming_it() {
     let backends = hooklog_infra::testing::Backends::start("hooklog-vault-test").await;
     let pool = backends.pool.clone();
-    let old = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(1),
-            previous: None,
-        },
-    );
+    let old = vault(&pool, 1, None);
     old.put(
         "c1",
         SecretKind::Token,
@@ -195,13 +170,7 @@ async fn a_kind_of_secret_this_hooklog_does_not_know_stops_a_rotation_naming_it(
     .execute(&pool)
     .await
     .unwrap();
-    let rotating = Vault::new(
-        pool.clone(),
-        VaultKeys {
-            current: key(2),
-            previous: Some(key(1)),
-        },
-    );
+    let rotating = vault(&pool, 2, Some(1));
     match rotating.rotate().await {
         Err(err @ VaultError::UnknownKind { .. }) => {
             assert!(err.to_string().contains("\"signing_key\" of c1"), "{err}")

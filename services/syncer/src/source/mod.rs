@@ -17,7 +17,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use hooklog_domain::connector_target::TargetOwner;
-use hooklog_domain::ids::{Branch, CommitSha, RepositoryId, RepositoryName, SourceLocation};
+use hooklog_domain::ids::{
+    Branch, CommitSha, ConnectionId, RepositoryId, RepositoryName, SourceLocation,
+};
+use hooklog_write::vault::{SecretKind, Vault, VaultError};
+use secrecy::SecretString;
 
 /// The repository a target reads, as its aggregate knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +101,29 @@ pub trait RepoSource: Send + Sync {
         repo: &RepoRef,
         branch: &Branch,
     ) -> Result<Option<CommitSha>, SourceError>;
+}
+
+/// Repository connection `id`'s token, opened from `vault` for each read, so a rotated or
+/// removed token takes effect at once. Without a vault (no `HOOKLOG_SECRETS_KEY`) the error
+/// names the setting; a database away is worth trying again, a token gone or unopenable is not.
+pub(crate) async fn connection_token(
+    vault: Option<&Vault>,
+    id: ConnectionId,
+) -> Result<SecretString, SourceError> {
+    let vault = vault.ok_or_else(|| {
+        SourceError::Invalid(format!(
+            "repository connection {id}'s token is sealed in the vault, and HOOKLOG_SECRETS_KEY \
+             is not set"
+        ))
+    })?;
+    match vault.get(&id.to_string(), SecretKind::Token).await {
+        Ok(Some(token)) => Ok(token),
+        Ok(None) => Err(SourceError::Auth(format!(
+            "repository connection {id} has no token in the vault (disconnected?)"
+        ))),
+        Err(err @ VaultError::Database(_)) => Err(SourceError::Unavailable(err.to_string())),
+        Err(err) => Err(SourceError::Auth(err.to_string())),
+    }
 }
 
 /// The source of each target: its git repository when it names one, else the GitHub App.

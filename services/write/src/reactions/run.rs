@@ -74,18 +74,14 @@ impl Committed {
         id: ConnectionId,
         event: ConnectionEvent,
     ) -> Result<Self, ReactionError> {
+        use ConnectionEvent as E;
         let connection = match event {
-            ConnectionEvent::WebhookCreated { .. } => {
+            E::WebhookCreated { .. } | E::DisconnectRequested { .. } => {
                 let state = bus.load_connection(id).await.map_err(failure)?;
-                let taking = state.status().accepts_deliveries();
-                state.connection().cloned().filter(|_| taking)
+                let tracks = !matches!(event, E::WebhookCreated { .. })
+                    || state.status().accepts_deliveries();
+                state.connection().cloned().filter(|_| tracks)
             }
-            ConnectionEvent::DisconnectRequested { .. } => bus
-                .load_connection(id)
-                .await
-                .map_err(failure)?
-                .connection()
-                .cloned(),
             _ => None,
         };
         Ok(Self::Connection(id, connection, event))

@@ -28,8 +28,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use hooklog_domain::connector_target::TargetOwner;
-use hooklog_domain::ids::{Branch, CommitSha, ConnectionId, InstallationId};
-use hooklog_write::vault::{SecretKind, Vault};
+use hooklog_domain::ids::{Branch, CommitSha, InstallationId};
+use hooklog_write::vault::Vault;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -37,6 +37,7 @@ use serde::Deserialize;
 pub use self::app::{AppAnswer, AppClient, Installation};
 use self::http::{bearer, Answer, Body, Http, Reply};
 use self::jwt::AppKey;
+pub use self::path::{repository_path, segment as path_segment};
 use self::token::TokenCache;
 use super::{RepoRef, RepoSource, SourceError, TreeEntry};
 
@@ -140,26 +141,9 @@ impl GithubApp {
     async fn credential(&self, owner: TargetOwner) -> Result<SecretString, SourceError> {
         match owner {
             TargetOwner::Installation(installation) => self.token(installation).await,
-            TargetOwner::Connection(connection) => self.connection_token(connection).await,
-        }
-    }
-
-    async fn connection_token(&self, id: ConnectionId) -> Result<SecretString, SourceError> {
-        let vault = self.vault.as_ref().ok_or_else(|| {
-            SourceError::Invalid(format!(
-                "repository connection {id}'s token is sealed in the vault, and                  HOOKLOG_SECRETS_KEY is not set"
-            ))
-        })?;
-        match vault.get(&id.to_string(), SecretKind::Token).await {
-            Ok(Some(token)) => Ok(token),
-            Ok(None) => Err(SourceError::Auth(format!(
-                "repository connection {id} has no token in the vault (disconnected?)"
-            ))),
-            // The database was away: a later attempt may open it.
-            Err(err @ hooklog_write::vault::VaultError::Database(_)) => {
-                Err(SourceError::Unavailable(err.to_string()))
+            TargetOwner::Connection(connection) => {
+                super::connection_token(self.vault.as_ref(), connection).await
             }
-            Err(err) => Err(SourceError::Auth(err.to_string())),
         }
     }
 

@@ -9,16 +9,23 @@ use crate::source::{RepoRef, SourceError};
 
 /// `/repos/{owner}/{name}` for the repository of `repo`.
 pub(super) fn repo_path(repo: &RepoRef) -> Result<String, SourceError> {
-    let checked = RepositoryName::parse(repo.repository.as_str())
+    repository_path(&repo.repository)
+}
+
+/// `/repos/{owner}/{name}` for `repository`, checked by today's rules first (for any caller
+/// that puts a stored name into a GitHub API path).
+pub fn repository_path(repository: &RepositoryName) -> Result<String, SourceError> {
+    let checked = RepositoryName::parse(repository.as_str())
         .map_err(|err| SourceError::Invalid(err.to_string()))?;
     let (owner, name) = checked.as_str().split_once('/').ok_or_else(|| {
-        SourceError::Invalid(format!("repository {} is not OWNER/NAME", repo.repository))
+        SourceError::Invalid(format!("repository {repository} is not OWNER/NAME"))
     })?;
     Ok(format!("/repos/{}/{}", segment(owner), segment(name)))
 }
 
-/// `value` with everything but RFC 3986's unreserved characters percent-encoded.
-pub(super) fn segment(value: &str) -> String {
+/// `value` with everything but RFC 3986's unreserved characters percent-encoded: one path
+/// segment of an API URL, whatever `/`, `#` or `?` it holds.
+pub fn segment(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

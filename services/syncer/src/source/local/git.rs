@@ -9,7 +9,6 @@ use std::process::{Output, Stdio};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hooklog_domain::ids::ConnectionId;
-use hooklog_write::vault::{SecretKind, VaultError};
 use secrecy::ExposeSecret;
 use tokio::process::Command;
 
@@ -91,37 +90,16 @@ impl LocalGit {
         let Some(connection) = auth else {
             return self.run(dir, args).await;
         };
-        let connections = self.connections.as_ref().ok_or_else(|| {
-            SourceError::Invalid(format!(
-                "repository connection {connection}'s token is in the vault, and \
-                 HOOKLOG_SECRETS_KEY is not set"
-            ))
-        })?;
-        let token = match connections
-            .vault
-            .get(&connection.to_string(), SecretKind::Token)
-            .await
-        {
-            Ok(Some(token)) => token,
-            Ok(None) => {
-                return Err(SourceError::Auth(format!(
-                    "repository connection {connection} has no token in the vault \
-                     (disconnected?)"
-                )))
-            }
-            Err(err @ VaultError::Database(_)) => {
-                return Err(SourceError::Unavailable(err.to_string()))
-            }
-            Err(err) => return Err(SourceError::Auth(err.to_string())),
-        };
+        let connections = self.connections.as_ref();
+        let token =
+            crate::source::connection_token(connections.map(|c| &c.vault), connection).await?;
+        // `locate` gave an `auth` only with `connections` set.
+        let origin = connections.map_or("", |c| c.origin.as_str());
         // GitLab takes a token over git-over-HTTPS as the password of any user name.
         let basic = STANDARD.encode(format!("oauth2:{}", token.expose_secret()));
         self.command(dir)
             .env("GIT_CONFIG_COUNT", "1")
-            .env(
-                "GIT_CONFIG_KEY_0",
-                format!("http.{}/.extraHeader", connections.origin),
-            )
+            .env("GIT_CONFIG_KEY_0", format!("http.{origin}/.extraHeader"))
             .env(
                 "GIT_CONFIG_VALUE_0",
                 format!("Authorization: Basic {basic}"),

@@ -39,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use hooklog_domain::ids::{Branch, CommitSha, ConnectionId};
-use hooklog_domain::source::AllowedSources;
+use hooklog_domain::source::{AllowedSources, SourceLocation};
 use hooklog_write::vault::Vault;
 
 use self::git::{read_error, redact};
@@ -112,7 +112,9 @@ impl LocalGit {
     /// (`HOOKLOG_GITLAB_API_URL`), with their tokens from `vault`.
     pub fn with_connections(mut self, vault: Option<Vault>, gitlab_api_url: &str) -> Self {
         self.connections = vault.and_then(|vault| {
-            let origin = origin(gitlab_api_url)?;
+            let origin = SourceLocation::from_stored(gitlab_api_url)
+                .ok()?
+                .http_origin()?;
             Some(Connections { vault, origin })
         });
         self
@@ -136,7 +138,7 @@ impl LocalGit {
                          vault, and HOOKLOG_SECRETS_KEY is not set"
                     ))
                 })?;
-                if origin(source.as_str()).as_deref() != Some(connections.origin.as_str()) {
+                if source.http_origin().as_deref() != Some(connections.origin.as_str()) {
                     return Err(SourceError::Invalid(format!(
                         "{} is not on the GitLab of HOOKLOG_GITLAB_API_URL ({}), the one place \
                          repository connection {connection}'s token is sent",
@@ -252,17 +254,6 @@ impl RepoSource for LocalGit {
     }
 }
 
-/// `scheme://authority` of an http(s) URL, lowercased; `None` for anything else.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let ok = matches!(scheme.as_str(), "http" | "https")
-        && !authority.is_empty()
-        && !authority.contains('@');
-    ok.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
-}
-
 /// Parses `git ls-tree -r -l -z`: `<mode> <type> <sha> <size>\t<path>\0`, keeping blobs
 /// (submodules are `commit` entries), in path order.
 fn parse_tree(out: &[u8], shown: &str) -> Result<Vec<TreeEntry>, SourceError> {
@@ -296,28 +287,6 @@ fn parse_tree(out: &[u8], shown: &str) -> Result<Vec<TreeEntry>, SourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_connections_origin_is_the_scheme_and_authority_of_an_http_url_only() {
-        let gitlab = origin("https://GitLab.example.com/api/v4");
-        assert_eq!(gitlab.as_deref(), Some("https://gitlab.example.com"));
-        assert_eq!(origin("https://gitlab.example.com/group/p.git"), gitlab);
-        for other in [
-            "https://gitlab.example.com.evil.org/group/p.git",
-            "https://gitlab.example.com:8443/group/p.git",
-            "http://gitlab.example.com/group/p.git",
-        ] {
-            assert_ne!(origin(other), gitlab, "{other}");
-        }
-        for none in [
-            "ssh://gitlab.example.com/group/p.git",
-            "file:///srv/git/p.git",
-            "https://user@gitlab.example.com/p.git",
-            "/srv/git/p",
-        ] {
-            assert_eq!(origin(none), None, "{none}");
-        }
-    }
 
     #[test]
     fn ls_tree_output_keeps_blobs_in_path_order() {
