@@ -93,12 +93,19 @@ pub struct EnsureError {
 /// `replicas` copies each (`HOOKLOG_STREAM_REPLICAS`), or brings existing ones to these settings,
 /// replica count included: JetStream moves a stream to a new count without losing a message.
 /// More than one replica needs a JetStream cluster of at least that many servers.
+///
+/// A cluster that is still electing its meta leader, or busy with every process of a fleet
+/// setting up the same streams at once, answers late or "temporarily unavailable": such an
+/// answer is retried, with pauses doubling from 250 ms to 2 s, for up to [`ENSURE_PATIENCE`].
+/// Any other error (replicas a single server cannot hold, a conflicting stream) is returned at
+/// once.
 pub async fn ensure_all(
     js: &jetstream::Context,
     deliveries_duplicate_window: Duration,
     events_duplicate_window: Duration,
     replicas: usize,
 ) -> Result<(), EnsureError> {
+    let deadline = tokio::time::Instant::now() + ENSURE_PATIENCE;
     for (stream, config) in [
         (
             DELIVERIES_STREAM,
@@ -111,15 +118,43 @@ pub async fn ensure_all(
             num_replicas: replicas,
             ..config
         };
-        js.create_or_update_stream(config)
-            .await
-            .map_err(|source| EnsureError {
-                stream,
-                replicas,
-                source,
-            })?;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match js.create_or_update_stream(config.clone()).await {
+                Ok(_) => break,
+                Err(source) if is_transient(&source) && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(stream, error = %source, retry_in = ?pause, "JetStream cannot set up the stream yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(source) => {
+                    return Err(EnsureError {
+                        stream,
+                        replicas,
+                        source,
+                    })
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// How long [`ensure_all`] retries answers that say JetStream is not ready yet.
+pub const ENSURE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// An answer that says JetStream (or its cluster) is not ready yet, rather than no.
+fn is_transient(err: &jetstream::context::CreateStreamError) -> bool {
+    use async_nats::jetstream::context::CreateStreamErrorKind as Kind;
+    use async_nats::jetstream::ErrorCode;
+    match err.kind() {
+        Kind::TimedOut | Kind::JetStreamUnavailable => true,
+        Kind::JetStream(err) => matches!(
+            err.error_code(),
+            ErrorCode::CLUSTER_NOT_AVAILABLE | ErrorCode::CLUSTER_NO_PEERS
+        ),
+        _ => false,
+    }
 }
 
 /// Creates `GITHUB_DELIVERIES`, or brings an existing one to the settings above.

@@ -26,6 +26,13 @@
 //! limiter such as `governor` counts requests over time, not uploads in flight, and cannot say
 //! whether an address is out of tokens without spending one.
 //!
+//! *Behind a reverse proxy* every request's TCP peer is the proxy. With
+//! `HOOKLOG_INGRESS_TRUSTED_PROXIES` naming it, the client address of a request from a trusted
+//! proxy is read from `X-Forwarded-For` ([`client_address`]): the rightmost address there that is
+//! not itself a trusted proxy. Only the rightmost entries are the proxies' own words; anything to
+//! the left of the first untrusted one came from the client and is ignored, so a client cannot
+//! pick another address to be accounted to. From any other peer the header is ignored.
+//!
 //! The minimum upload rate is kept where the body is read ([`crate::VerifiedDelivery`]); the
 //! global in-flight limit in [`crate::router`].
 
@@ -206,6 +213,57 @@ impl UploadPermit {
 }
 
 /// The key an address is counted under: IPv4 as is, IPv6 by its `/64`.
+/// The client address of a request whose TCP peer is `peer`, given its `X-Forwarded-For`
+/// values (`forwarded`, in header order) and the trusted proxies.
+///
+/// A peer that is not a trusted proxy is the client, whatever the header says. From a trusted
+/// proxy, the header is read from the right: each address that is a trusted proxy too is
+/// skipped, and the first one that is not is the client. An entry that is not an address (say
+/// `unknown`, or garbage a client sent) stops the walk at the trusted hop to its right, which is
+/// then accounted for the request; so does a missing header (the proxy itself). Addresses may
+/// carry a port (`203.0.113.7:4711`, `[2001:db8::1]:4711`).
+pub fn client_address<'a>(
+    peer: Option<IpAddr>,
+    forwarded: impl Iterator<Item = &'a str>,
+    trusted: &[IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: IpAddr| {
+        let ip = ip.to_canonical();
+        trusted.iter().any(|net| net.contains(&ip))
+    };
+    let peer = peer?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let entries: Vec<&str> = forwarded.flat_map(|value| value.split(',')).collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        let Some(ip) = forwarded_address(entry) else {
+            break;
+        };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+/// One `X-Forwarded-For` entry as an address: `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port`.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    entry
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            entry
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+                .and_then(|ip| ip.parse().ok())
+        })
+}
+
 fn address_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V4(v4) => IpAddr::V4(v4),
@@ -227,6 +285,82 @@ fn address_key(ip: IpAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    mod client_address {
+        use std::net::IpAddr;
+
+        use super::super::client_address;
+
+        fn ip(text: &str) -> IpAddr {
+            text.parse().unwrap()
+        }
+
+        fn client(peer: &str, forwarded: &[&str], trusted: &[&str]) -> IpAddr {
+            let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|n| n.parse().unwrap()).collect();
+            client_address(Some(ip(peer)), forwarded.iter().copied(), &trusted).unwrap()
+        }
+
+        #[test]
+        fn without_trusted_proxies_the_header_is_ignored() {
+            assert_eq!(client("192.0.2.1", &["203.0.113.7"], &[]), ip("192.0.2.1"));
+            assert_eq!(
+                client("192.0.2.1", &["203.0.113.7"], &["10.0.0.0/8"]),
+                ip("192.0.2.1"),
+                "a peer that is not a trusted proxy is the client"
+            );
+        }
+
+        #[test]
+        fn from_a_trusted_proxy_the_rightmost_untrusted_address_is_the_client() {
+            let trusted = ["10.0.0.0/8"];
+            assert_eq!(
+                client("10.0.0.2", &["203.0.113.7"], &trusted),
+                ip("203.0.113.7")
+            );
+            // What the client wrote itself (198.51.100.1) is left of the address the proxy saw.
+            assert_eq!(
+                client(
+                    "10.0.0.2",
+                    &["198.51.100.1, 203.0.113.7, 10.0.0.9"],
+                    &trusted
+                ),
+                ip("203.0.113.7")
+            );
+            // Several header lines read as one list.
+            assert_eq!(
+                client("10.0.0.2", &["198.51.100.1", "203.0.113.7:4711"], &trusted),
+                ip("203.0.113.7")
+            );
+            assert_eq!(
+                client("10.0.0.2", &["[2001:db8::1]:443"], &trusted),
+                ip("2001:db8::1")
+            );
+            // An IPv4-mapped peer counts as its IPv4 address.
+            assert_eq!(
+                client("::ffff:10.0.0.2", &["203.0.113.7"], &trusted),
+                ip("203.0.113.7")
+            );
+        }
+
+        #[test]
+        fn a_missing_or_garbled_header_is_accounted_to_the_last_trusted_hop() {
+            let trusted = ["10.0.0.0/8"];
+            assert_eq!(client("10.0.0.2", &[], &trusted), ip("10.0.0.2"));
+            assert_eq!(client("10.0.0.2", &["unknown"], &trusted), ip("10.0.0.2"));
+            assert_eq!(
+                client("10.0.0.2", &["203.0.113.7, garbage, 10.0.0.5"], &trusted),
+                ip("10.0.0.5")
+            );
+            assert_eq!(
+                client_address(
+                    None,
+                    ["203.0.113.7"].into_iter(),
+                    &[trusted[0].parse().unwrap()]
+                ),
+                None
+            );
+        }
+    }
+
     use super::*;
 
     const WAIT: Duration = Duration::from_millis(50);

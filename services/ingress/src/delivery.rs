@@ -85,7 +85,7 @@ impl VerifiedDelivery {
         secrets: &[hooklog_domain::github::WebhookSecret],
         connection: Option<uuid::Uuid>,
     ) -> Result<Self, IngressError> {
-        let (upload, peer) = admitted(peer_of(&request), state).await?;
+        let (upload, peer) = admitted(peer_of(&request, state), state).await?;
         let refuse = |err: IngressError| refused(&upload, peer, err);
 
         let declared_length = declared_length(&request).map_err(refuse)?;
@@ -153,7 +153,7 @@ impl VerifiedDelivery {
         secret: &hooklog_domain::github::WebhookSecret,
         connection: uuid::Uuid,
     ) -> Result<Self, IngressError> {
-        let (upload, peer) = admitted(peer_of(&request), state).await?;
+        let (upload, peer) = admitted(peer_of(&request, state), state).await?;
         let refuse = |err: IngressError| refused(&upload, peer, err);
         let declared_length = declared_length(&request).map_err(refuse)?;
         let Some(token) = header_str(request.headers(), GITLAB_TOKEN_HEADER).map(str::to_owned)
@@ -241,12 +241,19 @@ pub fn gitlab_event_name(header: &str) -> Option<String> {
     })
 }
 
-/// The client's address, when the listener recorded it.
-fn peer_of(request: &Request) -> Option<std::net::IpAddr> {
-    request
+/// The client's address, when the listener recorded it: the TCP peer, or behind a trusted
+/// proxy the client its `X-Forwarded-For` names ([`crate::admission::client_address`]).
+fn peer_of(request: &Request, state: &IngressState) -> Option<std::net::IpAddr> {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .map(|value| value.to_str().unwrap_or(""));
+    crate::admission::client_address(peer, forwarded, &state.trusted_proxies)
 }
 
 /// The client address admitted ([`crate::admission`]): its upload permit and the address.

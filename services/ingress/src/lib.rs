@@ -68,6 +68,9 @@ pub struct IngressConfig {
     pub duplicate_window: Duration,
     /// Unset: any address may send. Set: only these networks, others get 403.
     pub allowed_networks: Option<Vec<ipnet::IpNet>>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (see
+    /// [`admission::client_address`]). Empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Unverified uploads at once from one address.
     pub uploads_per_address: usize,
     /// Bytes per second a body must keep up after `upload_grace`.
@@ -90,6 +93,7 @@ impl IngressConfig {
             failed_auth_per_minute: settings.ingress_failed_auth_per_minute,
             duplicate_window: settings.deliveries_duplicate_window,
             allowed_networks: settings.ingress_allowed_networks(),
+            trusted_proxies: settings.ingress_trusted_proxies(),
             uploads_per_address: settings.ingress_uploads_per_address,
             min_upload_rate: settings.ingress_min_upload_rate,
             upload_grace: settings.ingress_upload_grace,
@@ -105,6 +109,7 @@ pub struct IngressState {
     pub(crate) secrets: Arc<[WebhookSecret]>,
     pub(crate) log: Arc<dyn DeliveryLog>,
     pub(crate) admission: Arc<Admission>,
+    pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
     pub(crate) connections: ConnectionSecrets,
     pub(crate) min_upload_rate: u64,
     pub(crate) upload_grace: Duration,
@@ -124,6 +129,7 @@ impl IngressState {
                 config.failed_auth_per_minute,
                 config.queue_timeout,
             )),
+            trusted_proxies: config.trusted_proxies.clone().into(),
             connections: ConnectionSecrets::default(),
             min_upload_rate: config.min_upload_rate,
             upload_grace: config.upload_grace,

@@ -40,6 +40,10 @@ struct Args {
     /// Make a deliberate fault the checks must catch (the run then fails).
     #[arg(long, value_enum)]
     sabotage: Option<SabotageArg>,
+    /// Run against a three-node JetStream cluster on loopback ports with three replicas of every
+    /// stream; the NATS fault then loses the node leading GITHUB_DELIVERIES.
+    #[arg(long)]
+    cluster: bool,
     /// Keep the working directory (every process's log, the stores) even when the run passes.
     #[arg(long)]
     keep: bool,
@@ -85,6 +89,10 @@ async fn main() -> ExitCode {
         options.gap = Duration::from_secs(gap);
     }
     options.keep = args.keep;
+    options.cluster = args.cluster;
+    if args.cluster {
+        options.form.push_str(", three-node cluster");
+    }
     options.sabotage = args.sabotage.map(|s| match s {
         SabotageArg::LoseTail => suite::Sabotage::LoseTail,
         SabotageArg::LoseDecision => suite::Sabotage::LoseDecision,

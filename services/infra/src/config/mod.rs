@@ -123,6 +123,11 @@ pub struct Settings {
     /// any other address gets 403 before its body is read. GitHub lists its webhook sources as
     /// `hooks` in `GET https://api.github.com/meta`. Unset: every address.
     pub ingress_allowed_networks: Option<String>,
+    /// Comma-separated networks (CIDRs, or single addresses) of the reverse proxies in front of
+    /// the ingress. A request from one of them is accounted to the client its
+    /// `X-Forwarded-For` names: the rightmost address there that is not itself a trusted proxy.
+    /// Unset: `X-Forwarded-For` is ignored and every request is the TCP peer's.
+    pub ingress_trusted_proxies: Option<String>,
     /// Unverified uploads (bodies being read, signature not yet checked) one address may have at
     /// once; one more waits up to `HOOKLOG_INGRESS_QUEUE_TIMEOUT` for one to finish, then gets
     /// 429 without its body being read. An address whose failed verifications used up
@@ -278,6 +283,7 @@ impl Default for Settings {
             ingress_max_in_flight: 1024,
             ingress_queue_timeout: Duration::from_secs(2),
             ingress_allowed_networks: None,
+            ingress_trusted_proxies: None,
             ingress_uploads_per_address: 64,
             ingress_min_upload_rate: 16 * 1024,
             ingress_upload_grace: Duration::from_secs(2),
@@ -450,6 +456,10 @@ impl Settings {
             parse_networks(networks)
                 .map_err(|reason| ConfigError::invalid("ingress_allowed_networks", reason))?;
         }
+        if let Some(networks) = &self.ingress_trusted_proxies {
+            parse_networks(networks)
+                .map_err(|reason| ConfigError::invalid("ingress_trusted_proxies", reason))?;
+        }
         if self.ingress_failed_auth_per_minute == 0 {
             return Err(ConfigError::invalid(
                 "ingress_failed_auth_per_minute",
@@ -531,6 +541,14 @@ impl Settings {
         self.ingress_allowed_networks
             .as_deref()
             .map(|networks| parse_networks(networks).expect("checked by Settings::validate"))
+    }
+
+    /// `HOOKLOG_INGRESS_TRUSTED_PROXIES`, parsed; empty when unset (no proxy trusted).
+    pub fn ingress_trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.ingress_trusted_proxies
+            .as_deref()
+            .map(|networks| parse_networks(networks).expect("checked by Settings::validate"))
+            .unwrap_or_default()
     }
 }
 

@@ -149,6 +149,18 @@ fn allowed_networks_take_cidrs_and_addresses_and_a_bad_one_is_named() {
         ]
     );
     assert!(with(&[]).unwrap().ingress_allowed_networks().is_none());
+    let proxies = with(&[("ingress_trusted_proxies", "10.0.0.0/8, 127.0.0.1")]).unwrap();
+    let proxies: Vec<String> = proxies
+        .ingress_trusted_proxies()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "127.0.0.1/32"]);
+    assert!(with(&[]).unwrap().ingress_trusted_proxies().is_empty());
+    let err = with(&[("ingress_trusted_proxies", "proxy.internal")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HOOKLOG_INGRESS_TRUSTED_PROXIES"), "{err}");
     for bad in ["192.30.252.0/33", "github", " , "] {
         let err = with(&[("ingress_allowed_networks", bad)])
             .unwrap_err()

@@ -20,7 +20,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Settings;
 
-pub use embedded::{find_nats_server, EmbeddedNats, EmbeddedNatsError, EMBEDDED_USER};
+pub use embedded::{find_nats_server, EmbeddedNats, EmbeddedNatsError, EMBEDDED_USER, NATS_CONF};
 
 /// GitHub caps webhook payloads at 25 MiB.
 pub const MAX_DELIVERY_BYTES: usize = 25 * 1024 * 1024;

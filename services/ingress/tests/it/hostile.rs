@@ -28,13 +28,24 @@ async fn send_head(
     signature: Option<&str>,
     length: usize,
 ) -> TcpStream {
+    send_head_with(app, from, signature, length, "").await
+}
+
+/// [`send_head`] with `extra` header lines (each ending in `\r\n`).
+async fn send_head_with(
+    app: &TestApp,
+    from: [u8; 4],
+    signature: Option<&str>,
+    length: usize,
+    extra: &str,
+) -> TcpStream {
     let mut connection = connect_from(from, app.addr).await;
     let signature = signature
         .map(|s| format!("X-Hub-Signature-256: {s}\r\n"))
         .unwrap_or_default();
     let head = format!(
         "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nX-GitHub-Event: ping\r\n\
-         X-GitHub-Delivery: {}\r\n{signature}Content-Length: {length}\r\n\r\n",
+         X-GitHub-Delivery: {}\r\n{signature}{extra}Content-Length: {length}\r\n\r\n",
         hooklog_ingress::WEBHOOK_PATH,
         app.addr,
         new_delivery_id(),
@@ -115,6 +126,57 @@ async fn an_address_outside_the_allowed_networks_is_refused_before_its_body_is_r
         "inside: accepted"
     );
     assert_eq!(app.stored_count().await, 1);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_its_forwarded_for_names_is_the_one_allowed() {
+    let mut config = config();
+    config.upload_grace = Duration::from_secs(60);
+    config.allowed_networks = Some(vec!["10.1.2.0/24".parse().unwrap()]);
+    config.trusted_proxies = vec!["127.0.0.7/32".parse().unwrap()];
+    let app = spawn_app_with(config).await;
+    let signature = hooklog_domain::github::Signature::sign(&app.secret, BODY).to_string();
+    let deliver = |from: [u8; 4], forwarded: Option<&'static str>| {
+        let (app, signature) = (&app, signature.clone());
+        async move {
+            let extra = forwarded
+                .map(|f| format!("X-Forwarded-For: {f}\r\n"))
+                .unwrap_or_default();
+            let mut connection =
+                send_head_with(app, from, Some(&signature), BODY.len(), &extra).await;
+            connection.write_all(BODY).await.unwrap();
+            let (status, code, _) = response(&mut connection).await;
+            (status, code)
+        }
+    };
+    let proxy = [127, 0, 0, 7];
+    assert_eq!(
+        deliver(proxy, Some("10.1.2.3")).await.0,
+        202,
+        "the forwarded client is allowed"
+    );
+    assert_eq!(
+        deliver(proxy, Some("10.9.9.9, 10.1.2.3")).await.0,
+        202,
+        "what the client wrote left of its own address is not read"
+    );
+    let refused = (403, "address_not_allowed".to_owned());
+    assert_eq!(
+        deliver(proxy, Some("10.1.2.3, 10.9.9.9")).await,
+        refused,
+        "the rightmost untrusted address is the client"
+    );
+    assert_eq!(
+        deliver(proxy, None).await,
+        refused,
+        "without the header the proxy itself is the client"
+    );
+    assert_eq!(
+        deliver([127, 0, 0, 8], Some("10.1.2.3")).await,
+        refused,
+        "a peer that is not a trusted proxy cannot name another address"
+    );
+    assert_eq!(app.stored_count().await, 2);
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ pub fn config() -> IngressConfig {
         failed_auth_per_minute: 1000,
         duplicate_window: Duration::from_secs(3600),
         allowed_networks: None,
+        trusted_proxies: vec![],
         uploads_per_address: 64,
         min_upload_rate: 16 * 1024,
         upload_grace: Duration::from_secs(2),

@@ -3,10 +3,12 @@
 //! what the stream and the event store hold, and a finding names what was lost or repeated.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
 use async_nats::jetstream;
 use sqlx::PgPool;
 
+use super::cluster::Election;
 use super::load::{Kind, Tally};
 use super::observe::{self, Store, Stored};
 use super::repo::Source;
@@ -357,4 +359,102 @@ pub fn sample(items: &[String]) -> String {
         shown.push_str(&format!("; and {} more", items.len() - 5));
     }
     shown
+}
+
+/// Cluster mode: every request answered 503 was sent within a leader election of a lost node
+/// (`unavailable`: when each was sent). One line per election for the report; a finding for an
+/// election that never ended and for each 503 outside every election.
+pub fn unavailability(report: &mut Report, elections: &[Election], unavailable: &[Instant]) {
+    for election in elections {
+        let covered: Vec<&Instant> = unavailable
+            .iter()
+            .filter(|sent| election.covers(**sent))
+            .collect();
+        let last = covered
+            .iter()
+            .map(|sent| sent.saturating_duration_since(election.at))
+            .max();
+        let took = match election.took {
+            Some(took) => format!("{:.2} s", took.as_secs_f64()),
+            None => {
+                report.findings.push(
+                    "a lost node's stream leader was never replaced while it was away".to_owned(),
+                );
+                "not seen".to_owned()
+            }
+        };
+        report.elections.push(format!(
+            "leader election {took}: {} requests answered 503, {}",
+            covered.len(),
+            match last {
+                Some(last) => format!(
+                    "the last sent {:.2} s after the node was lost",
+                    last.as_secs_f64()
+                ),
+                None => "none".to_owned(),
+            }
+        ));
+    }
+    let outside: Vec<&Instant> = unavailable
+        .iter()
+        .filter(|sent| !elections.iter().any(|e| e.covers(**sent)))
+        .collect();
+    if !outside.is_empty() {
+        report.findings.push(format!(
+            "{} requests answered 503 outside every leader election (a cluster that lost one node must keep taking deliveries)",
+            outside.len()
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{unavailability, Election, Report};
+
+    fn election(at: Instant, took: Option<u64>) -> Election {
+        Election {
+            at,
+            took: took.map(Duration::from_millis),
+        }
+    }
+
+    #[test]
+    fn a_503_sent_within_a_leader_election_is_no_finding() {
+        let lost = Instant::now();
+        let mut report = Report::default();
+        let sent = [lost, lost + Duration::from_millis(3_000)];
+        unavailability(&mut report, &[election(lost, Some(2_500))], &sent);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        assert_eq!(report.elections.len(), 1);
+        assert!(
+            report.elections[0].contains("2 requests answered 503"),
+            "{:?}",
+            report.elections
+        );
+    }
+
+    #[test]
+    fn a_503_sent_after_the_election_ended_is_a_finding() {
+        let lost = Instant::now();
+        let mut report = Report::default();
+        // The election took 2.5 s; a 503 sent 5 s after the loss is the cluster failing to serve.
+        let sent = [lost + Duration::from_secs(5)];
+        unavailability(&mut report, &[election(lost, Some(2_500))], &sent);
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert!(report.findings[0].contains("outside every leader election"));
+    }
+
+    #[test]
+    fn a_503_with_no_node_lost_and_a_leader_never_replaced_are_findings() {
+        let now = Instant::now();
+        let mut report = Report::default();
+        unavailability(&mut report, &[], &[now]);
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        let mut report = Report::default();
+        unavailability(&mut report, &[election(now, None)], &[]);
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        assert!(report.findings[0].contains("never replaced"));
+    }
 }

@@ -1,15 +1,16 @@
 //! The faults, one after another while the load runs: each role process SIGKILLed (the
 //! supervisor starts it again), nats-server stopped and started on the same port and store,
-//! PostgreSQL stopped and started. A worker and a syncer go first: what a killed one held is
+//! PostgreSQL stopped and started. In cluster mode (`--cluster`) the NATS fault is the node
+//! leading `GITHUB_DELIVERIES` lost and started again instead (see `cluster`). A worker and a syncer go first: what a killed one held is
 //! handed to the other replica only after the consumer's `ack_wait` (30 s and 60 s), which
 //! should pass while the load still runs.
 
 use std::time::Duration;
 
-use hooklog_infra::nats::EmbeddedNats;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::cluster::{Election, Servers};
 use super::fleet::Shared;
 use super::postgres::Postgres;
 
@@ -55,36 +56,61 @@ pub fn plan(rounds: usize) -> Vec<Fault> {
 }
 
 /// What may be done to the store while nats-server is down: `truncate` cuts the last message
-/// block of `GITHUB_DELIVERIES` (the suite's self-check that a loss is caught).
+/// block of `GITHUB_DELIVERIES` (the suite's self-check that a loss is caught; one server only).
 pub struct NatsFault<'a> {
-    pub nats: &'a mut EmbeddedNats,
-    pub store_dir: &'a std::path::Path,
+    pub servers: &'a mut Servers,
     pub truncate: bool,
 }
 
-/// Injects `fault`, waits out the outage for the servers, and says what it did (and what it
-/// sabotaged, if it did).
+/// What a fault did: said in a line, what it sabotaged, and for a cluster node the election.
+#[derive(Default)]
+pub struct Injected {
+    pub what: String,
+    pub sabotage: Option<String>,
+    pub election: Option<Election>,
+}
+
+impl Injected {
+    fn said(what: String) -> Self {
+        Self {
+            what,
+            ..Self::default()
+        }
+    }
+}
+
+/// Injects `fault`, waits out the outage for the servers, and says what it did.
 pub async fn inject(
     fault: &Fault,
     fleet: &Shared,
     nats: NatsFault<'_>,
     postgres: &mut Postgres,
     outage: Duration,
-) -> anyhow::Result<(String, Option<String>)> {
+) -> anyhow::Result<Injected> {
     match fault {
         Fault::Kill(name) => {
             fleet.lock().expect("the fleet").kill(name)?;
-            Ok((format!("SIGKILL {name}"), None))
+            Ok(Injected::said(format!("SIGKILL {name}")))
         }
         Fault::KillAll => {
             let mut fleet = fleet.lock().expect("the fleet");
             for (name, _) in super::fleet::MEMBERS {
                 fleet.kill(name)?;
             }
-            Ok(("SIGKILL every process at once".to_owned(), None))
+            Ok(Injected::said("SIGKILL every process at once".to_owned()))
         }
         Fault::Nats { kill: hard } => {
-            let server = nats.nats;
+            let (server, store_dir) = match nats.servers {
+                Servers::Single { server, store_dir } => (server, store_dir),
+                Servers::Cluster(cluster) => {
+                    let (what, election) = cluster.lose_leader(*hard, outage).await?;
+                    return Ok(Injected {
+                        what,
+                        sabotage: None,
+                        election: Some(election),
+                    });
+                }
+            };
             if *hard {
                 if let Some(pid) = server.pid() {
                     let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
@@ -102,21 +128,24 @@ pub async fn inject(
                 outage
             );
             let sabotage = match nats.truncate {
-                true => Some(truncate_deliveries(nats.store_dir)?),
+                true => Some(truncate_deliveries(store_dir)?),
                 false => None,
             };
             tokio::time::sleep(outage).await;
             server.restart().await?;
-            Ok((what, sabotage))
+            Ok(Injected {
+                what,
+                sabotage,
+                election: None,
+            })
         }
         Fault::Postgres { immediate } => {
             let how = postgres.stop(*immediate).await?;
             tokio::time::sleep(outage).await;
             postgres.resume().await?;
-            Ok((
-                format!("PostgreSQL {how} for {outage:.0?}, then started again"),
-                None,
-            ))
+            Ok(Injected::said(format!(
+                "PostgreSQL {how} for {outage:.0?}, then started again"
+            )))
         }
     }
 }

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hooklog_domain::github::{Signature, WebhookSecret};
@@ -94,6 +94,8 @@ struct State {
     next_branch: usize,
     doomed_left: Vec<u64>,
     acked: Vec<usize>,
+    /// When each request answered 503 was sent.
+    unavailable: Vec<Instant>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     counter: u64,
 }
@@ -128,6 +130,7 @@ impl Load {
                 next_branch: 0,
                 doomed_left: doomed.iter().rev().copied().collect(),
                 acked: vec![],
+                unavailable: vec![],
                 tasks: vec![],
                 counter: 0,
             }),
@@ -313,6 +316,7 @@ impl Load {
             let d = &state.deliveries[index];
             (d.id.clone(), d.event, d.body.clone(), d.signature.clone())
         };
+        let at = Instant::now();
         let sent = self
             .http
             .post(&self.url)
@@ -327,6 +331,9 @@ impl Load {
             Err(_) => Answer::Error,
             Ok(response) => {
                 let code = response.status().as_u16();
+                if code == 503 {
+                    self.state.lock().expect("state").unavailable.push(at);
+                }
                 let duplicate = match response.json::<Value>().await {
                     Ok(body) => body["duplicate"] == json!(true),
                     Err(_) => false,
@@ -353,6 +360,11 @@ impl Load {
             }
         }
         timer.abort();
+    }
+
+    /// When each request answered 503 was sent.
+    pub fn unavailable(&self) -> Vec<Instant> {
+        self.state.lock().expect("state").unavailable.clone()
     }
 
     pub fn tally(&self) -> Tally {

@@ -1,16 +1,19 @@
 //! The fault-injection suite: every role of `hooklog serve` as its own process (two of the
-//! worker, projector, syncer and process manager) against a real nats-server and PostgreSQL,
+//! worker, projector, syncer and process manager) against a real nats-server (or, in cluster
+//! mode, a three-node JetStream cluster with three replicas of every stream) and PostgreSQL,
 //! signed deliveries streaming in, each role SIGKILLed in turn and started again, nats-server
 //! and PostgreSQL stopped and started again; then, once everything has drained, the checks:
 //! every delivery answered 2xx is on `GITHUB_DELIVERIES` and decided, no target synced a head
 //! twice, every copy is at its branch head, `hooklog projections rebuild --verify` and
-//! `hooklog audit verify` pass.
+//! `hooklog audit verify` pass; in cluster mode also that every 503 fell within a leader
+//! election.
 //!
 //! `examples/faults/main.rs` runs it by hand (`bench/faults.sh`, release build, `--full` for the
 //! long form); `tests/faults.rs` runs the bounded form in CI against the debug build. Both call
 //! [`run`].
 
 mod checks;
+mod cluster;
 mod faults;
 mod fleet;
 mod load;
@@ -71,6 +74,9 @@ pub struct Options {
     /// How long the suite waits for everything to settle once the load stopped.
     pub drain: Duration,
     pub sabotage: Option<Sabotage>,
+    /// A three-node JetStream cluster with three replicas instead of one nats-server; the NATS
+    /// fault loses the node leading `GITHUB_DELIVERIES`.
+    pub cluster: bool,
     /// Keep the working directory (logs, stores) and say where.
     pub keep: bool,
 }
@@ -90,6 +96,7 @@ impl Options {
             outage: Duration::from_secs(3),
             drain: Duration::from_secs(90),
             sabotage: None,
+            cluster: false,
             keep: false,
         }
     }
@@ -121,6 +128,12 @@ impl Options {
 
 /// Runs the suite; `Err` only when it could not run at all (a server that does not start).
 pub async fn run(options: Options) -> anyhow::Result<Report> {
+    if options.cluster && options.sabotage == Some(Sabotage::LoseTail) {
+        anyhow::bail!(
+            "--sabotage lose-tail cuts one server's store, which a cluster repairs from the other \
+             nodes: it needs one nats-server (leave out --cluster)"
+        );
+    }
     let started = Instant::now();
     let mut report = Report {
         form: format!("{}, {}", options.form, options.bin.display()),
@@ -130,11 +143,15 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     };
     let mut stack = Stack::start(&options).await?;
     report.postgres = stack.postgres.describe();
+    report.nats = stack.servers.describe();
     report
         .timings
         .push(("setup", started.elapsed().as_secs_f64()));
 
-    let load = drive(&mut stack, &options, &mut report).await?;
+    let (load, elections) = drive(&mut stack, &options, &mut report).await?;
+    if options.cluster {
+        checks::unavailability(&mut report, &elections, &load.unavailable());
+    }
     let expected = Expected {
         ledger: load.ledger(),
         heads: stack.targets.iter().cloned().zip(load.heads()).collect(),
@@ -194,12 +211,12 @@ async fn drain(stack: &Stack, expected: &Expected, stored: &mut Stored, patience
 }
 
 /// Streams the load and injects every fault while it runs; the load once every delivery was
-/// answered 2xx (or the suite gave up on it).
+/// answered 2xx (or the suite gave up on it), and the leader elections of a cluster's lost nodes.
 async fn drive(
     stack: &mut Stack,
     options: &Options,
     report: &mut Report,
-) -> anyhow::Result<Arc<Load>> {
+) -> anyhow::Result<(Arc<Load>, Vec<cluster::Election>)> {
     let load_started = Instant::now();
     let mut doomed: Vec<u64> = stack.doomed.iter().map(|(i, _)| *i).collect();
     doomed.dedup();
@@ -216,14 +233,14 @@ async fn drive(
         .max(2.0) as u64;
     let generator = tokio::spawn(Arc::clone(&load).run(options.rate, delete_every, stop.clone()));
     tokio::time::sleep(options.warmup).await;
+    let mut elections = vec![];
     for fault in faults::plan(options.rounds) {
         let at = load_started.elapsed().as_secs_f64();
         let nats = faults::NatsFault {
-            nats: &mut stack.nats,
-            store_dir: &stack.store_dir,
+            servers: &mut stack.servers,
             truncate: options.sabotage == Some(Sabotage::LoseTail) && report.sabotage.is_empty(),
         };
-        let (what, sabotage) = faults::inject(
+        let injected = faults::inject(
             &fault,
             &stack.fleet,
             nats,
@@ -232,11 +249,12 @@ async fn drive(
         )
         .await
         .with_context(|| format!("cannot inject {fault:?}"))?;
-        eprintln!("faults: +{at:.1} s {what}");
-        report.faults.push(format!("+{at:.1} s {what}"));
+        eprintln!("faults: +{at:.1} s {}", injected.what);
+        report.faults.push(format!("+{at:.1} s {}", injected.what));
         report
             .sabotage
-            .extend(sabotage.map(|s| format!("+{at:.1} s {s}")));
+            .extend(injected.sabotage.map(|s| format!("+{at:.1} s {s}")));
+        elections.extend(injected.election);
         tokio::time::sleep(options.gap).await;
     }
     tokio::time::sleep(options.warmup).await;
@@ -246,7 +264,7 @@ async fn drive(
     report.timings.push(("load", report.load_secs));
     // Unanswered deliveries are sent again for a while: the servers are all back by now.
     load.finish(Duration::from_secs(60)).await;
-    Ok(load)
+    Ok((load, elections))
 }
 
 /// The deliberate faults made once the system settled (`--sabotage lose-decision|double-sync`);

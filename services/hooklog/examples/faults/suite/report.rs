@@ -11,6 +11,7 @@ use super::load::Tally;
 pub struct Report {
     pub form: String,
     pub postgres: String,
+    pub nats: String,
     pub rate: u32,
     pub load_secs: f64,
     pub sent: u64,
@@ -27,6 +28,8 @@ pub struct Report {
     pub dead_lettered: u64,
     pub decided_on_redelivery: u64,
     pub faults: Vec<String>,
+    /// Cluster mode: each lost node's leader election and the 503s it explains.
+    pub elections: Vec<String>,
     /// Deliberate faults in what the suite checks (`--sabotage`), which must make it fail.
     pub sabotage: Vec<String>,
     pub syncs_requested: u64,
@@ -62,6 +65,7 @@ impl fmt::Display for Report {
         let other: Vec<String> = t.other.iter().map(|(s, n)| format!("{s}: {n}")).collect();
         writeln!(f, "hooklog fault-injection suite, {}", self.form)?;
         writeln!(f, "  PostgreSQL             {}", self.postgres)?;
+        writeln!(f, "  NATS                   {}", self.nats)?;
         writeln!(
             f,
             "  load                   {:.1} s at {}/s: {} pushes to {} tracked branches, pings, installations created and deleted, pushes to untracked branches",
@@ -104,6 +108,9 @@ impl fmt::Display for Report {
         writeln!(f, "  faults injected        {}", self.faults.len())?;
         for fault in &self.faults {
             writeln!(f, "    {fault}")?;
+        }
+        for election in &self.elections {
+            writeln!(f, "    {election}")?;
         }
         for sabotage in &self.sabotage {
             writeln!(f, "    SABOTAGE (must be caught): {sabotage}")?;

@@ -1,4 +1,5 @@
-//! The system under test, set up from nothing: PostgreSQL, nats-server, the git repository the
+//! The system under test, set up from nothing: PostgreSQL, nats-server (or a three-node
+//! cluster), the git repository the
 //! targets sync from, the audit signing key, the migrated database, the twelve role processes
 //! under their supervisor, and the targets tracked through the admin API.
 
@@ -13,6 +14,7 @@ use hooklog_infra::testing::nats_server_bin;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use super::cluster::{Cluster, Servers};
 use super::fleet::{self, Fleet, Shared};
 use super::payloads::{DOOMED_INSTALLATION, INSTALLATION, REPOSITORY, REPOSITORY_ID};
 use super::postgres::Postgres;
@@ -27,9 +29,7 @@ pub struct Stack {
     work: tempfile::TempDir,
     bin: PathBuf,
     pub postgres: Postgres,
-    pub nats: EmbeddedNats,
-    /// The NATS store (`--store_dir`).
-    pub store_dir: PathBuf,
+    pub servers: Servers,
     pub source: Arc<Source>,
     pub fleet: Shared,
     supervising: CancellationToken,
@@ -55,9 +55,20 @@ impl Stack {
         let dir = work.path().to_owned();
         let postgres = Postgres::start().await?;
         let nats_dir = dir.join("nats");
-        let nats = EmbeddedNats::start(&nats_server_bin(), &nats_dir)
-            .await
-            .context("nats-server does not start")?;
+        let servers = if options.cluster {
+            Servers::Cluster(
+                Cluster::start(&nats_server_bin(), &nats_dir)
+                    .await
+                    .context("the three-node cluster does not start")?,
+            )
+        } else {
+            Servers::Single {
+                server: EmbeddedNats::start(&nats_server_bin(), &nats_dir)
+                    .await
+                    .context("nats-server does not start")?,
+                store_dir: nats_dir.join("jetstream"),
+            }
+        };
         // Twice the pushes a branch can get, so no branch runs out of commits.
         let commits =
             2 + 2 * (options.load_secs() * f64::from(options.rate)) as usize / options.targets;
@@ -75,8 +86,10 @@ impl Stack {
         std::fs::write(&verifier_file, &keygen.stdout)?;
 
         let (ingress, admin) = (free_addr()?, free_addr()?);
+        let replicas = if options.cluster { "3" } else { "1" };
         let env: Vec<(String, String)> = [
-            ("HOOKLOG_NATS_URL", nats.url()),
+            ("HOOKLOG_NATS_URL", servers.url()),
+            ("HOOKLOG_STREAM_REPLICAS", replicas.to_owned()),
             ("HOOKLOG_DATABASE_URL", postgres.url()),
             ("HOOKLOG_GITHUB_WEBHOOK_SECRET", SECRET.to_owned()),
             ("HOOKLOG_INGRESS_ADDR", ingress.clone()),
@@ -112,7 +125,7 @@ impl Stack {
             .timeout(Duration::from_secs(15))
             .build()?;
         wait_serving(&fleet, &http, &admin).await?;
-        let client = hooklog_infra::nats::connect(&nats.url(), "hooklog-faults").await?;
+        let client = hooklog_infra::nats::connect(&servers.url(), "hooklog-faults").await?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
             .connect_lazy(&postgres.url())?;
@@ -120,8 +133,7 @@ impl Stack {
             work,
             bin: options.bin.clone(),
             postgres,
-            nats,
-            store_dir: nats_dir.join("jetstream"),
+            servers,
             source: Arc::new(source),
             fleet,
             supervising,
@@ -207,7 +219,7 @@ impl Stack {
             report.unclean_stops = fleet.stop(Duration::from_secs(20));
         }
         self.pool.close().await;
-        self.nats.stop().await;
+        self.servers.stop().await;
         if keep {
             let kept = self.work.keep();
             eprintln!(
