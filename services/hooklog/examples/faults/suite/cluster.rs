@@ -31,7 +31,8 @@ const ELECTION_SLACK: Duration = Duration::from_secs(1);
 /// The suite's NATS: one server or a cluster.
 pub enum Servers {
     Single {
-        server: EmbeddedNats,
+        /// Boxed: a cluster's handle is a few pointers, a server's is hundreds of bytes.
+        server: Box<EmbeddedNats>,
         /// The server's store (`--store_dir`).
         store_dir: PathBuf,
     },

@@ -63,9 +63,11 @@ impl Stack {
             )
         } else {
             Servers::Single {
-                server: EmbeddedNats::start(&nats_server_bin(), &nats_dir)
-                    .await
-                    .context("nats-server does not start")?,
+                server: Box::new(
+                    EmbeddedNats::start(&nats_server_bin(), &nats_dir)
+                        .await
+                        .context("nats-server does not start")?,
+                ),
                 store_dir: nats_dir.join("jetstream"),
             }
         };
