@@ -42,6 +42,7 @@ pub mod connector_target;
 pub mod delivery;
 pub mod github;
 pub mod github_delivery;
+pub mod gitlab;
 pub mod ids;
 pub mod metadata;
 pub mod repository_connection;

@@ -100,6 +100,14 @@ impl WebhookSecret {
         given.verify_slice(&expected).is_ok()
     }
 
+    /// A key of its own for `label`, derived from this secret (HMAC-SHA256 of the label), so one
+    /// secret can stand behind several uses without any of them revealing another.
+    pub(crate) fn derive(&self, label: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut mac = self.mac();
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self) -> HmacSha256 {
         HmacSha256::new_from_slice(&self.key).expect("HMAC accepts keys of any length")
     }

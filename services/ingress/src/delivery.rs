@@ -25,6 +25,7 @@ use hooklog_domain::github::{
     SignatureError, DELIVERY_HEADER, EVENT_HEADER, HOOK_ID_HEADER, TARGET_ID_HEADER,
     TARGET_TYPE_HEADER,
 };
+use hooklog_domain::gitlab;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -142,10 +143,13 @@ impl VerifiedDelivery {
     }
 
     /// A GitLab project hook's delivery, in the same order: admission, declared size, a token
-    /// header present (401) before the body is read; the body at the minimum rate; the token
-    /// compared with the connection's secret in constant time (401); then `X-Gitlab-Event`
-    /// and the delivery id (`Idempotency-Key`, else `X-Gitlab-Event-UUID`) (400) and a JSON
-    /// body (400). The event is stored as `gitlab_<event in snake case>` (`Push Hook`:
+    /// header present (401) and, when the hook signs (`webhook-signature`), its `webhook-id` and
+    /// a `webhook-timestamp` within five minutes (401), before the body is read; the body at the
+    /// minimum rate; the token compared with the connection's secret in constant time and the
+    /// signature checked under the connection's signing key (401, see
+    /// [`hooklog_domain::gitlab`]); then `X-Gitlab-Event` and the delivery id
+    /// (`Idempotency-Key`, else `webhook-id`, else `X-Gitlab-Event-UUID`) (400) and a JSON body
+    /// (400). The event is stored as `gitlab_<event in snake case>` (`Push Hook`:
     /// `gitlab_push_hook`), and the token never: the stored signature is the ingress's HMAC.
     pub(crate) async fn verify_gitlab(
         request: Request,
@@ -162,6 +166,14 @@ impl VerifiedDelivery {
                 "the X-Gitlab-Token header is missing",
             )));
         };
+        let signed = signed_headers(request.headers())
+            .and_then(|signed| {
+                if let Some(signed) = &signed {
+                    signed.check_fresh(SystemTime::now())?;
+                }
+                Ok(signed)
+            })
+            .map_err(|err| refuse(IngressError::Signing(err)))?;
         let (parts, body) = request.into_parts();
         let body = read_body(
             body,
@@ -177,6 +189,11 @@ impl VerifiedDelivery {
                 "the X-Gitlab-Token header is not this connection's token",
             )));
         }
+        if let Some(signed) = signed {
+            let key = gitlab::SigningKey::of(secret);
+            key.verify(signed.borrowed(), &body, received_at)
+                .map_err(|err| refuse(IngressError::Signing(err)))?;
+        }
         drop(upload);
 
         let headers = &parts.headers;
@@ -188,9 +205,10 @@ impl VerifiedDelivery {
             expected: "1 to 56 ASCII letters, digits and spaces",
         })?;
         let delivery_id = header_str(headers, "Idempotency-Key")
+            .or_else(|| header_str(headers, gitlab::ID_HEADER))
             .or_else(|| header_str(headers, "X-Gitlab-Event-UUID"))
             .ok_or(EnvelopeError::Missing(
-                "Idempotency-Key (or X-Gitlab-Event-UUID)",
+                "Idempotency-Key (or webhook-id, or X-Gitlab-Event-UUID)",
             ))?;
         let envelope = DeliveryEnvelope::parse(RawEnvelope {
             event: Some(&event),
@@ -219,6 +237,43 @@ impl VerifiedDelivery {
             gitlab_event: Some(gitlab_event),
         })
     }
+}
+
+/// The owned `webhook-id`, `webhook-timestamp` and `webhook-signature` of a signed GitLab
+/// delivery (the request's headers are gone once its body is read).
+struct Signed {
+    id: String,
+    timestamp: String,
+    signature: String,
+}
+
+impl Signed {
+    fn borrowed(&self) -> gitlab::SignedHeaders<'_> {
+        gitlab::SignedHeaders {
+            id: &self.id,
+            timestamp: &self.timestamp,
+            signature: &self.signature,
+        }
+    }
+
+    fn check_fresh(&self, now: SystemTime) -> Result<(), gitlab::SigningError> {
+        self.borrowed().check_fresh(now)
+    }
+}
+
+/// The signed form's headers when `webhook-signature` is sent; a signature without its id or
+/// timestamp is refused.
+fn signed_headers(headers: &HeaderMap) -> Result<Option<Signed>, gitlab::SigningError> {
+    let parts = gitlab::SignedHeaders::from_parts(
+        header_str(headers, gitlab::ID_HEADER),
+        header_str(headers, gitlab::TIMESTAMP_HEADER),
+        header_str(headers, gitlab::SIGNATURE_HEADER),
+    )?;
+    Ok(parts.map(|signed| Signed {
+        id: signed.id.to_owned(),
+        timestamp: signed.timestamp.to_owned(),
+        signature: signed.signature.to_owned(),
+    }))
 }
 
 const GITLAB_TOKEN_HEADER: &str = "X-Gitlab-Token";

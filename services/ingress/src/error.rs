@@ -45,6 +45,9 @@ pub enum IngressError {
     /// A GitLab hook's token is missing or not the connection's.
     #[error("{0}")]
     Token(&'static str),
+    /// A GitLab hook's `webhook-signature` (its signing token) does not hold.
+    #[error(transparent)]
+    Signing(hooklog_domain::gitlab::SigningError),
     #[error("too many failed signature checks from this address; try again later")]
     RateLimited { retry_after: Duration },
     #[error(transparent)]
@@ -71,6 +74,7 @@ impl IngressError {
             Self::BodyUnreadable => (StatusCode::BAD_REQUEST, "body_unreadable"),
             Self::Signature(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             Self::Token(_) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Self::Signing(_) => (StatusCode::UNAUTHORIZED, "invalid_signature"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::Envelope(_) => (StatusCode::BAD_REQUEST, "invalid_headers"),
             Self::Payload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),

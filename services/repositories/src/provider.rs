@@ -269,6 +269,8 @@ impl HookApi {
             Provider::Gitlab => json!({
                 "url": url,
                 "token": secret.expose_secret(),
+                // GitLab 19.0 and later sign with it (`webhook-signature`); earlier ones ignore it.
+                "signing_token": gitlab_signing_token(secret),
                 "push_events": true,
                 "pipeline_events": true,
                 "merge_requests_events": true,
@@ -355,6 +357,14 @@ impl HookApi {
             Err(err) => Err(err),
         }
     }
+}
+
+/// The signing token a connection's GitLab hook gets: a key derived from the connection's
+/// secret, not the secret, since GitLab sends the secret in clear as `X-Gitlab-Token` (see
+/// [`hooklog_domain::gitlab`]).
+fn gitlab_signing_token(secret: &SecretString) -> String {
+    let secret = hooklog_domain::github::WebhookSecret::new(secret.expose_secret());
+    hooklog_domain::gitlab::SigningKey::of(&secret).token()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(

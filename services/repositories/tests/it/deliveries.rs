@@ -397,10 +397,8 @@ fn pipeline(id: u64, status: &str, finished_minute: u32) -> Vec<u8> {
 #[tokio::test]
 async fn a_gitlab_hook_is_taken_with_its_token_only_and_its_failed_pipelines_are_incidents() {
     let world = World::start().await;
-    let connected = world.connect("gitlab", PROJECT, GITLAB_TOKEN).await;
-    world.pass().await;
-    world.directory_says(connected.connection, true).await;
-    let hook = world.hosts.gitlab_hooks(PROJECT)[0].id;
+    let (connected, hook) = world.gitlab_connected().await;
+    let hook = hook.id;
 
     let (code, sent) = world
         .hosts
@@ -478,21 +476,9 @@ async fn a_gitlab_hook_is_taken_with_its_token_only_and_its_failed_pipelines_are
         .status()
         .as_u16();
     assert_eq!(status, 404);
-    let mut stream = world
-        .backends
-        .js
-        .get_stream(hooklog_infra::streams::DELIVERIES_STREAM)
-        .await
-        .unwrap();
-    let last = stream.info().await.unwrap().state.last_sequence;
-    assert!(last >= 3, "{last} messages");
-    for sequence in 1..=last {
-        let message = stream.direct_get(sequence).await.unwrap();
-        let text = format!(
-            "{:?} {}",
-            message.headers,
-            String::from_utf8_lossy(&message.payload)
-        );
+    let stored = world.stored_messages().await;
+    assert!(stored.len() >= 3, "{} messages", stored.len());
+    for text in stored {
         assert!(!text.contains(&own), "the token was stored: {text}");
         assert!(text.contains("Hooklog-Signature-256"), "{text}");
     }
@@ -513,4 +499,102 @@ async fn a_gitlab_hook_is_taken_with_its_token_only_and_its_failed_pipelines_are
     let (event, body) = world.decided(&sent.idempotency_key).await;
     assert_eq!(event, "DeliveryIgnored", "{body}");
     assert!(body.contains("no target tracks branch main"), "{body}");
+}
+
+#[tokio::test]
+async fn a_gitlab_hook_signs_with_a_key_of_its_own_and_a_wrong_or_stale_signature_is_refused() {
+    use hooklog_domain::gitlab::SigningKey;
+    let world = World::start().await;
+    let (connected, hook) = world.gitlab_connected().await;
+    let secret = world.secret(connected.connection).await.unwrap();
+
+    // The hook was given a signing token: 32 bytes, not the secret GitLab sends in clear.
+    let signing_token = hook.signing_token.clone().expect("a signing token");
+    let key = SigningKey::from_token(&signing_token).expect("whsec_ and 32 bytes");
+    assert_eq!(hook.secret.as_deref(), Some(secret.as_str()));
+    assert!(!signing_token.contains(&secret));
+
+    // The fake signs as GitLab's guide shows (its own HMAC, not hooklog's code): taken.
+    let (code, sent) = world
+        .hosts
+        .send_gitlab(
+            PROJECT,
+            hook.id,
+            "Pipeline Hook",
+            pipeline(601, "failed", 5),
+        )
+        .await;
+    assert_eq!(code, 202);
+    world.decided(&sent.idempotency_key).await;
+
+    let client = hooklog_infra::http::client().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let post = |id: String, timestamp: Option<u64>, signature: Option<String>, body: Vec<u8>| {
+        let mut request = client
+            .post(&connected.hook_url)
+            .header("content-type", "application/json")
+            .header("x-gitlab-event", "Pipeline Hook")
+            .header("x-gitlab-token", &secret)
+            .header("idempotency-key", &id)
+            .header("webhook-id", &id)
+            .body(body);
+        if let Some(timestamp) = timestamp {
+            request = request.header("webhook-timestamp", timestamp.to_string());
+        }
+        if let Some(signature) = signature {
+            request = request.header("webhook-signature", signature);
+        }
+        async move {
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let body: serde_json::Value = answer.json().await.unwrap();
+            (status, body["code"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let body = pipeline(602, "failed", 6);
+    let other = SigningKey::of(&WebhookSecret::new("another connection's secret"));
+    let mut ids = Vec::new();
+    for case in [
+        "other body",
+        "other key",
+        "stale",
+        "no timestamp",
+        "malformed",
+    ] {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (timestamp, signature) = match case {
+            "other body" => (Some(now), key.sign(&id, &now.to_string(), b"{}")),
+            "other key" => (Some(now), other.sign(&id, &now.to_string(), &body)),
+            // Rightly signed, but ten minutes old: a replay.
+            "stale" => (
+                Some(now - 600),
+                key.sign(&id, &(now - 600).to_string(), &body),
+            ),
+            "no timestamp" => (None, key.sign(&id, &now.to_string(), &body)),
+            _ => (Some(now), "v1,not base64!".to_owned()),
+        };
+        let (status, code) = post(id.clone(), timestamp, Some(signature), body.clone()).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "invalid_signature"),
+            "{case}"
+        );
+        ids.push(id);
+    }
+    // The same request rightly signed now is taken.
+    let good = uuid::Uuid::new_v4().to_string();
+    let signature = key.sign(&good, &now.to_string(), &body);
+    let (status, _) = post(good.clone(), Some(now), Some(signature), body.clone()).await;
+    assert_eq!(status, 202);
+    world.decided(&good).await;
+
+    // None of the refused ones was stored.
+    for text in world.stored_messages().await {
+        for id in &ids {
+            assert!(!text.contains(id.as_str()), "{id} was stored");
+        }
+    }
 }

@@ -139,6 +139,30 @@ impl World {
         .expect("connected")
     }
 
+    /// `PROJECT` connected, its hook created by a pass and the ingress taking its deliveries;
+    /// the hook as the fake GitLab keeps it.
+    pub async fn gitlab_connected(&self) -> (Connected, hooklog_syncer::testing::FakeHook) {
+        let connected = self.connect("gitlab", PROJECT, GITLAB_TOKEN).await;
+        self.pass().await;
+        self.directory_says(connected.connection, true).await;
+        let hook = self.hosts.gitlab_hooks(PROJECT).remove(0);
+        (connected, hook)
+    }
+
+    /// Every message on `GITHUB_DELIVERIES`, its headers and payload as text.
+    pub async fn stored_messages(&self) -> Vec<String> {
+        let stream = hooklog_infra::streams::DELIVERIES_STREAM;
+        let mut stream = self.backends.js.get_stream(stream).await.unwrap();
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut stored = Vec::new();
+        for sequence in 1..=last {
+            let message = stream.direct_get(sequence).await.unwrap();
+            let payload = String::from_utf8_lossy(&message.payload);
+            stored.push(format!("{:?} {payload}", message.headers));
+        }
+        stored
+    }
+
     /// A pass that leaves webhook health alone (last checked within the hour).
     pub async fn pass(&self) -> PassReport {
         self.pass_with(Duration::from_secs(3600)).await

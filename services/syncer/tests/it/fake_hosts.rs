@@ -408,3 +408,62 @@ async fn send_gitlab_sends_the_token_and_keeps_the_idempotency_key_on_retry() {
     assert_eq!(text(&bare, "x-gitlab-event"), "Pipeline Hook");
     assert!(bare.get("x-gitlab-token").is_none());
 }
+
+#[tokio::test]
+async fn a_gitlab_hook_with_a_signing_token_signs_its_deliveries_in_the_standard_webhooks_form() {
+    use hooklog_domain::gitlab::{SignedHeaders, SigningKey};
+    let (h, receiver) = (Hosts::new().await, Receiver::start().await);
+    let hooks = "/projects/42/hooks";
+    let token = format!("whsec_{}", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+    for bad in [
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        "whsec_c2hvcnQ=",
+        "whsec_!!",
+    ] {
+        let add = json!({ "url": receiver.url, "token": "t", "signing_token": bad });
+        let (status, _, _) = h.gl(GL, POST, hooks, add).await;
+        assert_eq!(status, 422, "{bad}");
+    }
+    assert!(
+        h.fake.gitlab_hooks(PROJECT).is_empty(),
+        "a refused hook was kept"
+    );
+    let add = json!({ "url": receiver.url, "token": "t", "signing_token": token });
+    let (status, hook, _) = h.gl(GL, POST, hooks, add).await;
+    assert_eq!(status, 201, "{hook}");
+    has!(hook, { "token_present": true, "signing_token_present": true });
+    assert!(!hook.to_string().contains(&token));
+    let id = hook["id"].as_u64().unwrap();
+    assert_eq!(
+        h.fake.gitlab_hooks(PROJECT)[0].signing_token.as_deref(),
+        Some(token.as_str())
+    );
+
+    let body = br#"{"object_kind":"push"}"#.to_vec();
+    let (_, sent) = h
+        .fake
+        .send_gitlab(PROJECT, id, "Push Hook", body.clone())
+        .await;
+    let (got, _) = receiver.got(0);
+    assert_eq!(text(&got, "webhook-id"), sent.idempotency_key);
+    let signed = SignedHeaders {
+        id: text(&got, "webhook-id"),
+        timestamp: text(&got, "webhook-timestamp"),
+        signature: text(&got, "webhook-signature"),
+    };
+    let key = SigningKey::from_token(&token).unwrap();
+    assert_eq!(
+        key.verify(signed, &body, std::time::SystemTime::now()),
+        Ok(())
+    );
+    assert!(key
+        .verify(signed, b"{}", std::time::SystemTime::now())
+        .is_err());
+
+    // Without a signing token: the id and timestamp, no signature.
+    let bare = h.fake.add_gitlab_hook(PROJECT, &receiver.url, Some("t"));
+    h.fake.send_gitlab(PROJECT, bare, "Push Hook", body).await;
+    let (got, _) = receiver.got(1);
+    assert!(got.get("webhook-signature").is_none());
+    assert!(!text(&got, "webhook-timestamp").is_empty());
+}

@@ -1,7 +1,9 @@
 //! The fake's GitLab side: a project and its hooks in the shapes of the "Project webhooks API"
 //! (v4), and deliveries sent as GitLab's `WebHookService` sends them: `X-Gitlab-Token` as set,
 //! `X-Gitlab-Instance`, a fresh `X-Gitlab-Webhook-UUID` and `X-Gitlab-Event-UUID` per request,
-//! and an `Idempotency-Key` that a retry sends again.
+//! and an `Idempotency-Key` that a retry sends again; `webhook-id` (the `Idempotency-Key`) and
+//! `webhook-timestamp` always, and `webhook-signature` when the hook has a `signing_token`
+//! (GitLab 19.0's Standard Webhooks form, computed here as GitLab's webhook guide shows it).
 
 use std::sync::Arc;
 
@@ -9,6 +11,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -125,6 +129,8 @@ fn hook(hook: &Hook, project_id: u64) -> Value {
         "disabled_until": null,
         "url_variables": [],
         "custom_headers": [],
+        "token_present": hook.secret.is_some(),
+        "signing_token_present": hook.signing_token.is_some(),
     });
     json.extend(fields.as_object().cloned().unwrap_or_default());
     Value::Object(json)
@@ -142,8 +148,27 @@ fn url(body: &Value) -> Result<String, Refused> {
     }
 }
 
+/// A `signing_token` that is not `whsec_` and the base64 of 32 bytes is refused (422), as
+/// GitLab refuses it; checked before anything changes.
+fn check_signing_token(body: &Value) -> Result<(), Refused> {
+    let Some(token) = body["signing_token"].as_str() else {
+        return Ok(());
+    };
+    let key = token.strip_prefix("whsec_").map(|key| STANDARD.decode(key));
+    match key {
+        Some(Ok(key)) if key.len() == 32 => Ok(()),
+        _ => {
+            let text = "signing_token must be whsec_ followed by a base64-encoded 32-byte key";
+            Err(message(StatusCode::UNPROCESSABLE_ENTITY, text).into())
+        }
+    }
+}
+
 /// Applies the attributes of a `POST` or `PUT` body to `hook`.
 fn apply(hook: &mut Hook, body: &Value) {
+    if let Some(token) = body["signing_token"].as_str() {
+        hook.signing_token = Some(token.to_owned());
+    }
     for event in EVENTS {
         // A Grape `Boolean`: JSON `true`/`false`, or the strings.
         let flag = &body[event];
@@ -172,6 +197,7 @@ fn apply(hook: &mut Hook, body: &Value) {
 fn create(repo: &mut Repo, id: u64, body: &[u8]) -> Answer {
     let body = json_object(body).ok_or_else(|| bad_request("body is invalid"))?;
     let mut new = Hook::new(id, &url(&body)?, vec!["push_events".to_owned()]);
+    check_signing_token(&body)?;
     apply(&mut new, &body);
     let json = hook(&new, repo.id);
     repo.hooks.push(new);
@@ -179,15 +205,16 @@ fn create(repo: &mut Repo, id: u64, body: &[u8]) -> Answer {
 }
 
 /// "Edit a project webhook": `url` is required, and a changed URL without `token` resets the
-/// token, as GitLab documents.
+/// token, as GitLab documents (and here the signing token too).
 fn update(repo: &mut Repo, id: &str, body: &[u8]) -> Answer {
     let project_id = repo.id;
     let found = repo.hook(id);
     let found = found.ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Not found"))?;
     let body = json_object(body).ok_or_else(|| bad_request("body is invalid"))?;
     let url = url(&body)?;
+    check_signing_token(&body)?;
     if url != found.url {
-        (found.url, found.secret) = (url, None);
+        (found.url, found.secret, found.signing_token) = (url, None, None);
     }
     apply(found, &body);
     Ok(Json(hook(found, project_id)).into_response())
@@ -234,11 +261,19 @@ impl FakeRepoHosts {
         event: &str,
         body: Vec<u8>,
     ) -> (u16, GitlabSent) {
-        let (url, token) = {
+        let (url, token, signing_token) = {
             let mut record = self.shared.record();
             let hook = record.hook(Gitlab, path, hook_id);
-            (hook.url.clone(), hook.secret.clone())
+            (
+                hook.url.clone(),
+                hook.secret.clone(),
+                hook.signing_token.clone(),
+            )
         };
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+            .to_string();
         let uuid = || uuid::Uuid::new_v4().to_string();
         let (event_uuid, webhook_uuid) = (uuid(), uuid());
         let mut headers = vec![
@@ -251,6 +286,12 @@ impl FakeRepoHosts {
             ("X-Gitlab-Event-UUID", event_uuid.clone()),
         ];
         headers.extend(token.map(|token| ("X-Gitlab-Token", token)));
+        headers.push(("webhook-id", idempotency_key.clone()));
+        headers.push(("webhook-timestamp", timestamp.clone()));
+        if let Some(signing_token) = signing_token {
+            let signature = standard_signature(&signing_token, &idempotency_key, &timestamp, &body);
+            headers.push(("webhook-signature", signature));
+        }
         let (code, _, _) = self.shared.post(&url, &headers, body).await;
         let sent = GitlabSent {
             event_uuid,
@@ -259,4 +300,17 @@ impl FakeRepoHosts {
         };
         (code, sent)
     }
+}
+
+/// `v1,` and the base64 of the HMAC-SHA256 of `{id}.{timestamp}.{body}` under the token's key,
+/// as GitLab's webhook guide computes it.
+pub fn standard_signature(signing_token: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+    use hmac::Mac;
+    let key = STANDARD
+        .decode(signing_token.trim_start_matches("whsec_"))
+        .expect("a signing token the fake took");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }

@@ -82,6 +82,8 @@ pub struct FakeHook {
     pub id: u64,
     pub url: String,
     pub secret: Option<String>,
+    /// GitLab's `signing_token`, as set.
+    pub signing_token: Option<String>,
     pub events: Vec<String>,
     pub active: bool,
 }
@@ -147,6 +149,8 @@ struct Hook {
     /// GitLab's `push_events_branch_filter` and `enable_ssl_verification`.
     branch_filter: String,
     ssl_verification: bool,
+    /// GitLab's `signing_token`.
+    signing_token: Option<String>,
 }
 
 /// Why a request may not see a repository: each provider answers these in its own words.
@@ -348,6 +352,7 @@ impl FakeRepoHosts {
             id: h.id,
             url: h.url.clone(),
             secret: h.secret.clone(),
+            signing_token: h.signing_token.clone(),
             events: h.events.clone(),
             active: h.active,
         };
@@ -498,6 +503,7 @@ impl Hook {
             deliveries: Vec::new(),
             branch_filter: String::new(),
             ssl_verification: true,
+            signing_token: None,
         }
     }
 }
