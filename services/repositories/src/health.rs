@@ -1,7 +1,7 @@
 //! The health of an active connection's webhook, read from the provider every
 //! `HOOKLOG_REPOSITORIES_HEALTH_INTERVAL` into `webhook_health`: from GitHub's delivery log of
-//! the webhook (its newest 100 attempts: how many, how many failed, the last one and the last
-//! failure), and the repository's webhooks that post under hooklog's path for no live
+//! the webhook or GitLab's events of the hook (the newest 100: how many, how many failed, the
+//! last one and the last failure), and the repository's webhooks that post under hooklog's path for no live
 //! connection (left behind by a connection whose deletion was given up on, or by another
 //! hooklog database on the same public URL): reported, never deleted, since no connection owns
 //! them.
@@ -10,7 +10,8 @@
 //! a `Redelivery`): each delivery the log has and the stream lacks is recorded missing on its
 //! `GithubDelivery` and GitHub is asked, with the connection's token, to redeliver it, under
 //! the same settle time, window, attempts and arrival timeout as the App's; the log has its own
-//! checkpoint, and the pass takes steps only for the GUIDs it listed.
+//! checkpoint, and the pass takes steps only for the GUIDs it listed. A GitLab hook's events
+//! are read for health only: nothing asks GitLab to resend one.
 //!
 //! A check that cannot read the provider records why (`error`) and keeps the connection as it
 //! is: health is information, not a state of the aggregate.
@@ -76,14 +77,18 @@ pub(crate) async fn check(
         Err(reason) => found.error = Some(reason),
         Ok(token) => {
             let repository = &connection.repository;
-            if connection.provider == Provider::Github {
-                match api.attempts(repository, &token, hook_id).await {
-                    Ok(attempts) => {
-                        found.log_read = true;
-                        found.attempts = attempts;
-                    }
-                    Err(err) => found.error = Some(err.to_string()),
+            let log = match connection.provider {
+                Provider::Github => api.attempts(repository, &token, hook_id).await,
+                Provider::Gitlab => api.gitlab_events(repository, &token, hook_id).await,
+            };
+            match log {
+                Ok(attempts) => {
+                    found.log_read = true;
+                    found.attempts = attempts;
                 }
+                Err(err) => found.error = Some(err.to_string()),
+            }
+            if connection.provider == Provider::Github {
                 if let (true, Some(redelivery)) = (found.log_read, health.redelivery) {
                     let log = HookLog::Repository {
                         connection: connection.id,

@@ -66,6 +66,41 @@ pub struct HookAttempt {
     pub redelivery: bool,
 }
 
+/// Pages of a GitLab hook's events read, 20 each: as many attempts as GitHub's log gives.
+const GITLAB_EVENT_PAGES: usize = 5;
+
+/// One event of a GitLab hook, in part ("Get a list of project webhook events").
+#[derive(Deserialize)]
+struct GitlabEvent {
+    id: u64,
+    created_at: String,
+    response_status: String,
+    #[serde(default)]
+    request_headers: std::collections::HashMap<String, String>,
+}
+
+impl GitlabEvent {
+    fn attempt(self) -> HookAttempt {
+        let header = |name: &str| {
+            self.request_headers
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value.clone())
+        };
+        let guid = header("Idempotency-Key")
+            .or_else(|| header("X-Gitlab-Event-UUID"))
+            .unwrap_or_default();
+        HookAttempt {
+            id: self.id,
+            guid,
+            delivered_at: self.created_at,
+            status_code: self.response_status.parse().unwrap_or(0),
+            status: self.response_status,
+            redelivery: false,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct GithubHook {
     id: u64,
@@ -335,6 +370,34 @@ impl HookApi {
             .call(Provider::Github, Method::GET, &path, token, None)
             .await?;
         decode(Provider::Github, value, "the webhook's delivery log")
+    }
+
+    /// The newest events (up to 100, five pages of GitLab's 20) of GitLab project hook
+    /// `hook_id`, newest first, as attempts: the `Idempotency-Key` each was sent with as its
+    /// GUID, `response_status` as the status (its code 0 when it is no number: `internal
+    /// error`, nothing answered). GitLab keeps a hook's events for 7 days.
+    pub async fn gitlab_events(
+        &self,
+        repository: &ProviderRepository,
+        token: &SecretString,
+        hook_id: u64,
+    ) -> Result<Vec<HookAttempt>, ProviderError> {
+        let mut next = Some(format!(
+            "{}/hooks/{hook_id}/events?per_page=20",
+            Self::repository_path(Provider::Gitlab, repository)
+        ));
+        let mut attempts = vec![];
+        for _ in 0..GITLAB_EVENT_PAGES {
+            let Some(page) = next.take() else { break };
+            let (_, value, link) = self
+                .call(Provider::Gitlab, Method::GET, &page, token, None)
+                .await?;
+            let events: Vec<GitlabEvent> = decode(Provider::Gitlab, value, "the hook's events")?;
+            attempts.extend(events.into_iter().map(GitlabEvent::attempt));
+            next = link;
+        }
+        attempts.sort_by_key(|attempt| std::cmp::Reverse(attempt.id));
+        Ok(attempts)
     }
 
     /// Deletes webhook `hook_id`; one that is gone already counts as deleted.

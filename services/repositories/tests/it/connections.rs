@@ -354,3 +354,46 @@ fn nothing_done(report: &hooklog_repositories::PassReport) -> bool {
         report.delete_failed,
     ) == (0, 0, 0, 0, 0)
 }
+
+#[tokio::test]
+async fn a_gitlab_hooks_health_is_read_from_its_events_page_by_page() {
+    let world = World::start().await;
+    let (connected, hook) = world.gitlab_connected().await;
+    let push = |n: u32| {
+        serde_json::to_vec(&serde_json::json!({
+            "object_kind": "push", "ref": "refs/heads/elsewhere",
+            "before": "0".repeat(40), "after": format!("{n:040x}"),
+            "project": {"id": PROJECT_ID, "path_with_namespace": PROJECT},
+        }))
+        .unwrap()
+    };
+    // More than one page of GitLab's 20 events; the newest is refused (not JSON).
+    for n in 1..=22 {
+        let (code, _) = world
+            .hosts
+            .send_gitlab(PROJECT, hook.id, "Push Hook", push(n))
+            .await;
+        assert_eq!(code, 202);
+    }
+    let (code, _) = world
+        .hosts
+        .send_gitlab(PROJECT, hook.id, "Push Hook", b"not json".to_vec())
+        .await;
+    assert_eq!(code, 400);
+
+    let report = world.pass_with(std::time::Duration::ZERO).await;
+    assert_eq!((report.checked, report.orphans), (1, 0), "{report:?}");
+    let row: serde_json::Value =
+        sqlx::query_scalar("SELECT to_jsonb(h) FROM webhook_health h WHERE connection_id = $1")
+            .bind(connected.connection.0)
+            .fetch_one(&world.backends.pool)
+            .await
+            .unwrap();
+    assert_eq!(row["error"], serde_json::Value::Null, "{row}");
+    assert_eq!(row["log_read"], true);
+    assert_eq!(row["attempts"], 23);
+    assert_eq!(row["failures"], 1);
+    assert_eq!(row["last_status_code"], 400);
+    assert_eq!(row["last_status"], "400");
+    assert!(row["last_failure_at"].is_string(), "{row}");
+}

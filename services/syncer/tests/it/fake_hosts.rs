@@ -467,3 +467,41 @@ async fn a_gitlab_hook_with_a_signing_token_signs_its_deliveries_in_the_standard
     assert!(got.get("webhook-signature").is_none());
     assert!(!text(&got, "webhook-timestamp").is_empty());
 }
+
+#[tokio::test]
+async fn gitlab_lists_a_hooks_events_newest_first_with_the_token_redacted() {
+    let (h, receiver) = (Hosts::new().await, Receiver::start().await);
+    let id = h
+        .fake
+        .add_gitlab_hook(PROJECT, &receiver.url, Some("gl-secret"));
+    let body = br#"{"object_kind":"pipeline"}"#.to_vec();
+    let (_, first) = h
+        .fake
+        .send_gitlab(PROJECT, id, "Pipeline Hook", body.clone())
+        .await;
+    let (_, second) = h
+        .fake
+        .send_gitlab(PROJECT, id, "Merge Request Hook", body)
+        .await;
+    let events = format!("/projects/42/hooks/{id}/events");
+    let (status, list, _) = h.gl(GL, GET, &events, NONE).await;
+    assert_eq!(status, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    has!(list[0], { "trigger": "merge_request_hooks", "response_status": "200",
+        "url": receiver.url });
+    has!(list[0]["request_headers"], { "Idempotency-Key": second.idempotency_key,
+        "X-Gitlab-Token": "[REDACTED]" });
+    has!(list[1], { "trigger": "pipeline_hooks", "request_data": {"object_kind": "pipeline"} });
+    assert_eq!(
+        list[1]["request_headers"]["Idempotency-Key"],
+        first.idempotency_key.as_str()
+    );
+    assert!(!Value::Array(list.clone()).to_string().contains("gl-secret"));
+    let (status, _, _) = h.gl(GL, GET, &format!("{events}?per_page=21"), NONE).await;
+    assert_eq!(status, 400);
+    let (status, _, _) = h
+        .gl(GL, GET, "/projects/42/hooks/999999/events", NONE)
+        .await;
+    assert_eq!(status, 404);
+}

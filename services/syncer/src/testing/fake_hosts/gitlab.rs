@@ -46,7 +46,8 @@ pub struct GitlabSent {
 }
 
 /// The project endpoints, told apart by method and path depth: `GET /api/v4/projects/:id`,
-/// `GET|POST …/hooks` (20 a page) and `PUT|DELETE …/hooks/:hook_id`.
+/// `GET|POST …/hooks` (20 a page), `PUT|DELETE …/hooks/:hook_id` and `GET
+/// …/hooks/:hook_id/events` (newest first, at most 20 a page as GitLab allows).
 pub(super) async fn api(
     State(shared): State<Arc<Shared>>,
     (method, uri): (Method, Uri),
@@ -73,6 +74,7 @@ pub(super) async fn api(
             ("PUT", 7) => update(repo, hook_id, &body),
             ("DELETE", 7) if repo.remove(hook_id) => Ok(StatusCode::NO_CONTENT.into_response()),
             ("DELETE", 7) => Err(message(StatusCode::NOT_FOUND, "404 Not found").into()),
+            ("GET", 8) => events(repo, hook_id, &query, &shared.url),
             _ => Err(message(StatusCode::NOT_FOUND, "404 Not Found").into()),
         },
     };
@@ -204,6 +206,19 @@ fn create(repo: &mut Repo, id: u64, body: &[u8]) -> Answer {
     Ok((StatusCode::CREATED, Json(json)).into_response())
 }
 
+/// "Get a list of project webhook events": `per_page` from 1 to 20 (Grape's 400 otherwise).
+fn events(repo: &mut Repo, id: &str, query: &PageQuery, instance: &str) -> Answer {
+    let project_id = repo.id;
+    let found = repo.hook(id);
+    let found = found.ok_or_else(|| message(StatusCode::NOT_FOUND, "404 Not found"))?;
+    if query.per_page.is_some_and(|n| !(1..=20).contains(&n)) {
+        return Err(bad_request("per_page does not have a valid value").into());
+    }
+    let newest_first = found.gitlab_events.iter().rev().cloned().collect();
+    let base = format!("{instance}/api/v4/projects/{project_id}/hooks/{id}/events");
+    Ok(paged(newest_first, query, 20, &base, true))
+}
+
 /// "Edit a project webhook": `url` is required, and a changed URL without `token` resets the
 /// token, as GitLab documents (and here the signing token too).
 fn update(repo: &mut Repo, id: &str, body: &[u8]) -> Answer {
@@ -221,6 +236,55 @@ fn update(repo: &mut Repo, id: &str, body: &[u8]) -> Answer {
 }
 
 impl FakeRepoHosts {
+    /// Keeps a sent event in its hook's log as GitLab's `WebHookLog` entity shows it: the token
+    /// redacted, `response_status` a string (`"internal error"` when nothing answered).
+    #[allow(clippy::too_many_arguments)]
+    fn log_gitlab_event(
+        &self,
+        path: &str,
+        hook_id: u64,
+        url: &str,
+        event: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+        code: u16,
+        duration: f64,
+    ) {
+        let request_headers: Map<String, Value> = headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match *name {
+                    "X-Gitlab-Token" => "[REDACTED]".to_owned(),
+                    _ => value.clone(),
+                };
+                ((*name).to_owned(), Value::String(value))
+            })
+            .collect();
+        let trigger = event
+            .strip_suffix(" Hook")
+            .unwrap_or(event)
+            .to_lowercase()
+            .replace(' ', "_");
+        let status = match code {
+            0 => "internal error".to_owned(),
+            code => code.to_string(),
+        };
+        let entry = json!({
+            "id": self.shared.next_id(),
+            "url": url,
+            "trigger": format!("{trigger}_hooks"),
+            "request_headers": request_headers,
+            "request_data": serde_json::from_slice::<Value>(body).unwrap_or(Value::Null),
+            "response_headers": {},
+            "response_body": "",
+            "execution_duration": duration,
+            "response_status": status,
+            "created_at": super::now(),
+        });
+        let mut record = self.shared.record();
+        record.hook(Gitlab, path, hook_id).gitlab_events.push(entry);
+    }
+
     /// Sends an `event_header` (`"Push Hook"`, `"Pipeline Hook"`, …) delivery of `body` from hook
     /// `hook_id` of the project `path` to its URL, like GitLab: a new event, so a fresh
     /// `Idempotency-Key` and `X-Gitlab-Event-UUID`. The receiver's status code (0 when it did not
@@ -292,7 +356,8 @@ impl FakeRepoHosts {
             let signature = standard_signature(&signing_token, &idempotency_key, &timestamp, &body);
             headers.push(("webhook-signature", signature));
         }
-        let (code, _, _) = self.shared.post(&url, &headers, body).await;
+        let (code, _, duration) = self.shared.post(&url, &headers, body.clone()).await;
+        self.log_gitlab_event(path, hook_id, &url, event, &headers, &body, code, duration);
         let sent = GitlabSent {
             event_uuid,
             idempotency_key,

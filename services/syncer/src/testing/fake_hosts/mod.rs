@@ -149,8 +149,10 @@ struct Hook {
     /// GitLab's `push_events_branch_filter` and `enable_ssl_verification`.
     branch_filter: String,
     ssl_verification: bool,
-    /// GitLab's `signing_token`.
+    /// GitLab's `signing_token`, and the hook's events ("Get a list of project webhook
+    /// events"), in ascending id order.
     signing_token: Option<String>,
+    gitlab_events: Vec<Value>,
 }
 
 /// Why a request may not see a repository: each provider answers these in its own words.
@@ -210,7 +212,7 @@ impl FakeRepoHosts {
                 any(github::api),
             );
         }
-        for depth in ["", "/hooks", "/hooks/{hook_id}"] {
+        for depth in ["", "/hooks", "/hooks/{hook_id}", "/hooks/{hook_id}/events"] {
             app = app.route(&format!("/api/v4/projects/{{id}}{depth}"), any(gitlab::api));
         }
         let app = app
@@ -504,6 +506,7 @@ impl Hook {
             branch_filter: String::new(),
             ssl_verification: true,
             signing_token: None,
+            gitlab_events: Vec::new(),
         }
     }
 }
