@@ -705,14 +705,18 @@ impl<C: Commands> On<'_, C> {
         let Some(installation) = e.installation else {
             return Ok(Outcome::ignored("repository event without an installation"));
         };
-        let repo = repository(&e.repository)?;
+        // Only a rename takes the name; a deletion goes by id, so a name hooklog could not
+        // parse does not keep a deleted repository's targets alive.
         let command = match e.action.as_str() {
-            "renamed" | "transferred" => InstanceCommand::RenameRepository {
-                repository_id: repo.id,
-                repository: repo.full_name,
-            },
+            "renamed" | "transferred" => {
+                let repo = repository(&e.repository)?;
+                InstanceCommand::RenameRepository {
+                    repository_id: repo.id,
+                    repository: repo.full_name,
+                }
+            }
             "deleted" => InstanceCommand::RemoveRepositories {
-                repository_ids: vec![repo.id],
+                repository_ids: vec![RepositoryId(e.repository.id)],
                 deleted: true,
             },
             other => {

@@ -114,11 +114,18 @@ async fn a_renamed_repository_keeps_syncing_under_its_new_name() {
 }
 
 #[tokio::test]
-async fn a_deleted_repository_removes_its_targets() {
+async fn a_deleted_repository_removes_its_targets_whatever_its_name_says() {
     let h = Harness::start().await;
     h.connect(REPO).await;
     let main = h.track(REPO, "main").await;
-    let mut body = repository("renamed", REPO);
+    // An action that changes nothing is ignored, not dead-lettered, for a name hooklog does not
+    // take; and a deletion goes by the repository's id.
+    let mut archived = repository("renamed", "not a/valid name/..");
+    archived["action"] = json!("archived");
+    h.publish("repository", "repo-archived", &archived).await;
+    let (outcome, detail) = h.outcome("repo-archived").await;
+    assert_eq!(outcome, "ignored", "{detail}");
+    let mut body = repository("renamed", "not a/valid name/..");
     body["action"] = json!("deleted");
     h.publish("repository", "repo-deleted", &body).await;
     assert_eq!(h.outcome("repo-deleted").await.0, "processed");
