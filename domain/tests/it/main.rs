@@ -1,5 +1,6 @@
 //! Property tests of what hooklog's pure core does with input from outside: the
-//! `X-Hub-Signature-256` check (`signature`), the delivery headers (`envelope`), the two body
+//! `X-Hub-Signature-256` check (`signature`), GitLab's `webhook-signature` (`gitlab`), the
+//! delivery headers (`envelope`), the two body
 //! formats (`payload`) and the payloads of the events hooklog acts on (`events`). Each property
 //! says, for every input its strategy draws, that the answer is a typed value or a typed error
 //! (never a panic), and which one; where a positive law holds (a signature verifies with its own
@@ -18,6 +19,7 @@
 
 mod envelope;
 mod events;
+mod gitlab;
 mod mutate;
 mod payload;
 mod signature;
