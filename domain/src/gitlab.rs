@@ -106,7 +106,9 @@ impl SigningKey {
         now: SystemTime,
     ) -> Result<(), SigningError> {
         headers.check_fresh(now)?;
-        let mut well_formed = false;
+        // The body's HMAC is computed once, for the first well-formed `v1`, and each listed
+        // signature compared with a copy of it.
+        let mut expected: Option<HmacSha256> = None;
         for signature in headers.signature.split(' ').filter(|s| !s.is_empty()) {
             let Some((scheme, encoded)) = signature.split_once(',') else {
                 continue;
@@ -117,15 +119,14 @@ impl SigningKey {
             let Ok(tag) = STANDARD.decode(encoded) else {
                 continue;
             };
-            well_formed = true;
-            let mac = self.mac(headers.id, headers.timestamp, body);
-            if mac.verify_slice(&tag).is_ok() {
+            let mac = expected.get_or_insert_with(|| self.mac(headers.id, headers.timestamp, body));
+            if mac.clone().verify_slice(&tag).is_ok() {
                 return Ok(());
             }
         }
-        Err(match well_formed {
-            true => SigningError::Mismatch,
-            false => SigningError::Malformed,
+        Err(match expected {
+            Some(_) => SigningError::Mismatch,
+            None => SigningError::Malformed,
         })
     }
 
@@ -181,11 +182,10 @@ impl<'a> SignedHeaders<'a> {
         if self.id.is_empty() || self.id.contains('.') {
             return Err(SigningError::BadId);
         }
-        let all_digits =
-            !self.timestamp.is_empty() && self.timestamp.bytes().all(|b| b.is_ascii_digit());
-        let seconds: u64 = all_digits
-            .then(|| self.timestamp.parse().ok())
-            .flatten()
+        // Digits only: `u64`'s parser would also take a leading `+`.
+        let seconds: u64 = Some(self.timestamp)
+            .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|t| t.parse().ok())
             .ok_or(SigningError::BadTimestamp)?;
         let sent = UNIX_EPOCH
             .checked_add(Duration::from_secs(seconds))

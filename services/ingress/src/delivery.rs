@@ -160,21 +160,25 @@ impl VerifiedDelivery {
         let (upload, peer) = admitted(peer_of(&request, state), state).await?;
         let refuse = |err: IngressError| refused(&upload, peer, err);
         let declared_length = declared_length(&request).map_err(refuse)?;
-        let Some(token) = header_str(request.headers(), GITLAB_TOKEN_HEADER).map(str::to_owned)
-        else {
+        // The headers stay with `parts` while the body is read, so nothing is copied out.
+        let (parts, body) = request.into_parts();
+        let Some(token) = header_str(&parts.headers, GITLAB_TOKEN_HEADER) else {
             return Err(refuse(IngressError::Token(
                 "the X-Gitlab-Token header is missing",
             )));
         };
-        let signed = signed_headers(request.headers())
-            .and_then(|signed| {
-                if let Some(signed) = &signed {
-                    signed.check_fresh(SystemTime::now())?;
-                }
-                Ok(signed)
-            })
-            .map_err(|err| refuse(IngressError::Signing(err)))?;
-        let (parts, body) = request.into_parts();
+        let signed = gitlab::SignedHeaders::from_parts(
+            header_str(&parts.headers, gitlab::ID_HEADER),
+            header_str(&parts.headers, gitlab::TIMESTAMP_HEADER),
+            header_str(&parts.headers, gitlab::SIGNATURE_HEADER),
+        )
+        .and_then(|signed| match signed {
+            Some(headers) => headers
+                .check_fresh(SystemTime::now())
+                .map(|()| Some(headers)),
+            None => Ok(None),
+        })
+        .map_err(|err| refuse(IngressError::Signing(err)))?;
         let body = read_body(
             body,
             declared_length,
@@ -191,7 +195,7 @@ impl VerifiedDelivery {
         }
         if let Some(signed) = signed {
             let key = gitlab::SigningKey::of(secret);
-            key.verify(signed.borrowed(), &body, received_at)
+            key.verify(signed, &body, received_at)
                 .map_err(|err| refuse(IngressError::Signing(err)))?;
         }
         drop(upload);
@@ -237,43 +241,6 @@ impl VerifiedDelivery {
             gitlab_event: Some(gitlab_event),
         })
     }
-}
-
-/// The owned `webhook-id`, `webhook-timestamp` and `webhook-signature` of a signed GitLab
-/// delivery (the request's headers are gone once its body is read).
-struct Signed {
-    id: String,
-    timestamp: String,
-    signature: String,
-}
-
-impl Signed {
-    fn borrowed(&self) -> gitlab::SignedHeaders<'_> {
-        gitlab::SignedHeaders {
-            id: &self.id,
-            timestamp: &self.timestamp,
-            signature: &self.signature,
-        }
-    }
-
-    fn check_fresh(&self, now: SystemTime) -> Result<(), gitlab::SigningError> {
-        self.borrowed().check_fresh(now)
-    }
-}
-
-/// The signed form's headers when `webhook-signature` is sent; a signature without its id or
-/// timestamp is refused.
-fn signed_headers(headers: &HeaderMap) -> Result<Option<Signed>, gitlab::SigningError> {
-    let parts = gitlab::SignedHeaders::from_parts(
-        header_str(headers, gitlab::ID_HEADER),
-        header_str(headers, gitlab::TIMESTAMP_HEADER),
-        header_str(headers, gitlab::SIGNATURE_HEADER),
-    )?;
-    Ok(parts.map(|signed| Signed {
-        id: signed.id.to_owned(),
-        timestamp: signed.timestamp.to_owned(),
-        signature: signed.signature.to_owned(),
-    }))
 }
 
 const GITLAB_TOKEN_HEADER: &str = "X-Gitlab-Token";

@@ -1,10 +1,10 @@
 //! The health of an active connection's webhook, read from the provider every
 //! `HOOKLOG_REPOSITORIES_HEALTH_INTERVAL` into `webhook_health`: from GitHub's delivery log of
 //! the webhook or GitLab's events of the hook (the newest 100: how many, how many failed, the
-//! last one and the last failure), and the repository's webhooks that post under hooklog's path for no live
-//! connection (left behind by a connection whose deletion was given up on, or by another
-//! hooklog database on the same public URL): reported, never deleted, since no connection owns
-//! them.
+//! last one and the last failure), and the repository's webhooks that post under hooklog's
+//! path for no live connection (left behind by a connection whose deletion was given up on, or
+//! by another hooklog database on the same public URL): reported, never deleted, since no
+//! connection owns them.
 //!
 //! A GitHub webhook's log also goes through the GitHub reconciler's pass (when the role is given
 //! a `Redelivery`): each delivery the log has and the stream lacks is recorded missing on its

@@ -265,27 +265,43 @@ impl HookApi {
         repository: &ProviderRepository,
         token: &SecretString,
     ) -> Result<Vec<Hook>, ProviderError> {
-        let mut next = Some(format!(
+        let first = format!(
             "{}/hooks?per_page=100",
             Self::repository_path(provider, repository)
-        ));
-        let mut hooks = vec![];
-        for _ in 0..MAX_PAGES {
+        );
+        Ok(match provider {
+            Provider::Github => self
+                .pages::<GithubHook>(provider, first, token, MAX_PAGES, "the webhook list")
+                .await?
+                .into_iter()
+                .filter_map(|h| h.config.url.map(|url| Hook { id: h.id, url }))
+                .collect(),
+            Provider::Gitlab => {
+                self.pages(provider, first, token, MAX_PAGES, "the hook list")
+                    .await?
+            }
+        })
+    }
+
+    /// The items of up to `max_pages` pages from `first` on, each page a JSON array of `T`,
+    /// following each answer's `rel="next"` link.
+    async fn pages<T: serde::de::DeserializeOwned>(
+        &self,
+        provider: Provider,
+        first: String,
+        token: &SecretString,
+        max_pages: usize,
+        what: &str,
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut next = Some(first);
+        let mut items = vec![];
+        for _ in 0..max_pages {
             let Some(page) = next.take() else { break };
             let (_, value, link) = self.call(provider, Method::GET, &page, token, None).await?;
-            match provider {
-                Provider::Github => hooks.extend(
-                    decode::<Vec<GithubHook>>(provider, value, "the webhook list")?
-                        .into_iter()
-                        .filter_map(|h| h.config.url.map(|url| Hook { id: h.id, url })),
-                ),
-                Provider::Gitlab => {
-                    hooks.extend(decode::<Vec<Hook>>(provider, value, "the hook list")?)
-                }
-            }
+            items.extend(decode::<Vec<T>>(provider, value, what)?);
             next = link;
         }
-        Ok(hooks)
+        Ok(items)
     }
 
     fn hook_body(provider: Provider, url: &str, secret: &SecretString) -> Value {
@@ -382,20 +398,20 @@ impl HookApi {
         token: &SecretString,
         hook_id: u64,
     ) -> Result<Vec<HookAttempt>, ProviderError> {
-        let mut next = Some(format!(
+        let first = format!(
             "{}/hooks/{hook_id}/events?per_page=20",
             Self::repository_path(Provider::Gitlab, repository)
-        ));
-        let mut attempts = vec![];
-        for _ in 0..GITLAB_EVENT_PAGES {
-            let Some(page) = next.take() else { break };
-            let (_, value, link) = self
-                .call(Provider::Gitlab, Method::GET, &page, token, None)
-                .await?;
-            let events: Vec<GitlabEvent> = decode(Provider::Gitlab, value, "the hook's events")?;
-            attempts.extend(events.into_iter().map(GitlabEvent::attempt));
-            next = link;
-        }
+        );
+        let events: Vec<GitlabEvent> = self
+            .pages(
+                Provider::Gitlab,
+                first,
+                token,
+                GITLAB_EVENT_PAGES,
+                "the hook's events",
+            )
+            .await?;
+        let mut attempts: Vec<HookAttempt> = events.into_iter().map(GitlabEvent::attempt).collect();
         attempts.sort_by_key(|attempt| std::cmp::Reverse(attempt.id));
         Ok(attempts)
     }

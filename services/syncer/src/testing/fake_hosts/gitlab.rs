@@ -369,7 +369,7 @@ impl FakeRepoHosts {
 
 /// `v1,` and the base64 of the HMAC-SHA256 of `{id}.{timestamp}.{body}` under the token's key,
 /// as GitLab's webhook guide computes it.
-pub fn standard_signature(signing_token: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+fn standard_signature(signing_token: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
     use hmac::Mac;
     let key = STANDARD
         .decode(signing_token.trim_start_matches("whsec_"))
