@@ -35,7 +35,7 @@ HOOKLOG_INGRESS_ADDR="127.0.0.1:$ingress_port" HOOKLOG_ADMIN_ADDR="127.0.0.1:$ad
   HOOKLOG_NATS_URL="nats://127.0.0.1:$nats_port" HOOKLOG_GITHUB_WEBHOOK_SECRET="$secret" \
   HOOKLOG_ADMIN_TOKEN="$write_token" HOOKLOG_ADMIN_READ_TOKEN="$read_token" \
   HOOKLOG_LOG="${HOOKLOG_LOG:-warn}" ./target/release/hooklog serve \
-  --role ingress,admin,worker,relay,projector,process-manager,sealer 2> "$work/hooklog.log" &
+  --role "${LATENCY_ROLES:-ingress,admin,worker,relay,projector,process-manager,sealer}" 2> "$work/hooklog.log" &
 hooklog_pid=$!
 pids+=("$hooklog_pid")
 wait_port "$admin_port"
@@ -50,7 +50,7 @@ status=0
   --rate "$RATE" --duration "$DURATION" --payload "$work/push.json" \
   --installations "${LATENCY_INSTALLATIONS:-100}" \
   --setup-concurrency "${LATENCY_SETUP_CONCURRENCY:-32}" \
-  --poll-ms "${LATENCY_POLL_MS:-5}" --drain-secs "${LATENCY_DRAIN_SECS:-300}" || status=$?
+  --poll-ms "${LATENCY_POLL_MS:-5}" --nats-url "nats://127.0.0.1:$nats_port" --drain-secs "${LATENCY_DRAIN_SECS:-300}" || status=$?
 echo "warnings in hooklog's log: $(grep -c '"WARN"' "$work/hooklog.log" || true)"; grep '"WARN"' "$work/hooklog.log" | head -3 || true
 [ -n "${BENCH_KEEP_LOG:-}" ] && cp "$work/hooklog.log" "$BENCH_KEEP_LOG"
 echo "hooklog peak RSS: $(( $(awk '/VmHWM/ {print $2}' "/proc/$hooklog_pid/status") / 1024 )) MiB"

@@ -8,7 +8,9 @@
 //! push per target at a steady `--rate` (a distinct head each, sent on schedule however slowly
 //! earlier answers come back) and stamps each 202; one observer pages `GET /v1/admin/syncs`
 //! after the last position it saw every `--poll-ms` with the read token and stamps each run the
-//! first time it is listed. Latency = first listed − 202. The poll interval bounds the
+//! first time it is listed. Latency = first listed − 202. With `--nats-url`, a core NATS
+//! subscriber to `hooklog.events.>` also stamps each push's first event as the relay publishes
+//! it, and the latency is split there. The poll interval bounds the
 //! resolution. Exits 1 on errors (a set-up request refused, a push not answered 202, runs still
 //! missing after `--drain-secs`), never for a slow figure.
 
@@ -203,6 +205,30 @@ async fn main() -> anyhow::Result<()> {
     let seen = Arc::new(Stamps::new(base, n));
     let seen_count = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // With --nats-url, a core subscriber stamps when the relay published each push's first
+    // event, which splits the latency at HOOKLOG_EVENTS: ingress, worker and relay before,
+    // projector and admin API after.
+    let published = Arc::new(Stamps::new(base, n));
+    if let Some(url) = std::env::args()
+        .position(|a| a == "--nats-url")
+        .map(|_| opt("--nats-url", None))
+    {
+        let client = async_nats::connect(url).await.context("--nats-url")?;
+        let mut events = client.subscribe("hooklog.events.>").await?;
+        client.flush().await?;
+        let published = published.clone();
+        tokio::spawn(async move {
+            while let Some(message) = events.next().await {
+                let headers = message.headers.iter().flat_map(|h| h.iter());
+                let values = headers.flat_map(|(_, values)| values.iter().map(|v| v.as_str().as_bytes()));
+                for j in std::iter::once(&message.payload[..]).chain(values).flat_map(push_indices) {
+                    if j < published.at.len() {
+                        published.set(j);
+                    }
+                }
+            }
+        });
+    }
     let observer = tokio::spawn(observe(
         format!("{admin}/syncs"),
         read_token.clone(),
@@ -295,6 +321,15 @@ async fn main() -> anyhow::Result<()> {
     }
     latencies.sort();
     answers.sort();
+    let (mut before, mut after) = (vec![], vec![]);
+    for j in 0..n {
+        if let (Some(at), Some(event), Some(visible)) = (accepted.get(j), published.get(j), seen.get(j)) {
+            before.push(event.saturating_sub(at));
+            after.push(visible.saturating_sub(event));
+        }
+    }
+    before.sort();
+    after.sort();
     let last_seen = (0..n).filter_map(|j| seen.get(j)).max();
     let visible = latencies.len();
 
@@ -316,6 +351,10 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!("latency: {}", summary(&latencies));
+    if !before.is_empty() {
+        println!("  202 -> first event on HOOKLOG_EVENTS (worker, relay): {}", summary(&before));
+        println!("  that event -> listed (projector, admin API, poll): {}", summary(&after));
+    }
     if visible > 0 {
         let p99 = pct(&latencies, 99.0);
         println!(
@@ -354,6 +393,20 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The push indices (`lat-<j>`) named in `bytes`.
+fn push_indices(bytes: &[u8]) -> Vec<usize> {
+    let mut found = vec![];
+    let mut rest = bytes;
+    while let Some(at) = rest.windows(4).position(|w| w == b"lat-") {
+        rest = &rest[at + 4..];
+        let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        if let Some(j) = std::str::from_utf8(&rest[..digits]).ok().and_then(|d| d.parse().ok()) {
+            found.push(j);
+        }
+    }
+    found
 }
 
 /// What the observer did.

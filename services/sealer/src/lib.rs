@@ -10,7 +10,8 @@
 //!   sequence: a missing one (a gap, a message deleted before the stream denied deletes) stops
 //!   that log with an error naming both sequences, and nothing past it is sealed. Each entry is
 //!   built from the message as stored, its body hashed here (`message`).
-//! - **What is committed is what is signed.** A chunk of leaves is committed in one transaction
+//! - **What is committed is what is signed.** A chunk of leaves (what arrived within
+//!   `commit_delay`, at most `batch_size`) is committed in one transaction
 //!   with the tiles it filled and the tree's new right edge, and only if the stored tree is still
 //!   at the size this sealer read (`store::commit`), so a crash loses nothing committed and a
 //!   restart goes on from the stored edge. Before signing, the sealer stores the partial tiles of
@@ -63,6 +64,9 @@ pub struct SealerConfig {
     pub checkpoint_interval: Duration,
     /// Most leaves committed together.
     pub batch_size: usize,
+    /// Longest a leaf read from a stream waits to be committed with the ones after it (a
+    /// checkpoint commits what waits first).
+    pub commit_delay: Duration,
     /// How often a standing-by sealer tries the lease, and the holder checks it.
     pub lock_retry: Duration,
     /// Pause before a log whose sealing failed is tried again.
@@ -74,6 +78,7 @@ impl Default for SealerConfig {
         Self {
             checkpoint_interval: Duration::from_secs(10),
             batch_size: 4096,
+            commit_delay: Duration::from_secs(1),
             lock_retry: Duration::from_secs(5),
             retry_delay: Duration::from_secs(5),
         }

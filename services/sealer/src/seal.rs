@@ -128,19 +128,45 @@ pub async fn seal(
     }
     let mut tick = tokio::time::interval(config.checkpoint_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Leaves wait up to `commit_delay` (or the next checkpoint, or a full batch) to be committed
+    // together: on a live stream one commit per message would cost the database a synchronous
+    // commit for every delivery and event, and nothing is signed before its commit anyway.
+    let mut pending = Vec::new();
+    let mut commit_at = None;
     loop {
+        let commit_due = async {
+            match commit_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             _ = tick.tick() => {
+                commit_at = None;
+                grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
                 if frontier.size() > last.as_ref().map_or(0, |signed| signed.size) {
                     last = Some(checkpoint(pool, js, key, log, &frontier, last.as_ref()).await?);
                 }
+            }
+            () = commit_due => {
+                commit_at = None;
+                grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
             }
             chunk = messages.next() => {
                 let Some(chunk) = chunk else {
                     return Err(SealError::Nats(format!("the consumer of {} ended", stream_name(log))));
                 };
-                grow(pool, log, &mut frontier, chunk).await?;
+                if pending.len() + chunk.len() > config.batch_size {
+                    grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
+                }
+                pending.extend(chunk);
+                if pending.len() >= config.batch_size {
+                    commit_at = None;
+                    grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
+                } else if commit_at.is_none() {
+                    commit_at = Some(tokio::time::Instant::now() + config.commit_delay);
+                }
             }
         }
     }

@@ -60,6 +60,7 @@ impl Test {
         let config = SealerConfig {
             checkpoint_interval: Duration::from_millis(100),
             batch_size: 128,
+            commit_delay: Duration::from_millis(50),
             lock_retry: Duration::from_millis(200),
             retry_delay: Duration::from_millis(200),
         };
