@@ -220,8 +220,12 @@ async fn main() -> anyhow::Result<()> {
         tokio::spawn(async move {
             while let Some(message) = events.next().await {
                 let headers = message.headers.iter().flat_map(|h| h.iter());
-                let values = headers.flat_map(|(_, values)| values.iter().map(|v| v.as_str().as_bytes()));
-                for j in std::iter::once(&message.payload[..]).chain(values).flat_map(push_indices) {
+                let values =
+                    headers.flat_map(|(_, values)| values.iter().map(|v| v.as_str().as_bytes()));
+                for j in std::iter::once(&message.payload[..])
+                    .chain(values)
+                    .flat_map(push_indices)
+                {
                     if j < published.at.len() {
                         published.set(j);
                     }
@@ -323,7 +327,9 @@ async fn main() -> anyhow::Result<()> {
     answers.sort();
     let (mut before, mut after) = (vec![], vec![]);
     for j in 0..n {
-        if let (Some(at), Some(event), Some(visible)) = (accepted.get(j), published.get(j), seen.get(j)) {
+        if let (Some(at), Some(event), Some(visible)) =
+            (accepted.get(j), published.get(j), seen.get(j))
+        {
             before.push(event.saturating_sub(at));
             after.push(visible.saturating_sub(event));
         }
@@ -352,8 +358,14 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("latency: {}", summary(&latencies));
     if !before.is_empty() {
-        println!("  202 -> first event on HOOKLOG_EVENTS (worker, relay): {}", summary(&before));
-        println!("  that event -> listed (projector, admin API, poll): {}", summary(&after));
+        println!(
+            "  202 -> first event on HOOKLOG_EVENTS (worker, relay): {}",
+            summary(&before)
+        );
+        println!(
+            "  that event -> listed (projector, admin API, poll): {}",
+            summary(&after)
+        );
     }
     if visible > 0 {
         let p99 = pct(&latencies, 99.0);
@@ -402,7 +414,10 @@ fn push_indices(bytes: &[u8]) -> Vec<usize> {
     while let Some(at) = rest.windows(4).position(|w| w == b"lat-") {
         rest = &rest[at + 4..];
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-        if let Some(j) = std::str::from_utf8(&rest[..digits]).ok().and_then(|d| d.parse().ok()) {
+        if let Some(j) = std::str::from_utf8(&rest[..digits])
+            .ok()
+            .and_then(|d| d.parse().ok())
+        {
             found.push(j);
         }
     }

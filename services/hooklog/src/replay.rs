@@ -13,10 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use async_nats::jetstream::{
-    self,
-    consumer::{pull, DeliverPolicy},
-};
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use futures::StreamExt;
@@ -34,7 +31,6 @@ use crate::cli::{LogName, ReplayArgs};
 use crate::connect::Streams;
 
 /// What a message must be to be written.
-#[derive(Clone)]
 struct Filter {
     installation: Option<u64>,
     repository: Option<String>,
@@ -159,169 +155,78 @@ async fn replay(
         );
         return Ok(ExitCode::from(2));
     }
-    let out = match &args.out {
-        Some(path) => Output::File(
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
             std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?,
-        ),
-        None => Output::Stdout,
-    };
-    // The lines are made and written on a thread of their own (hashing, JSON checks, the
-    // file), in chunks, while this task reads the next messages from NATS.
-    let (chunks, receiver) = tokio::sync::mpsc::channel::<Vec<jetstream::Message>>(4);
-    let writer = {
-        let (filter, raw) = (filter.clone(), args.raw);
-        std::thread::spawn(move || write_lines(out, receiver, &filter, raw))
-    };
-    let deliver_policy = match since {
-        Some(time) if args.from_seq.is_none() => DeliverPolicy::ByStartTime { start_time: time },
-        _ => DeliverPolicy::ByStartSequence {
-            start_sequence: first,
-        },
-    };
-    let range = Range {
-        first,
-        last,
-        since,
-        deliver_policy,
+        )),
+        None => Box::new(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout().lock(),
+        )),
     };
     let started = Instant::now();
-    let read = match state.messages > 0 && first <= last {
-        true => read_range(&mut stream, name, &range, filter_subject, filter, chunks).await,
-        false => Ok(0),
-    };
-    let written = match writer.join() {
-        Ok(written) => written,
-        Err(_) => anyhow::bail!("the replay's writer panicked"),
-    };
-    let (read, written) = match (read, written) {
-        (Ok(read), Ok(written)) => (read, written),
-        // A writer that stopped (a full disk, a closed pipe) ends the reading: its error is the
-        // cause.
-        (_, Err(err)) => return Err(err),
-        (Err(err), Ok(_)) => return Err(err),
-    };
+    let mut written = 0u64;
+    let mut read = 0u64;
+    if state.messages > 0 && first <= last {
+        let deliver_policy = match since {
+            Some(time) if args.from_seq.is_none() => {
+                DeliverPolicy::ByStartTime { start_time: time }
+            }
+            _ => DeliverPolicy::ByStartSequence {
+                start_sequence: first,
+            },
+        };
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: filter_subject.to_owned(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot read {name}"))?;
+        let progress = progress_bar(last.saturating_sub(first) + 1);
+        let mut messages = consumer
+            .messages()
+            .await
+            .with_context(|| format!("cannot read {name}"))?;
+        let mut line = Vec::with_capacity(16 * 1024);
+        while let Some(message) = messages.next().await {
+            let message = message.with_context(|| format!("cannot read {name}"))?;
+            let info = message.info().map_err(|err| anyhow::anyhow!("{err}"))?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
+            if sequence > last {
+                break;
+            }
+            if filter.until.is_some_and(|until| info.published > until) {
+                break;
+            }
+            read += 1;
+            if since.is_none_or(|since| info.published >= since) && filter.keeps(&message) {
+                line.clear();
+                write_line(&mut line, &message, args.raw)?;
+                out.write_all(&line)?;
+                written += 1;
+            }
+            if let Some(bar) = &progress {
+                bar.set_position(sequence.saturating_sub(first) + 1);
+            }
+            if pending == 0 || sequence == last {
+                break;
+            }
+        }
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
+        }
+    }
+    out.flush()?;
     let elapsed = started.elapsed().as_secs_f64();
     eprintln!(
         "hooklog: replayed {written} of {read} messages read from {name} in {elapsed:.2} s ({:.0} messages/s)",
         read as f64 / elapsed.max(1e-9)
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The sequences to read and where the consumer starts.
-struct Range {
-    first: u64,
-    last: u64,
-    since: Option<OffsetDateTime>,
-    deliver_policy: DeliverPolicy,
-}
-
-/// Messages per chunk handed to the writer.
-const CHUNK: usize = 1024;
-
-/// Reads `first..=last` (or from `since`) through an ordered consumer and sends the messages in
-/// range to the writer in chunks; returns how many were read.
-async fn read_range(
-    stream: &mut jetstream::stream::Stream,
-    name: &str,
-    range: &Range,
-    filter_subject: &str,
-    filter: &Filter,
-    chunks: tokio::sync::mpsc::Sender<Vec<jetstream::Message>>,
-) -> anyhow::Result<u64> {
-    let Range {
-        first,
-        last,
-        since,
-        ref deliver_policy,
-    } = *range;
-    let mut read = 0u64;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: filter_subject.to_owned(),
-            deliver_policy: deliver_policy.clone(),
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("cannot read {name}"))?;
-    let progress = progress_bar(last.saturating_sub(first) + 1);
-    let mut messages = consumer
-        .messages()
-        .await
-        .with_context(|| format!("cannot read {name}"))?;
-    let mut chunk = Vec::with_capacity(CHUNK);
-    while let Some(message) = messages.next().await {
-        let message = message.with_context(|| format!("cannot read {name}"))?;
-        let info = message.info().map_err(|err| anyhow::anyhow!("{err}"))?;
-        let (sequence, pending, published) = (info.stream_sequence, info.pending, info.published);
-        if sequence > last || filter.until.is_some_and(|until| published > until) {
-            break;
-        }
-        read += 1;
-        if since.is_none_or(|since| published >= since) {
-            chunk.push(message);
-        }
-        let end = pending == 0 || sequence == last;
-        if chunk.len() == CHUNK || end {
-            if let Some(bar) = &progress {
-                bar.set_position(sequence.saturating_sub(first) + 1);
-            }
-            if chunks.send(std::mem::take(&mut chunk)).await.is_err() {
-                // The writer stopped; it reports why.
-                break;
-            }
-            chunk.reserve(CHUNK);
-        }
-        if end {
-            break;
-        }
-    }
-    if !chunk.is_empty() {
-        let _ = chunks.send(chunk).await;
-    }
-    if let Some(bar) = progress {
-        bar.finish_and_clear();
-    }
-    Ok(read)
-}
-
-/// Where the lines go.
-enum Output {
-    File(std::fs::File),
-    Stdout,
-}
-
-/// The writer thread: a line per kept message of each chunk, until the reader is done; returns
-/// how many lines it wrote.
-fn write_lines(
-    out: Output,
-    mut chunks: tokio::sync::mpsc::Receiver<Vec<jetstream::Message>>,
-    filter: &Filter,
-    raw: bool,
-) -> anyhow::Result<u64> {
-    let stdout = std::io::stdout();
-    let mut out: std::io::BufWriter<Box<dyn Write>> = std::io::BufWriter::with_capacity(
-        1 << 20,
-        match out {
-            Output::File(file) => Box::new(file),
-            Output::Stdout => Box::new(stdout.lock()),
-        },
-    );
-    let mut line = Vec::with_capacity(16 * 1024);
-    let mut written = 0u64;
-    while let Some(chunk) = chunks.blocking_recv() {
-        for message in &chunk {
-            if filter.keeps(message) {
-                line.clear();
-                write_line(&mut line, message, raw)?;
-                out.write_all(&line)?;
-                written += 1;
-            }
-        }
-    }
-    out.flush()?;
-    Ok(written)
 }
 
 fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
@@ -389,7 +294,7 @@ fn find<'a>(value: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::V
 /// repeats is a run of pairs, written as one array.
 fn write_line(
     line: &mut Vec<u8>,
-    message: &jetstream::Message,
+    message: &async_nats::jetstream::Message,
     raw: bool,
 ) -> anyhow::Result<()> {
     let entry = stream_message(message)?;
@@ -439,7 +344,10 @@ fn write_line(
         None => {
             line.extend_from_slice(b",\"body_base64\":\"");
             let at = line.len();
-            line.resize(at + base64::encoded_len(payload.len(), true).unwrap_or(0), 0);
+            line.resize(
+                at + base64::encoded_len(payload.len(), true).unwrap_or(0),
+                0,
+            );
             let used = BASE64.encode_slice(payload, &mut line[at..])?;
             line.truncate(at + used);
             line.push(b'"');

@@ -48,11 +48,22 @@ pub(crate) struct Session {
 
 impl Session {
     /// Opens a connection with the pool's settings (URL, credentials, TLS).
+    ///
+    /// The session commits asynchronously (`synchronous_commit = off`): its only writes are the
+    /// deletes of published rows, and a delete that a PostgreSQL crash loses leaves rows that the
+    /// next session's first pass checks against the stream before publishing anything (a crash
+    /// ends this session, and with it this first pass). Not waiting for the WAL flush keeps the
+    /// delete out of the time between a commit and its event on the stream.
     pub async fn connect(pool: &PgPool) -> Result<Self, RelayError> {
         let options = pool.connect_options();
-        let conn = timed(
+        let mut conn = timed(
             "connecting the lock session",
             PgConnection::connect_with(&options),
+        )
+        .await?;
+        timed(
+            "setting up the lock session",
+            sqlx::query("SET synchronous_commit = off").execute(&mut conn),
         )
         .await?;
         Ok(Self { conn })
