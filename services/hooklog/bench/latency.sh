@@ -11,8 +11,9 @@
 # Usage: services/hooklog/bench/latency.sh [rate/s, default 500] [seconds, default 60]
 # Environment: LATENCY_RATE, LATENCY_DURATION (instead of the arguments), LATENCY_INSTALLATIONS
 # (100), LATENCY_SETUP_CONCURRENCY (32), LATENCY_POLL_MS (5), LATENCY_DRAIN_SECS (300),
-# HOOKLOG_LOG (warn), BENCH_KEEP_LOG (copy hooklog's log there), BENCH_KEEP_DB (keep the database,
-# to look at where the time went).
+# LATENCY_ROLES (the roles `serve` runs, default all but the syncer), HOOKLOG_LOG (warn),
+# BENCH_KEEP_LOG (copy hooklog's log there), BENCH_KEEP_DB (keep the database, to look at where
+# the time went).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../../.ci/setup"
 cd "$HOOKLOG_ROOT"
