@@ -2,7 +2,7 @@
 //! commit, and sign a checkpoint each interval the tree grew.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::message::PublishMessage;
@@ -131,11 +131,10 @@ pub async fn seal(
     // Leaves wait up to `commit_delay` (or the next checkpoint, or a full batch) to be committed
     // together: on a live stream one commit per message would cost the database a synchronous
     // commit for every delivery and event, and nothing is signed before its commit anyway.
-    let mut pending = Vec::new();
-    let mut commit_at = None;
+    let mut pending = Pending::default();
     loop {
         let commit_due = async {
-            match commit_at {
+            match pending.commit_at {
                 Some(at) => tokio::time::sleep_until(at).await,
                 None => std::future::pending().await,
             }
@@ -143,31 +142,58 @@ pub async fn seal(
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
             _ = tick.tick() => {
-                commit_at = None;
-                grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
+                pending.commit(pool, log, &mut frontier).await?;
                 if frontier.size() > last.as_ref().map_or(0, |signed| signed.size) {
                     last = Some(checkpoint(pool, js, key, log, &frontier, last.as_ref()).await?);
                 }
             }
-            () = commit_due => {
-                commit_at = None;
-                grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
-            }
+            () = commit_due => pending.commit(pool, log, &mut frontier).await?,
             chunk = messages.next() => {
                 let Some(chunk) = chunk else {
                     return Err(SealError::Nats(format!("the consumer of {} ended", stream_name(log))));
                 };
-                if pending.len() + chunk.len() > config.batch_size {
-                    grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
+                if pending.messages.len() + chunk.len() > config.batch_size {
+                    pending.commit(pool, log, &mut frontier).await?;
                 }
-                pending.extend(chunk);
-                if pending.len() >= config.batch_size {
-                    commit_at = None;
-                    grow(pool, log, &mut frontier, std::mem::take(&mut pending)).await?;
-                } else if commit_at.is_none() {
-                    commit_at = Some(tokio::time::Instant::now() + config.commit_delay);
+                pending.add(chunk, config.commit_delay);
+                if pending.messages.len() >= config.batch_size {
+                    pending.commit(pool, log, &mut frontier).await?;
                 }
             }
+        }
+    }
+}
+
+/// Messages read but not yet committed to the tree, and when they must be.
+#[derive(Default)]
+struct Pending {
+    messages: Vec<Result<jetstream::Message, pull::OrderedError>>,
+    /// `commit_delay` after the first of them arrived.
+    commit_at: Option<tokio::time::Instant>,
+}
+
+impl Pending {
+    fn add(
+        &mut self,
+        chunk: Vec<Result<jetstream::Message, pull::OrderedError>>,
+        commit_delay: Duration,
+    ) {
+        self.messages.extend(chunk);
+        self.commit_at
+            .get_or_insert_with(|| tokio::time::Instant::now() + commit_delay);
+    }
+
+    /// Commits what waits (if anything) to `frontier`'s tree.
+    async fn commit(
+        &mut self,
+        pool: &sqlx::PgPool,
+        log: Log,
+        frontier: &mut Frontier,
+    ) -> Result<(), SealError> {
+        self.commit_at = None;
+        match self.messages.is_empty() {
+            true => Ok(()),
+            false => grow(pool, log, frontier, std::mem::take(&mut self.messages)).await,
         }
     }
 }

@@ -72,6 +72,37 @@ async fn every_checkpoint_covers_its_stream_in_order_and_extends_the_one_before(
 }
 
 #[tokio::test]
+async fn leaves_are_committed_within_the_commit_delay_without_waiting_for_a_checkpoint() {
+    let t = Test::start().await;
+    let _sealer = t.sealer_with(hooklog_sealer::SealerConfig {
+        checkpoint_interval: Duration::from_secs(3600),
+        commit_delay: Duration::from_millis(50),
+        ..Test::config()
+    });
+    // The checkpoint interval's first tick, at the start, passes before anything is stored.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    t.deliver(1..11).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = store::tree_size(&t.backends.pool, Log::Deliveries)
+            .await
+            .unwrap();
+        if size == 10 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tree holds {size} of 10 leaves 10 s after they were stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        t.latest(Log::Deliveries).await.is_none(),
+        "committed by a checkpoint, not by the commit delay"
+    );
+}
+
+#[tokio::test]
 async fn a_restarted_sealer_goes_on_from_its_stored_tree() {
     let t = Test::start().await;
     let sealer = t.sealer();

@@ -57,13 +57,21 @@ impl Test {
     }
 
     pub fn sealer(&self) -> Running {
-        let config = SealerConfig {
+        self.sealer_with(Self::config())
+    }
+
+    /// The sealer's settings in these tests: everything fast.
+    pub fn config() -> SealerConfig {
+        SealerConfig {
             checkpoint_interval: Duration::from_millis(100),
             batch_size: 128,
             commit_delay: Duration::from_millis(50),
             lock_retry: Duration::from_millis(200),
             retry_delay: Duration::from_millis(200),
-        };
+        }
+    }
+
+    pub fn sealer_with(&self, config: SealerConfig) -> Running {
         let stop = CancellationToken::new();
         let task = tokio::spawn(hooklog_sealer::run(
             config,
