@@ -35,7 +35,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(&settings.log, settings.log_format);
+    let output = match cli.command {
+        Command::Serve(_) => telemetry::Output::Batched,
+        _ => telemetry::Output::Direct,
+    };
+    telemetry::init(&settings.log, settings.log_format, output);
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Migrate => migrate(&settings).await,
@@ -48,14 +52,16 @@ async fn main() -> std::process::ExitCode {
         Command::Repositories(command) => repositories::run(&settings, command).await,
         Command::Secrets(command) => repositories::secrets(&settings, command).await,
     };
-    match outcome {
+    let code = match outcome {
         Ok(code) => code,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "hooklog failed");
             eprintln!("hooklog: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
+    };
+    telemetry::flush();
+    code
 }
 
 async fn migrate(settings: &Settings) -> anyhow::Result<std::process::ExitCode> {

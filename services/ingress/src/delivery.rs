@@ -339,7 +339,9 @@ fn refused(
 
 /// Reads the whole body, refusing one over [`MAX_BODY_BYTES`] or one that falls below
 /// `min_rate` bytes per second after `grace`: each chunk must arrive before
-/// `start + grace + received / min_rate`.
+/// `start + grace + received / min_rate`. A body that arrives in one chunk is kept as that
+/// chunk; only a second chunk starts a buffer (sized by the declared length, at most
+/// [`INITIAL_BODY_CAPACITY`] up front) that the chunks are copied into.
 async fn read_body(
     mut body: Body,
     declared_length: Option<u64>,
@@ -347,23 +349,45 @@ async fn read_body(
     grace: Duration,
 ) -> Result<Bytes, IngressError> {
     let started = Instant::now();
-    let capacity = declared_length.map_or(INITIAL_BODY_CAPACITY, |length| {
-        usize::try_from(length).map_or(INITIAL_BODY_CAPACITY, |l| l.min(INITIAL_BODY_CAPACITY))
-    });
-    let mut received = BytesMut::with_capacity(capacity);
+    let mut first: Option<Bytes> = None;
+    let mut received: Option<BytesMut> = None;
     loop {
-        let allowance = Duration::from_secs_f64(received.len() as f64 / min_rate.max(1) as f64);
+        let length = match (&received, &first) {
+            (Some(buffer), _) => buffer.len(),
+            (None, Some(chunk)) => chunk.len(),
+            (None, None) => 0,
+        };
+        let allowance = Duration::from_secs_f64(length as f64 / min_rate.max(1) as f64);
         let deadline = started + grace + allowance;
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(IngressError::TooSlow { min_rate }),
-            Ok(None) => return Ok(received.freeze()),
+            Ok(None) => {
+                return Ok(match received {
+                    Some(buffer) => buffer.freeze(),
+                    None => first.unwrap_or_default(),
+                })
+            }
             Ok(Some(frame)) => frame.map_err(|_| IngressError::BodyUnreadable)?,
         };
-        if let Ok(data) = frame.into_data() {
-            if received.len() + data.len() > MAX_BODY_BYTES {
-                return Err(too_large());
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if length + data.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        match (&mut received, first.take()) {
+            (Some(buffer), _) => buffer.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(chunk)) => {
+                let capacity = declared_length.map_or(INITIAL_BODY_CAPACITY, |length| {
+                    usize::try_from(length)
+                        .map_or(INITIAL_BODY_CAPACITY, |l| l.min(INITIAL_BODY_CAPACITY))
+                });
+                let mut buffer = BytesMut::with_capacity(capacity.max(chunk.len() + data.len()));
+                buffer.extend_from_slice(&chunk);
+                buffer.extend_from_slice(&data);
+                received = Some(buffer);
             }
-            received.extend_from_slice(&data);
         }
     }
 }

@@ -103,9 +103,22 @@ impl IngressConfig {
     }
 }
 
-/// Cheap handles shared by every request.
+/// What every request shares, behind one `Arc`: extractors and layers clone the state for
+/// each request, and one reference count is cheaper than one per handle.
 #[derive(Clone)]
-pub struct IngressState {
+pub struct IngressState(Arc<Shared>);
+
+impl std::ops::Deref for IngressState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The handles in an [`IngressState`].
+#[derive(Clone)]
+pub struct Shared {
     pub(crate) secrets: Arc<[WebhookSecret]>,
     pub(crate) log: Arc<dyn DeliveryLog>,
     pub(crate) admission: Arc<Admission>,
@@ -120,7 +133,7 @@ pub struct IngressState {
 
 impl IngressState {
     pub fn new(config: &IngressConfig, log: Arc<dyn DeliveryLog>) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             secrets: config.secrets.clone().into(),
             log,
             admission: Arc::new(Admission::new(
@@ -136,15 +149,16 @@ impl IngressState {
             slots: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             queue_timeout: config.queue_timeout,
             request_timeout: config.request_timeout,
-        }
+        }))
     }
 }
 
 impl IngressState {
     /// Takes repository connections' deliveries, verified with `connections`' secrets.
-    pub fn with_connections(mut self, connections: ConnectionSecrets) -> Self {
-        self.connections = connections;
-        self
+    pub fn with_connections(self, connections: ConnectionSecrets) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.connections = connections;
+        Self(Arc::new(shared))
     }
 }
 
@@ -208,11 +222,31 @@ async fn record_metrics(
     use hooklog_infra::metrics::{INGRESS_DELIVERIES, INGRESS_REQUEST_DURATION};
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
+    let status = status_label(response.status());
     metrics::histogram!(INGRESS_REQUEST_DURATION, "status" => status.clone())
         .record(started.elapsed().as_secs_f64());
     metrics::counter!(INGRESS_DELIVERIES, "status" => status).increment(1);
     response
+}
+
+/// The `status` label: the ingress's own answers without an allocation, any other as text.
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    let known = match status.as_u16() {
+        200 => "200",
+        202 => "202",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        503 => "503",
+        other => return other.to_string().into(),
+    };
+    known.into()
 }
 
 #[tracing::instrument(

@@ -353,7 +353,7 @@ async fn deliveries_are_accepted_while_postgres_is_down_and_processed_when_it_re
     let mut outage = TcpOutage::start("127.0.0.1:5432").await;
     let db_name = stack.db_url.rsplit('/').next().unwrap().to_owned();
     let proxied = format!("postgres://postgres@{}/{db_name}", outage.addr());
-    let served = stack
+    let mut served = stack
         .serve_with_db("ingress,admin,worker,relay", &proxied)
         .await;
 
@@ -395,6 +395,13 @@ async fn deliveries_are_accepted_while_postgres_is_down_and_processed_when_it_re
         19
     );
     stack.assert_stream_matches_store().await;
+    // Stopped first, so every line it logged is written out (the proxy keeps running meanwhile:
+    // hooklog closes its PostgreSQL connections through it).
+    assert!(
+        served.terminate_async().await.success(),
+        "{}",
+        served.logs()
+    );
     assert!(!served.logs().contains(SECRET));
 }
 
@@ -456,7 +463,15 @@ async fn two_worker_processes_share_the_deliveries_and_handle_each_once() {
             .map(|entry| entry["delivery_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let (first, second) = (processed(&workers[0]), processed(&workers[1]));
+    // `serve` writes info lines in batches a few milliseconds apart: wait for all 40.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (first, second) = loop {
+        let (first, second) = (processed(&workers[0]), processed(&workers[1]));
+        if first.len() + second.len() >= 40 || Instant::now() >= deadline {
+            break (first, second);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(
         !first.is_empty() && !second.is_empty(),
         "{} / {}",

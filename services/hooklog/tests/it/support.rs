@@ -65,6 +65,20 @@ impl Served {
         }
     }
 
+    /// SIGTERM, then waits for the exit without blocking the test's runtime, for a test whose
+    /// own tasks (a proxy in front of PostgreSQL, say) must keep running while hooklog stops.
+    pub async fn terminate_async(&mut self) -> std::process::ExitStatus {
+        self.signal_term();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("hooklog did not stop within 20 s of SIGTERM");
+    }
+
     pub fn signal_term(&self) {
         kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
     }

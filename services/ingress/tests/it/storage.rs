@@ -199,3 +199,46 @@ async fn without_a_secret_every_request_is_not_found_and_nothing_is_stored() {
     }
     assert_eq!(app.stored_count().await, 0);
 }
+
+#[tokio::test]
+async fn a_body_sent_in_many_chunks_is_stored_byte_for_byte_with_its_digest() {
+    use sha2::{Digest, Sha256};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app().await;
+    let body = format!(
+        r#"{{"ref":"refs/heads/main","padding":"{}"}}"#,
+        "0123456789".repeat(2_000)
+    )
+    .into_bytes();
+    let signature = Signature::sign(&WebhookSecret::new(SECRET), &body).to_string();
+    let mut connection = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n\
+         X-GitHub-Delivery: {}\r\nX-Hub-Signature-256: {signature}\r\nTransfer-Encoding: chunked\r\n\
+         Connection: close\r\n\r\n",
+        hooklog_ingress::WEBHOOK_PATH,
+        app.addr,
+        new_delivery_id(),
+    );
+    connection.write_all(head.as_bytes()).await.unwrap();
+    // Uneven chunks, each flushed and given time to arrive as a frame of its own.
+    for chunk in body.chunks(3_001) {
+        let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+        connection.write_all(&framed).await.unwrap();
+        connection.flush().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    connection.write_all(b"0\r\n\r\n").await.unwrap();
+    let mut response = Vec::new();
+    connection.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+
+    let stored = app.stored(1).await;
+    assert_eq!(stored.payload.as_ref(), body.as_slice());
+    assert_eq!(
+        header(&stored, h::BODY_SHA256),
+        Some(hex::encode(Sha256::digest(&body)).as_str())
+    );
+}
