@@ -170,6 +170,38 @@ impl AdminState {
         })
     }
 
+    /// Waits, within the publish and position waits, until the connector read model shows what
+    /// `correlation_id` committed on one aggregate, for an answer that sends a browser to a page
+    /// reading it (a page loaded before the read model caught up would show the old state, and
+    /// its live feed starts after the event). False when it did not in time; nothing fails.
+    pub(crate) async fn shown(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        correlation_id: &str,
+    ) -> bool {
+        let Ok(committed) = self
+            .committed(aggregate_type, aggregate_id, correlation_id)
+            .await
+        else {
+            return false;
+        };
+        let Some(last) = committed.last().map(|e| e.sequence) else {
+            return true;
+        };
+        let deadline = Instant::now() + self.waits.publish;
+        match self
+            .published_position(aggregate_type, aggregate_id, Some(last), deadline)
+            .await
+        {
+            Some(position) => self
+                .reach(hooklog_projections::query::CONNECTOR, Some(position))
+                .await
+                .is_ok(),
+            None => false,
+        }
+    }
+
     /// The events `correlation_id` committed on one aggregate, in order.
     pub(crate) async fn committed(
         &self,

@@ -1,6 +1,7 @@
-//! One place that sets up `tracing` for the process. Logs go to standard error, as JSON lines or
-//! text. Code logs fields (`delivery_id`, `stream_seq`, `error = ?err`), never bodies, secrets or
-//! arbitrary headers.
+//! One place that sets up `tracing` for the process. Logs go to standard error, as JSON lines
+//! (`telemetry/json.rs`) or text, each line written as it is logged or, for `hooklog serve`, in
+//! batches ([`batched`]). Code logs fields (`delivery_id`, `stream_seq`, `error = ?err`), never
+//! bodies, secrets or arbitrary headers.
 
 pub mod batched;
 mod json;

@@ -9,6 +9,8 @@
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cqrs_es::Aggregate;
+use hooklog_domain::connector_instance::ConnectorInstance;
 use hooklog_domain::metadata::CommandMetadata;
 use hooklog_write::{usecases, ErrorClass};
 use serde::Deserialize;
@@ -90,9 +92,20 @@ pub async fn setup(State(state): State<AdminState>, Query(q): Query<Setup>) -> R
             );
         }
     };
-    let meta = CommandMetadata::from_operator(&issued_by, &uuid::Uuid::new_v4().to_string());
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let meta = CommandMetadata::from_operator(&issued_by, &correlation_id);
     match usecases::connect(&state.bus, installation, Some(found.account), None, &meta).await {
-        Ok(_) => {}
+        Ok(instance) => {
+            // The dashboard lists instances as soon as it loads: wait for the read model to
+            // show this one first (the page's live feed starts after its event).
+            let aggregate = (ConnectorInstance::TYPE, instance.to_string());
+            if !state
+                .shown(aggregate.0, &aggregate.1, &correlation_id)
+                .await
+            {
+                tracing::warn!(installation, "the instances read model did not show the new installation in time; the dashboard may need a reload");
+            }
+        }
         // Connected before (by GitHub's webhook, say): the dashboard shows it either way.
         Err(err) if err.class == ErrorClass::Refused => {
             tracing::info!(installation, reason = %err.message, "installation already known")
