@@ -131,7 +131,9 @@ impl AdminState {
         }
         let mut aggregates = aggregates.to_vec();
         aggregates.extend(cascaded.iter().cloned());
-        let mut receipt = self.receipt_until(request, &aggregates, deadline).await?;
+        let mut receipt = self
+            .receipt_until(request.correlation_id(), &aggregates, deadline)
+            .await?;
         if !waiting.is_empty() {
             receipt.published = false;
             receipt.position = None;
@@ -141,7 +143,7 @@ impl AdminState {
 
     async fn receipt_until(
         &self,
-        request: &Request,
+        correlation_id: &str,
         aggregates: &[(&str, String)],
         deadline: Instant,
     ) -> Result<Receipt, ApiError> {
@@ -150,7 +152,7 @@ impl AdminState {
         let mut published = true;
         for (aggregate_type, aggregate_id) in aggregates {
             let committed = self
-                .committed(aggregate_type, aggregate_id, request.correlation_id())
+                .committed(aggregate_type, aggregate_id, correlation_id)
                 .await?;
             let last = committed.last().map(|e| e.sequence);
             events.extend(committed);
@@ -177,28 +179,24 @@ impl AdminState {
     pub(crate) async fn shown(
         &self,
         aggregate_type: &str,
-        aggregate_id: &str,
+        aggregate_id: String,
         correlation_id: &str,
     ) -> bool {
-        let Ok(committed) = self
-            .committed(aggregate_type, aggregate_id, correlation_id)
-            .await
-        else {
-            return false;
-        };
-        let Some(last) = committed.last().map(|e| e.sequence) else {
-            return true;
-        };
         let deadline = Instant::now() + self.waits.publish;
+        let aggregates = [(aggregate_type, aggregate_id)];
         match self
-            .published_position(aggregate_type, aggregate_id, Some(last), deadline)
+            .receipt_until(correlation_id, &aggregates, deadline)
             .await
         {
-            Some(position) => self
+            Ok(receipt) if receipt.events.is_empty() => true,
+            Ok(Receipt {
+                position: Some(position),
+                ..
+            }) => self
                 .reach(hooklog_projections::query::CONNECTOR, Some(position))
                 .await
                 .is_ok(),
-            None => false,
+            _ => false,
         }
     }
 

@@ -28,9 +28,13 @@ pub fn init(filter: &str, format: LogFormat, output: Output) {
         Ok(env_filter) => (env_filter, None),
         Err(err) => (EnvFilter::new("info"), Some(err)),
     };
-    let writer = match output {
-        Output::Direct => BoxMakeWriter::new(std::io::stderr),
-        Output::Batched => BoxMakeWriter::new(batched::BatchedWriter::new(batched::stderr())),
+    let batched = match output {
+        Output::Direct => None,
+        Output::Batched => batched::stderr(),
+    };
+    let writer = match batched {
+        None => BoxMakeWriter::new(std::io::stderr),
+        Some(shared) => BoxMakeWriter::new(batched::BatchedWriter::new(shared)),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)

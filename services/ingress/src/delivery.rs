@@ -340,8 +340,7 @@ fn refused(
 /// Reads the whole body, refusing one over [`MAX_BODY_BYTES`] or one that falls below
 /// `min_rate` bytes per second after `grace`: each chunk must arrive before
 /// `start + grace + received / min_rate`. A body that arrives in one chunk is kept as that
-/// chunk; only a second chunk starts a buffer (sized by the declared length, at most
-/// [`INITIAL_BODY_CAPACITY`] up front) that the chunks are copied into.
+/// chunk ([`Received`]).
 async fn read_body(
     mut body: Body,
     declared_length: Option<u64>,
@@ -349,45 +348,66 @@ async fn read_body(
     grace: Duration,
 ) -> Result<Bytes, IngressError> {
     let started = Instant::now();
-    let mut first: Option<Bytes> = None;
-    let mut received: Option<BytesMut> = None;
+    let capacity = declared_length.map_or(INITIAL_BODY_CAPACITY, |length| {
+        usize::try_from(length).map_or(INITIAL_BODY_CAPACITY, |l| l.min(INITIAL_BODY_CAPACITY))
+    });
+    let mut received = Received::Nothing;
     loop {
-        let length = match (&received, &first) {
-            (Some(buffer), _) => buffer.len(),
-            (None, Some(chunk)) => chunk.len(),
-            (None, None) => 0,
-        };
-        let allowance = Duration::from_secs_f64(length as f64 / min_rate.max(1) as f64);
+        let allowance = Duration::from_secs_f64(received.len() as f64 / min_rate.max(1) as f64);
         let deadline = started + grace + allowance;
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(IngressError::TooSlow { min_rate }),
-            Ok(None) => {
-                return Ok(match received {
-                    Some(buffer) => buffer.freeze(),
-                    None => first.unwrap_or_default(),
-                })
-            }
+            Ok(None) => return Ok(received.into_bytes()),
             Ok(Some(frame)) => frame.map_err(|_| IngressError::BodyUnreadable)?,
         };
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        if length + data.len() > MAX_BODY_BYTES {
-            return Err(too_large());
-        }
-        match (&mut received, first.take()) {
-            (Some(buffer), _) => buffer.extend_from_slice(&data),
-            (None, None) => first = Some(data),
-            (None, Some(chunk)) => {
-                let capacity = declared_length.map_or(INITIAL_BODY_CAPACITY, |length| {
-                    usize::try_from(length)
-                        .map_or(INITIAL_BODY_CAPACITY, |l| l.min(INITIAL_BODY_CAPACITY))
-                });
-                let mut buffer = BytesMut::with_capacity(capacity.max(chunk.len() + data.len()));
-                buffer.extend_from_slice(&chunk);
-                buffer.extend_from_slice(&data);
-                received = Some(buffer);
+        if let Ok(data) = frame.into_data() {
+            if received.len() + data.len() > MAX_BODY_BYTES {
+                return Err(too_large());
             }
+            received = received.with(data, capacity);
+        }
+    }
+}
+
+/// The body so far: nothing, the one chunk it came in (kept as it is, no copy), or a buffer
+/// the chunks are copied into once a second one arrives (`capacity` up front, sized by the
+/// declared length but at most [`INITIAL_BODY_CAPACITY`]).
+enum Received {
+    Nothing,
+    One(Bytes),
+    Many(BytesMut),
+}
+
+impl Received {
+    fn len(&self) -> usize {
+        match self {
+            Self::Nothing => 0,
+            Self::One(chunk) => chunk.len(),
+            Self::Many(buffer) => buffer.len(),
+        }
+    }
+
+    fn with(self, data: Bytes, capacity: usize) -> Self {
+        match self {
+            Self::Nothing => Self::One(data),
+            Self::One(first) => {
+                let mut buffer = BytesMut::with_capacity(capacity.max(first.len() + data.len()));
+                buffer.extend_from_slice(&first);
+                buffer.extend_from_slice(&data);
+                Self::Many(buffer)
+            }
+            Self::Many(mut buffer) => {
+                buffer.extend_from_slice(&data);
+                Self::Many(buffer)
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Nothing => Bytes::new(),
+            Self::One(chunk) => chunk,
+            Self::Many(buffer) => buffer.freeze(),
         }
     }
 }

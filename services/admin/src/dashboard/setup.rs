@@ -98,11 +98,14 @@ pub async fn setup(State(state): State<AdminState>, Query(q): Query<Setup>) -> R
         Ok(instance) => {
             // The dashboard lists instances as soon as it loads: wait for the read model to
             // show this one first (the page's live feed starts after its event).
-            let aggregate = (ConnectorInstance::TYPE, instance.to_string());
-            if !state
-                .shown(aggregate.0, &aggregate.1, &correlation_id)
-                .await
-            {
+            let shown = state
+                .shown(
+                    ConnectorInstance::TYPE,
+                    instance.to_string(),
+                    &correlation_id,
+                )
+                .await;
+            if !shown {
                 tracing::warn!(installation, "the instances read model did not show the new installation in time; the dashboard may need a reload");
             }
         }

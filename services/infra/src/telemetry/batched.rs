@@ -119,37 +119,39 @@ impl<'a, W: Write + Send + 'static> MakeWriter<'a> for BatchedWriter<W> {
     }
 }
 
-static STDERR: OnceLock<Arc<Batched<std::io::Stderr>>> = OnceLock::new();
+static STDERR: OnceLock<Option<Arc<Batched<std::io::Stderr>>>> = OnceLock::new();
 
 /// The process's batched standard error, its flushing thread and a panic hook that flushes
-/// first; the same one however often it is asked for.
-pub(super) fn stderr() -> Arc<Batched<std::io::Stderr>> {
-    Arc::clone(STDERR.get_or_init(|| {
-        let shared = Arc::new(Batched::new(std::io::stderr()));
-        let flushing = Arc::clone(&shared);
-        let spawned = std::thread::Builder::new()
-            .name("log-flush".to_owned())
-            .spawn(move || loop {
-                std::thread::sleep(FLUSH_INTERVAL);
-                flushing.flush();
-            });
-        if let Err(err) = spawned {
-            // No thread: every line is written as it is logged instead.
-            eprintln!("hooklog: no log flushing thread ({err}); writing each line at once");
-            return Arc::new(Batched::new(std::io::stderr()));
-        }
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            flush();
-            previous(info);
-        }));
-        shared
-    }))
+/// first; the same one however often it is asked for. None when no thread could be started
+/// for it: the caller then writes each line as it is logged.
+pub(super) fn stderr() -> Option<Arc<Batched<std::io::Stderr>>> {
+    STDERR
+        .get_or_init(|| {
+            let shared = Arc::new(Batched::new(std::io::stderr()));
+            let flushing = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
+                .name("log-flush".to_owned())
+                .spawn(move || loop {
+                    std::thread::sleep(FLUSH_INTERVAL);
+                    flushing.flush();
+                });
+            if let Err(err) = spawned {
+                eprintln!("hooklog: no log flushing thread ({err}); writing each line at once");
+                return None;
+            }
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                flush();
+                previous(info);
+            }));
+            Some(shared)
+        })
+        .clone()
 }
 
 /// Writes out what the batched standard error holds, if it is in use.
 pub fn flush() {
-    if let Some(shared) = STDERR.get() {
+    if let Some(Some(shared)) = STDERR.get() {
         shared.flush();
     }
 }
